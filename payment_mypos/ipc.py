@@ -1,0 +1,641 @@
+# Part of payment_mypos. License LGPL-3.
+"""The myPOS Checkout (IPC) protocol as plain functions.
+
+Building the fields of a call, signing them, parsing what myPOS posts or answers and verifying its
+signature: no Odoo import here, so this module is easy to test and to port. Amounts are integers
+in minor units (cents) everywhere; they become decimal strings only at the wire.
+
+Protocol facts: ../shared/reference/mypos-checkout-api.md (cited as "API §n").
+"""
+
+import base64
+import binascii
+import functools
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from urllib.parse import parse_qsl
+from xml.etree import ElementTree
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from . import const
+
+
+class IPCError(ValueError):
+    """Base class of every protocol error; its message is safe to show to an administrator."""
+
+
+class MalformedMessage(IPCError):
+    """The message cannot be parsed or lacks a required field."""
+
+
+class InvalidSignature(IPCError):
+    """The message's signature is missing or does not verify."""
+
+
+class InvalidKey(IPCError):
+    """A key or certificate cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The five settings that identify a store (API §4.1, §3.2, §3.4)."""
+    sid: str
+    wallet_number: str
+    key_index: int
+    private_key: str  # The store's RSA private key, PEM.
+    certificate: str  # myPOS's certificate or bare public key, PEM.
+
+
+# === Keys === #
+
+_PEM_RE = re.compile(r'-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----', re.DOTALL)
+
+
+def normalize_pem(text):
+    """Return the first PEM block of `text`, re-wrapped in 64-character lines.
+
+    Accepts what an administrator pastes: CRLF line ends, surrounding text, or a block whose line
+    breaks were lost (a single-line password input drops them).
+
+    :param str text: The pasted text.
+    :return: The normalized PEM block.
+    :rtype: str
+    :raise InvalidKey: If no PEM block is found.
+    """
+    match = _PEM_RE.search(text or '')
+    if not match:
+        raise InvalidKey("no PEM block (-----BEGIN ...----- / -----END ...-----) found")
+    label, body = match.group(1), re.sub(r'\s+', '', match.group(2))
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    return '\n'.join([f'-----BEGIN {label}-----', *lines, f'-----END {label}-----', ''])
+
+
+@functools.lru_cache(maxsize=32)
+def _load_private_key(pem):
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError) as error:
+        raise InvalidKey(f"the private key cannot be read ({error})") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise InvalidKey("the private key is not an RSA key")
+    return key
+
+
+def load_private_key(pem):
+    """Return the RSA private key of a PEM text, parsed once per distinct content.
+
+    :param str pem: A PKCS#1 or PKCS#8 PEM, unencrypted.
+    :rtype: rsa.RSAPrivateKey
+    :raise InvalidKey: If it is not an unencrypted RSA private key.
+    """
+    return _load_private_key(normalize_pem(pem))
+
+
+def _der_read(data, offset):
+    """Read one DER TLV at `offset`: return (tag, content start, content end)."""
+    tag, length = data[offset], data[offset + 1]
+    start = offset + 2
+    if length & 0x80:
+        size = length & 0x7F
+        length = int.from_bytes(data[start:start + size], 'big')
+        start += size
+    if start + length > len(data):
+        raise ValueError("truncated DER")
+    return tag, start, start + length
+
+
+def _spki_from_certificate_der(der):
+    """Extract the SubjectPublicKeyInfo of an X.509 certificate without validating the rest.
+
+    myPOS's legacy test certificates have an empty serial number, which `cryptography` refuses
+    (API §3.4); their public key is still good.
+    """
+    _tag, cert_start, _end = _der_read(der, 0)  # Certificate
+    _tag, tbs_start, tbs_end = _der_read(der, cert_start)  # TBSCertificate
+    offset, index = tbs_start, 0
+    if der[offset] == 0xA0:  # [0] version
+        offset = _der_read(der, offset)[2]
+    # serialNumber, signature, issuer, validity, subject, then subjectPublicKeyInfo.
+    while offset < tbs_end:
+        tag, start, end = _der_read(der, offset)
+        if index == 5:
+            return der[offset:end]
+        offset, index = end, index + 1
+    raise ValueError("no subjectPublicKeyInfo")
+
+
+@functools.lru_cache(maxsize=32)
+def _load_public_key(pem):
+    label = _PEM_RE.search(pem).group(1)
+    data = pem.encode()
+    try:
+        if label == 'CERTIFICATE':
+            try:
+                key = x509.load_pem_x509_certificate(data).public_key()
+            except ValueError:
+                der = base64.b64decode(''.join(pem.strip().splitlines()[1:-1]))
+                key = serialization.load_der_public_key(_spki_from_certificate_der(der))
+        else:  # PUBLIC KEY (SubjectPublicKeyInfo) or RSA PUBLIC KEY (PKCS#1)
+            key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError, IndexError, binascii.Error) as error:
+        raise InvalidKey(f"the certificate or public key cannot be read ({error})") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise InvalidKey("the certificate does not hold an RSA public key")
+    return key
+
+
+def load_public_key(pem):
+    """Return the RSA public key of a certificate or public-key PEM, parsed once per content.
+
+    :param str pem: An X.509 certificate, a SubjectPublicKeyInfo or a PKCS#1 RSA public key.
+    :rtype: rsa.RSAPublicKey
+    :raise InvalidKey: If no RSA public key can be read from it.
+    """
+    return _load_public_key(normalize_pem(pem))
+
+
+def key_bits(key_or_pem):
+    """Return the size in bits of a key, or of the key in a PEM (private or public)."""
+    if isinstance(key_or_pem, str):
+        label = _PEM_RE.search(key_or_pem or '')
+        if label and 'PRIVATE' in label.group(1):
+            return load_private_key(key_or_pem).key_size
+        return load_public_key(key_or_pem).key_size
+    return key_or_pem.key_size
+
+
+# === Signatures (API §3) === #
+
+def signing_payload(values):
+    """Return the bytes that are signed: base64 of the values joined with '-' (API §3.1)."""
+    return base64.b64encode('-'.join(str(value) for value in values).encode('utf-8'))
+
+
+def sign(values, private_key_pem):
+    """Sign values in posted order with the store's key: RSA PKCS#1 v1.5, SHA-256 (API §3.1).
+
+    :param list values: The raw (unescaped) values, in the order they will be posted.
+    :param str private_key_pem: The store's private key.
+    :return: The base64 signature.
+    :rtype: str
+    """
+    key = load_private_key(private_key_pem)
+    signature = key.sign(signing_payload(values), padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(signature).decode('ascii')
+
+
+def verify(values, signature, public_key_pem):
+    """Tell whether `signature` signs `values` (in received order) with myPOS's key (API §3.3).
+
+    :param list values: The received values, `Signature` excluded.
+    :param str signature: The received base64 signature (strict alphabet and padding).
+    :param str public_key_pem: myPOS's certificate or public key.
+    :rtype: bool
+    :raise InvalidKey: If the certificate cannot be read.
+    """
+    key = load_public_key(public_key_pem)
+    try:
+        raw_signature = base64.b64decode(signature or '', validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    if not raw_signature:
+        return False
+    try:
+        key.verify(raw_signature, signing_payload(values), padding.PKCS1v15(), hashes.SHA256())
+    except _CryptoInvalidSignature:
+        return False
+    return True
+
+
+def sign_fields(fields, private_key_pem):
+    """Return `fields` with a `Signature` field appended last (API §2, §3.1).
+
+    :param list fields: (name, value) pairs in posting order.
+    :rtype: list
+    """
+    fields = [(name, str(value)) for name, value in fields]
+    return fields + [('Signature', sign([value for _name, value in fields], private_key_pem))]
+
+
+# === Messages posted by myPOS (API §4.3, §4.4) === #
+
+MAX_FORM_BYTES = 64 * 1024  # Real notifications are well under 2 KB.
+MAX_FORM_FIELDS = 100
+
+
+def parse_form(body):
+    """Parse an x-www-form-urlencoded body keeping field order and empty values (API §3.3).
+
+    :param bytes|str body: The raw body (or query string).
+    :return: (name, value) pairs, in received order.
+    :rtype: list
+    :raise MalformedMessage: If the body is too large, not UTF-8, not form-encoded, or repeats a
+                             field name.
+    """
+    if isinstance(body, bytes):
+        if len(body) > MAX_FORM_BYTES:
+            raise MalformedMessage(f"the body is larger than {MAX_FORM_BYTES} bytes")
+        try:
+            body = body.decode('utf-8')
+        except UnicodeDecodeError:
+            raise MalformedMessage("the body is not UTF-8") from None
+    if not body:
+        raise MalformedMessage("the body is empty")
+    try:
+        pairs = parse_qsl(
+            body, keep_blank_values=True, strict_parsing=True, encoding='utf-8',
+            errors='strict', max_num_fields=MAX_FORM_FIELDS,
+        )
+    except (ValueError, UnicodeDecodeError) as error:
+        raise MalformedMessage(f"the body is not a valid form ({error})") from None
+    seen = set()
+    for name, _value in pairs:
+        if name.lower() in seen:
+            raise MalformedMessage(f"the field {name} appears twice")
+        seen.add(name.lower())
+    return pairs
+
+
+def verify_form(pairs, public_key_pem):
+    """Verify a form posted by myPOS and return its fields by name.
+
+    Field names are matched case-insensitively (API §2): the returned dict uses the spelling of
+    `const` for the fields this module reads.
+
+    :param list pairs: The (name, value) pairs from :func:`parse_form`.
+    :param str public_key_pem: myPOS's certificate or public key.
+    :return: The fields, `Signature` excluded.
+    :rtype: dict
+    :raise InvalidSignature: If `Signature` is missing or does not verify.
+    """
+    signature = None
+    values, fields = [], {}
+    for name, value in pairs:
+        if name.lower() == 'signature':
+            signature = value
+            continue
+        values.append(value)
+        fields[_CANONICAL_NAMES.get(name.lower(), name)] = value
+    if not signature:
+        raise InvalidSignature("the message has no Signature")
+    if not verify(values, signature, public_key_pem):
+        raise InvalidSignature("the Signature does not verify with myPOS's certificate")
+    return fields
+
+
+_CANONICAL_NAMES = {name.lower(): name for name in (
+    'IPCmethod', 'SID', 'Amount', 'Currency', 'OrderID', 'IPC_Trnref', 'RequestSTAN',
+    'RequestDateTime', 'PaymentMethod', 'BillingDescriptor', 'PAN', 'CardType', 'Status',
+    'StatusMsg', 'OrderStatus', 'PaymentStatus', 'Signature',
+)}
+
+
+# === Amounts (API §7) === #
+
+_AMOUNT_RE = re.compile(r'-?\d+(\.\d+)?')
+
+
+def format_amount(minor_units, decimals):
+    """Format an amount in minor units as myPOS's decimal string: 2345, 2 -> '23.45'.
+
+    :param int minor_units: The amount in minor units.
+    :param int decimals: The currency's number of decimals.
+    :rtype: str
+    """
+    return f'{Decimal(int(minor_units)).scaleb(-decimals):.{decimals}f}'
+
+
+def parse_amount(text, decimals):
+    """Parse myPOS's decimal amount into minor units: '23.45', 2 -> 2345; '50', 2 -> 5000.
+
+    :param str text: A decimal with a point and no thousands separator.
+    :param int decimals: The currency's number of decimals.
+    :rtype: int
+    :raise MalformedMessage: If it is not such a number, or has more decimals than the currency.
+    """
+    if not isinstance(text, str) or not _AMOUNT_RE.fullmatch(text):
+        raise MalformedMessage(f"the amount {text!r} is not a decimal number")
+    try:
+        scaled = Decimal(text).scaleb(decimals)
+    except InvalidOperation:
+        raise MalformedMessage(f"the amount {text!r} is not a decimal number") from None
+    if scaled != scaled.to_integral_value():
+        raise MalformedMessage(f"the amount {text!r} has more than {decimals} decimals")
+    return int(scaled)
+
+
+# === The purchase (API §4.2) === #
+
+_ARTICLE_UNSAFE_RE = re.compile(r'[\x00-\x1f\x7f<>]+')
+
+
+def clean_text(text, max_length=100):
+    """Return `text` on one line without control characters or markup, at most `max_length`."""
+    text = _ARTICLE_UNSAFE_RE.sub(' ', text or '').strip()
+    return re.sub(r'\s{2,}', ' ', text)[:max_length].strip()
+
+
+def build_cart(lines, total_minor, decimals, currency, fallback_name):
+    """Return the cart fields: one row per line when they add up exactly, else a single row.
+
+    A line becomes a row only with a whole, positive quantity and a unit price that is exact in
+    the currency. Lines worth zero are left out. If any line fails or the rows do not sum to the
+    total exactly, the whole amount becomes one row, so the cart always sums to `Amount`.
+
+    :param list lines: (name, quantity, line total in minor units) tuples; quantity as a number or
+                       decimal string.
+    :param int total_minor: The purchase amount in minor units.
+    :param int decimals: The currency's number of decimals.
+    :param str currency: The currency's ISO code.
+    :param str fallback_name: The article name of the single row.
+    :return: The `CartItems` field then the row fields, in posting order.
+    :rtype: list
+    """
+    rows = []
+    for name, quantity, line_minor in lines or ():
+        if not line_minor:
+            continue
+        quantity = Decimal(str(quantity))
+        if quantity <= 0 or quantity != quantity.to_integral_value() or line_minor % int(quantity):
+            rows = []
+            break
+        quantity = int(quantity)
+        rows.append((clean_text(name) or fallback_name, quantity, line_minor // quantity, line_minor))
+    if not rows or sum(row[3] for row in rows) != total_minor:
+        rows = [(clean_text(fallback_name) or 'Order', 1, total_minor, total_minor)]
+    fields = [('CartItems', str(len(rows)))]
+    for index, (name, quantity, price, amount) in enumerate(rows, start=1):
+        fields += [
+            (f'Article_{index}', name),
+            (f'Quantity_{index}', str(quantity)),
+            (f'Price_{index}', format_amount(price, decimals)),
+            (f'Currency_{index}', currency),
+            (f'Amount_{index}', format_amount(amount, decimals)),
+        ]
+    return fields
+
+
+def cart_total(fields, decimals):
+    """Return the sum of the `Amount_n` rows of purchase fields, in minor units."""
+    by_name = dict(fields)
+    count = int(by_name.get('CartItems', 0))
+    return sum(parse_amount(by_name[f'Amount_{n}'], decimals) for n in range(1, count + 1))
+
+
+_ORDER_ID_UNSAFE_RE = re.compile(r'[^A-Za-z0-9_-]+')
+
+
+def make_order_id(reference, instance_tag, serial):
+    """Return a myPOS OrderID for one payment attempt (API §7).
+
+    `reference` keeps it readable, `instance_tag` (derived from the database) keeps it unique in
+    myPOS's shared sandbox store, and `serial` (the transaction id) keeps it unique per attempt.
+
+    :param str reference: The Odoo transaction reference.
+    :param str instance_tag: Short [a-z0-9] tag of the database.
+    :param int serial: A number unique in the database for this attempt.
+    :return: At most 80 characters of [A-Za-z0-9_-].
+    :rtype: str
+    """
+    suffix = f'_{instance_tag}_{serial}'
+    readable = _ORDER_ID_UNSAFE_RE.sub('-', reference or '').strip('-') or 'tx'
+    return readable[:const.ORDER_ID_MAX_LENGTH - len(suffix)] + suffix
+
+
+def checkout_language(lang):
+    """Return the checkout page language of an Odoo language code: 'bg_BG' -> 'BG', else 'EN'."""
+    code = (lang or '').split('_')[0].split('@')[0].upper()
+    return code if code in const.CHECKOUT_LANGUAGES else 'EN'
+
+
+def split_name(name):
+    """Split a full name into (first names, family name): 'Ann Marie Smith' -> ('Ann Marie', 'Smith')."""
+    parts = clean_text(name).split(' ')
+    if len(parts) < 2:
+        return parts[0], ''
+    return ' '.join(parts[:-1]), parts[-1]
+
+
+def customer_fields(email=None, name=None, phone=None, country_code=None, city=None, zip_code=None,
+                    address=None):
+    """Return the optional customer fields of a purchase (API §4.2), leaving out empty ones."""
+    first_names, family_name = split_name(name or '')
+    candidates = [
+        ('CustomerEmail', clean_text(email, 100)),
+        ('CustomerFirstNames', first_names),
+        ('CustomerFamilyName', family_name),
+        ('CustomerPhone', re.sub(r'[^0-9+]', '', phone or '')),
+        ('CustomerCountry', const.COUNTRY_ALPHA3.get((country_code or '').upper(), '')),
+        ('CustomerCity', clean_text(city)),
+        ('CustomerZIPCode', clean_text(zip_code, 20)),
+        ('CustomerAddress', clean_text(address)),
+    ]
+    return [(field, value) for field, value in candidates if value]
+
+
+def build_purchase(credentials, *, order_id, amount_minor, decimals, currency, url_ok, url_cancel,
+                   url_notify, language, customer=(), cart=()):
+    """Return the signed fields of an `IPCPurchase` form, in posting order (API §4.2).
+
+    :param Credentials credentials: The store.
+    :param list customer: Fields from :func:`customer_fields`.
+    :param list cart: Fields from :func:`build_cart`.
+    :return: (name, value) pairs, `Signature` last.
+    :rtype: list
+    :raise IPCError: If the cart does not sum to the amount.
+    """
+    cart = list(cart) or build_cart((), amount_minor, decimals, currency, order_id)
+    if cart_total(cart, decimals) != amount_minor:
+        raise IPCError("the cart does not add up to the amount")
+    fields = [
+        ('IPCmethod', 'IPCPurchase'),
+        ('IPCVersion', const.IPC_VERSION),
+        ('IPCLanguage', language),
+        ('SID', credentials.sid),
+        ('WalletNumber', credentials.wallet_number),
+        ('KeyIndex', str(credentials.key_index)),
+        ('Source', const.SOURCE),
+        ('Amount', format_amount(amount_minor, decimals)),
+        ('Currency', currency),
+        ('OrderID', order_id),
+        ('URL_OK', url_ok),
+        ('URL_Cancel', url_cancel),
+        ('URL_Notify', url_notify),
+        ('CardTokenRequest', '0'),
+        ('PaymentParametersRequired', const.PAYMENT_PARAMETERS_REQUIRED),
+        ('PaymentMethod', const.PAYMENT_METHOD_CARD),
+        *customer,
+        *cart,
+    ]
+    return sign_fields(fields, credentials.private_key)
+
+
+def build_request(credentials, method, params, output_format='xml'):
+    """Return the signed fields of a server-to-server call (API §4.1, §4.5, §4.7, §4.8).
+
+    :param str method: `IPCRefund`, `IPCGetTxnStatus`, ...
+    :param list params: The call's own (name, value) pairs.
+    :rtype: list
+    """
+    fields = [
+        ('IPCmethod', method),
+        ('IPCVersion', const.IPC_VERSION),
+        ('IPCLanguage', 'EN'),
+        ('SID', credentials.sid),
+        ('WalletNumber', credentials.wallet_number),
+        ('KeyIndex', str(credentials.key_index)),
+        ('Source', const.SOURCE),
+        *params,
+        ('OutputFormat', output_format),
+    ]
+    return sign_fields(fields, credentials.private_key)
+
+
+# === Server-to-server answers (API §2, §3.3) === #
+
+def parse_response(body):
+    """Parse an XML or JSON answer into a tree of (key, value) pairs in document order.
+
+    A value is a string or, for a nested object, a list of pairs. JSON numbers keep their literal
+    text, so the signed values are exactly what myPOS sent.
+
+    :param bytes|str body: The raw answer.
+    :rtype: list
+    :raise MalformedMessage: If it is neither.
+    """
+    if isinstance(body, bytes):
+        body = body.decode('utf-8', errors='replace')
+    text = body.strip()
+    if text.startswith('{'):
+        try:
+            return _json_tree(json.loads(
+                text, object_pairs_hook=list, parse_float=str, parse_int=str,
+                parse_constant=str,
+            ))
+        except ValueError as error:
+            raise MalformedMessage(f"the answer is not valid JSON ({error})") from None
+    if text.startswith('<'):
+        try:
+            root = ElementTree.fromstring(text.encode('utf-8'))
+        except ElementTree.ParseError as error:
+            raise MalformedMessage(f"the answer is not valid XML ({error})") from None
+        return _xml_tree(root)
+    raise MalformedMessage("the answer is neither XML nor JSON")
+
+
+def _json_tree(pairs):
+    if not isinstance(pairs, list):
+        raise MalformedMessage("the JSON answer is not an object")
+    tree = []
+    for key, value in pairs:
+        if isinstance(value, list) and all(isinstance(item, tuple) for item in value):
+            value = _json_tree(value)
+        elif isinstance(value, list):  # A JSON array: flatten its objects in order.
+            value = [(key, _json_tree(item) if isinstance(item, list) else str(item))
+                     for item in value]
+        elif value is None:
+            value = ''
+        elif isinstance(value, bool):
+            value = 'true' if value else 'false'
+        tree.append((key, value))
+    return tree
+
+
+def _xml_tree(element):
+    return [
+        (child.tag, _xml_tree(child) if len(child) else (child.text or '').strip())
+        for child in element
+    ]
+
+
+def flatten_values(tree):
+    """Return the values of a tree depth-first, nested signatures included (API §3.3)."""
+    values = []
+    for _key, value in tree:
+        if isinstance(value, list):
+            values.extend(flatten_values(value))
+        else:
+            values.append(value)
+    return values
+
+
+def tree_get(tree, key, default=None):
+    """Return the top-level value of `key` in a tree, matching the key case-insensitively."""
+    key = key.lower()
+    for name, value in tree:
+        if name.lower() == key:
+            return value
+    return default
+
+
+def verify_response(tree, public_key_pem):
+    """Verify the top-level signature of a parsed answer (API §3.3).
+
+    :raise InvalidSignature: If the top-level `Signature` is missing or does not verify.
+    """
+    signature = tree_get(tree, 'Signature')
+    if not signature or isinstance(signature, list):
+        raise InvalidSignature("the answer has no Signature")
+    values = flatten_values([(k, v) for k, v in tree if k.lower() != 'signature'])
+    if not verify(values, signature, public_key_pem):
+        raise InvalidSignature("the answer's Signature does not verify with myPOS's certificate")
+    return tree
+
+
+def decode_configuration_pack(pack):
+    """Decode myPOS's Configuration Pack (API §6.3) into :class:`Credentials`.
+
+    :param str pack: The base64 text from myPOS's dashboard.
+    :rtype: Credentials
+    :raise MalformedMessage: If it is not the base64 of a JSON object with valid `sid`, `cn`,
+                             `pk`, `pc` and `idx`.
+    """
+    try:
+        data = json.loads(base64.b64decode(re.sub(r'\s+', '', pack or ''), validate=True))
+    except (binascii.Error, ValueError):
+        raise MalformedMessage("the configuration pack is not base64-encoded JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedMessage("the configuration pack is not a JSON object")
+    missing = [key for key in ('sid', 'cn', 'pk', 'pc', 'idx') if not data.get(key)]
+    if missing:
+        raise MalformedMessage(f"the configuration pack lacks {', '.join(missing)}")
+    unknown = set(data) - {'sid', 'cn', 'pk', 'pc', 'idx', 'appid', 'pid'}
+    if unknown:
+        raise MalformedMessage(f"the configuration pack has unknown keys: {', '.join(sorted(unknown))}")
+    try:
+        key_index = int(data['idx'])
+    except (TypeError, ValueError):
+        raise MalformedMessage("the configuration pack's key index is not a number") from None
+    credentials = Credentials(
+        sid=str(data['sid']), wallet_number=str(data['cn']), key_index=key_index,
+        private_key=normalize_pem(str(data['pk'])), certificate=normalize_pem(str(data['pc'])),
+    )
+    check_credentials(credentials)
+    return credentials
+
+
+def check_credentials(credentials):
+    """Validate the form of each credential; the message names the wrong one.
+
+    :raise IPCError: On the first invalid credential.
+    """
+    if not re.fullmatch(r'\d{1,15}', credentials.sid or ''):
+        raise IPCError("the Store ID (SID) must be digits only (at most 15)")
+    if not re.fullmatch(r'\d{1,11}', credentials.wallet_number or ''):
+        raise IPCError("the wallet number (client number) must be digits only (at most 11)")
+    if not 1 <= int(credentials.key_index or 0) <= 99:
+        raise IPCError("the key index must be a whole number from 1 to 99")
+    try:
+        load_private_key(credentials.private_key)
+    except InvalidKey as error:
+        raise IPCError(f"the store private key is not valid: {error}") from None
+    try:
+        load_public_key(credentials.certificate)
+    except InvalidKey as error:
+        raise IPCError(f"the myPOS certificate is not valid: {error}") from None
