@@ -254,12 +254,30 @@ def parse_form(body):
         )
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedMessage(f"the body is not a valid form ({error})") from None
+    return check_pairs(pairs)
+
+
+def check_pairs(pairs):
+    """Return `pairs` after checking that no field name repeats (names compare case-insensitively).
+
+    :raise MalformedMessage: If there are no fields, too many, or a name repeats.
+    """
+    if not pairs:
+        raise MalformedMessage("the message has no fields")
+    if len(pairs) > MAX_FORM_FIELDS:
+        raise MalformedMessage(f"the message has more than {MAX_FORM_FIELDS} fields")
     seen = set()
     for name, _value in pairs:
         if name.lower() in seen:
             raise MalformedMessage(f"the field {name} appears twice")
         seen.add(name.lower())
-    return pairs
+    return list(pairs)
+
+
+def get_field(pairs, name, default=None):
+    """Return the value of field `name` in (name, value) pairs, matching case-insensitively."""
+    name = name.lower()
+    return next((value for key, value in pairs if key.lower() == name), default)
 
 
 def verify_form(pairs, public_key_pem):
@@ -565,21 +583,12 @@ def flatten_values(tree):
     return values
 
 
-def tree_get(tree, key, default=None):
-    """Return the top-level value of `key` in a tree, matching the key case-insensitively."""
-    key = key.lower()
-    for name, value in tree:
-        if name.lower() == key:
-            return value
-    return default
-
-
 def verify_response(tree, public_key_pem):
     """Verify the top-level signature of a parsed answer (API §3.3).
 
     :raise InvalidSignature: If the top-level `Signature` is missing or does not verify.
     """
-    signature = tree_get(tree, 'Signature')
+    signature = get_field(tree, 'Signature')
     if not signature or isinstance(signature, list):
         raise InvalidSignature("the answer has no Signature")
     values = flatten_values([(k, v) for k, v in tree if k.lower() != 'signature'])

@@ -1,0 +1,23 @@
+# Part of payment_mypos. License LGPL-3.
+{
+    'name': "Payment Provider: myPOS",
+    'version': '18.0.1.0.0',
+    'category': 'Accounting/Payment Providers',
+    'sequence': 350,
+    'summary': "Accept card payments on myPOS's hosted checkout page (myPOS Checkout).",
+    'description': " ",  # Non-empty string to avoid loading the README file.
+    'author': "payment_mypos contributors",
+    'website': "https://www.mypos.com",
+    'depends': ['payment'],
+    'external_dependencies': {'python': ['cryptography']},
+    'data': [
+        'views/payment_mypos_templates.xml',
+        'views/payment_provider_views.xml',
+
+        'data/payment_provider_data.xml',
+    ],
+    'post_init_hook': 'post_init_hook',
+    'uninstall_hook': 'uninstall_hook',
+    'license': 'LGPL-3',
+    'installable': True,
+}

@@ -1,0 +1,4 @@
+# Part of payment_mypos. License LGPL-3.
+
+from . import payment_provider
+from . import payment_transaction

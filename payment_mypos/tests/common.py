@@ -1,0 +1,112 @@
+# Part of payment_mypos. License LGPL-3.
+
+import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from odoo.tools import file_open
+
+from odoo.addons.payment.tests.http_common import PaymentHttpCommon
+from odoo.addons.payment_mypos import const, ipc
+from odoo.addons.payment_mypos.controllers.main import MyPOSController
+
+
+def generate_key_pair(bits=1024):
+    """Return (private key PEM, self-signed certificate PEM) of a throw-away RSA pair."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, 'BG'),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'Throw-away myPOS'),
+    ])
+    now = datetime.datetime.utcnow()
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
+    return private_pem, certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def public_key_pem(private_pem):
+    """Return the bare public key (SubjectPublicKeyInfo PEM) of a private key PEM."""
+    return ipc.load_private_key(private_pem).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo,
+    ).decode()
+
+
+def read_addon_file(path):
+    with file_open(f'payment_mypos/{path}') as file:
+        return file.read()
+
+
+def read_test_file(name):
+    return read_addon_file(f'tests/data/{name}')
+
+
+SANDBOX_STORE_KEY = read_addon_file('data/sandbox/store-private-key.pem')
+
+
+class MyPOSCommon(PaymentHttpCommon):
+    """A myPOS provider in test state whose "myPOS certificate" is a throw-away pair's, so that the
+    tests can sign notifications as myPOS would."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.mypos_private_key, cls.mypos_certificate = generate_key_pair()
+        cls.provider = cls._prepare_provider('mypos', update_values={
+            'mypos_public_certificate': cls.mypos_certificate,
+        })
+        cls.payment_method = cls.env.ref('payment.payment_method_card')
+        cls.payment_method_id = cls.payment_method.id
+        cls.payment_method_code = cls.payment_method.code
+        cls.currency = cls.currency_euro
+        cls.webhook_url = MyPOSController._webhook_url
+        cls.return_url = MyPOSController._return_url
+        cls.cancel_url = MyPOSController._cancel_url
+
+    def _create_mypos_transaction(self, **values):
+        tx = self._create_transaction('redirect', **values)
+        tx._mypos_get_order_id()
+        return tx
+
+    def _notification_fields(self, tx, method='IPCPurchaseNotify', **overrides):
+        """Return the unsigned fields myPOS posts for `tx`, in myPOS's order (API §4.4)."""
+        fields = [
+            ('IPCmethod', method),
+            ('SID', const.SANDBOX_SID),
+            ('Amount', '%.2f' % tx.amount),
+            ('Currency', tx.currency_id.name),
+            ('OrderID', tx.mypos_order_id),
+        ]
+        if method in ('IPCPurchaseNotify', 'IPCPurchaseOK'):
+            fields += [
+                ('IPC_Trnref', '410227'),
+                ('RequestSTAN', '083107'),
+                ('RequestDateTime', '2026-11-24 14:49:48'),
+                ('PaymentMethod', '1'),
+                ('BillingDescriptor', 'myPOS  * TESTSTORE'),
+                ('PAN', '0007'),
+                ('CardType', '3'),
+            ]
+        fields = [(name, overrides.pop(name, value)) for name, value in fields]
+        return fields + list(overrides.items())
+
+    def _sign(self, fields, private_key=None):
+        return ipc.sign_fields(fields, private_key or self.mypos_private_key)
+
+    def _post(self, url, data, **kwargs):
+        """POST `data` (pairs, kept in order, or raw bytes) through the real HTTP server."""
+        response = self.url_open(url, data=data, allow_redirects=False, **kwargs)
+        self.env.invalidate_all()
+        return response

@@ -1,0 +1,206 @@
+# Part of payment_mypos. License LGPL-3.
+"""The protocol functions against myPOS's verified test vectors; no database involved."""
+
+import json
+import unittest
+
+from odoo.addons.payment_mypos import ipc
+from odoo.addons.payment_mypos.tests.common import (
+    SANDBOX_STORE_KEY, generate_key_pair, public_key_pem, read_addon_file, read_test_file,
+)
+
+VECTORS = json.loads(read_test_file('test_vectors.json'))
+OUTGOING = VECTORS['outgoing_requests_signed_with_store-private-key.pem']
+INCOMING = VECTORS['incoming_messages_signed_by_mypos_verify_with_mypos-public-cert.pem']
+MYPOS_CERT = read_addon_file('data/sandbox/mypos-public-cert.pem')
+
+
+class TestSignatures(unittest.TestCase):
+
+    def test_outgoing_vectors_signed_exactly(self):
+        """Every reference request signs to the reference signature, byte for byte."""
+        for vector in OUTGOING:
+            with self.subTest(vector['name']):
+                values = [value for _name, value in vector['fields']]
+                self.assertEqual(
+                    ipc.signing_payload(values).decode(), vector['base64_of_concatenated']
+                )
+                signed = ipc.sign_fields(vector['fields'], SANDBOX_STORE_KEY)
+                self.assertEqual(signed[-1], ('Signature', vector['Signature']))
+                self.assertEqual(signed[:-1], [tuple(field) for field in vector['fields']])
+
+    def test_incoming_raw_notification_verifies(self):
+        """The real sandbox notification verifies from its raw body, blank-keeping and in order."""
+        vector = next(v for v in INCOMING if 'raw_body' in v)
+        fields = ipc.verify_form(ipc.parse_form(vector['raw_body'].encode()), MYPOS_CERT)
+        self.assertEqual(list(fields.values()), vector['decoded_values_in_order'])
+        self.assertEqual(fields['BillingDescriptor'], 'myPOS  * TESTSTORE')
+
+    def test_incoming_field_vectors_verify(self):
+        """The PDF notification and the sandbox cancel verify with myPOS's sandbox certificate."""
+        for vector in INCOMING:
+            if 'fields' not in vector:
+                continue
+            with self.subTest(vector['name']):
+                values = [value for _name, value in vector['fields']]
+                self.assertTrue(ipc.verify(values, vector['Signature'], MYPOS_CERT))
+                self.assertFalse(ipc.verify(values[:-1], vector['Signature'], MYPOS_CERT))
+
+    def test_nested_response_signatures(self):
+        """A status answer verifies with its nested OrderStatus signature in the outer values."""
+        vector = next(v for v in INCOMING if 'raw_json' in v)
+        tree = ipc.parse_response(vector['raw_json'])
+        self.assertEqual(
+            ipc.flatten_values([(k, v) for k, v in tree if k != 'Signature']),
+            vector['outer_signature_values_in_order'],
+        )
+        ipc.verify_response(tree, MYPOS_CERT)
+        ipc.verify_response(ipc.get_field(tree, 'OrderStatus'), MYPOS_CERT)
+        tampered = [(k, '1' if k == 'Status' else v) for k, v in tree]
+        with self.assertRaises(ipc.InvalidSignature):
+            ipc.verify_response(tampered, MYPOS_CERT)
+
+    def test_public_key_forms(self):
+        """The certificate, its bare public key and the legacy 2013 certificate all verify."""
+        vector = next(v for v in INCOMING if 'fields' in v)
+        values = [value for _name, value in vector['fields']]
+        for pem_name in ('mypos-public-key.pem', 'mypos-public-cert-2013-iPay.pem'):
+            with self.subTest(pem_name):
+                self.assertTrue(ipc.verify(values, vector['Signature'], read_test_file(pem_name)))
+
+    def test_tampered_or_reencoded_signature_refused(self):
+        """A changed value, a url-safe or unpadded signature, or garbage do not verify."""
+        vector = next(v for v in INCOMING if 'fields' in v)
+        values = [value for _name, value in vector['fields']]
+        signature = vector['Signature']
+        self.assertFalse(ipc.verify(values[:2] + ['51'] + values[3:], signature, MYPOS_CERT))
+        self.assertFalse(ipc.verify(values, signature.replace('+', '-').replace('/', '_'), MYPOS_CERT))
+        self.assertFalse(ipc.verify(values, signature.rstrip('='), MYPOS_CERT))
+        self.assertFalse(ipc.verify(values, 'not base64!', MYPOS_CERT))
+        self.assertFalse(ipc.verify(values, '', MYPOS_CERT))
+
+    def test_key_sizes(self):
+        """1024- and 2048-bit pairs sign and verify; the PEM may lose its line breaks."""
+        for bits in (1024, 2048):
+            with self.subTest(bits=bits):
+                private_pem, certificate = generate_key_pair(bits)
+                signature = ipc.sign(['a', '', 'é'], private_pem.replace('\n', ' '))
+                self.assertTrue(ipc.verify(['a', '', 'é'], signature, certificate))
+                self.assertTrue(ipc.verify(['a', '', 'é'], signature, public_key_pem(private_pem)))
+                self.assertFalse(ipc.verify(['a', 'é'], signature, certificate))
+                self.assertEqual(ipc.key_bits(private_pem), bits)
+
+    def test_bad_keys_explained(self):
+        """Unreadable keys raise InvalidKey with a reason."""
+        with self.assertRaisesRegex(ipc.InvalidKey, "no PEM block"):
+            ipc.load_private_key("hello")
+        with self.assertRaisesRegex(ipc.InvalidKey, "cannot be read"):
+            ipc.load_private_key("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----")
+        with self.assertRaisesRegex(ipc.InvalidKey, "cannot be read"):
+            ipc.load_public_key("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----")
+
+
+class TestForms(unittest.TestCase):
+
+    def test_parse_form_keeps_order_and_blanks(self):
+        self.assertEqual(
+            ipc.parse_form(b'B=2&A=&C=x+y%26z'), [('B', '2'), ('A', ''), ('C', 'x y&z')]
+        )
+
+    def test_parse_form_refuses_malformed(self):
+        """Non-UTF-8, duplicate fields, non-form text, empty and oversized bodies are refused."""
+        for body in (b'A=%FF', b'A=\xff', b'A=1&a=2', b'{"A": 1}', b'', b'A=' + b'x' * 70000):
+            with self.subTest(body=body[:20]), self.assertRaises(ipc.MalformedMessage):
+                ipc.parse_form(body)
+
+    def test_verify_form_requires_signature(self):
+        with self.assertRaisesRegex(ipc.InvalidSignature, "no Signature"):
+            ipc.verify_form([('IPCmethod', 'IPCPurchaseNotify')], MYPOS_CERT)
+
+
+class TestPurchase(unittest.TestCase):
+
+    def test_amounts(self):
+        """Amounts convert between minor units and myPOS's decimals without floats."""
+        self.assertEqual(ipc.format_amount(2345, 2), '23.45')
+        self.assertEqual(ipc.format_amount(-5, 2), '-0.05')
+        self.assertEqual(ipc.format_amount(1500, 0), '1500')
+        self.assertEqual(ipc.parse_amount('50', 2), 5000)
+        self.assertEqual(ipc.parse_amount('1111.11', 2), 111111)
+        for bad in ('1,00', '1.001', '1e3', ' 1', '', None, 'NaN'):
+            with self.subTest(bad=bad), self.assertRaises(ipc.MalformedMessage):
+                ipc.parse_amount(bad, 2)
+
+    def test_cart_rows_when_lines_add_up(self):
+        cart = ipc.build_cart([('Chair', 2, 2000), ('Free gift', 1, 0), ('Delivery', 1, 345)],
+                              2345, 2, 'EUR', 'S00042')
+        self.assertEqual(cart, [
+            ('CartItems', '2'),
+            ('Article_1', 'Chair'), ('Quantity_1', '2'), ('Price_1', '10.00'),
+            ('Currency_1', 'EUR'), ('Amount_1', '20.00'),
+            ('Article_2', 'Delivery'), ('Quantity_2', '1'), ('Price_2', '3.45'),
+            ('Currency_2', 'EUR'), ('Amount_2', '3.45'),
+        ])
+
+    def test_cart_single_row_otherwise(self):
+        """Fractional quantities, inexact unit prices or a different total give one row."""
+        single = [('CartItems', '1'), ('Article_1', 'S00042'), ('Quantity_1', '1'),
+                  ('Price_1', '10.00'), ('Currency_1', 'EUR'), ('Amount_1', '10.00')]
+        for lines in ([('Cable', 1.5, 1000)], [('Pen', 3, 1000)], [('Chair', 1, 900)], []):
+            with self.subTest(lines=lines):
+                self.assertEqual(ipc.build_cart(lines, 1000, 2, 'EUR', 'S00042'), single)
+
+    def test_cart_names_cleaned(self):
+        cart = ipc.build_cart([('Chair\n<b>oak</b>', 1, 100)], 100, 2, 'EUR', 'S1')
+        self.assertEqual(dict(cart)['Article_1'], 'Chair b oak /b')
+
+    def test_order_id(self):
+        """OrderIDs keep to 80 characters of [A-Za-z0-9_-] and stay unique by their suffix."""
+        self.assertEqual(ipc.make_order_id('INV/2024/00001-1', 'ab12cd34', 57),
+                         'INV-2024-00001-1_ab12cd34_57')
+        long_id = ipc.make_order_id('S' * 200, 'ab12cd34', 123456789)
+        self.assertEqual(len(long_id), 80)
+        self.assertTrue(long_id.endswith('_ab12cd34_123456789'))
+        self.assertEqual(ipc.make_order_id('///', 'ab12cd34', 1), 'tx_ab12cd34_1')
+
+    def test_language_and_customer(self):
+        self.assertEqual(ipc.checkout_language('bg_BG'), 'BG')
+        self.assertEqual(ipc.checkout_language('el_GR'), 'EL')
+        self.assertEqual(ipc.checkout_language('ja_JP'), 'EN')
+        self.assertEqual(ipc.checkout_language(False), 'EN')
+        self.assertEqual(ipc.customer_fields(
+            email='ann@example.com', name='Ann Marie Smith', phone='0032 12 34', country_code='be',
+        ), [
+            ('CustomerEmail', 'ann@example.com'), ('CustomerFirstNames', 'Ann Marie'),
+            ('CustomerFamilyName', 'Smith'), ('CustomerPhone', '00321234'),
+            ('CustomerCountry', 'BEL'),
+        ])
+
+    def test_build_purchase_refuses_unbalanced_cart(self):
+        credentials = ipc.Credentials('000000000000010', '61938166610', 1, SANDBOX_STORE_KEY, MYPOS_CERT)
+        cart = ipc.build_cart([('Chair', 1, 900)], 900, 2, 'EUR', 'x')
+        with self.assertRaisesRegex(ipc.IPCError, "does not add up"):
+            ipc.build_purchase(
+                credentials, order_id='x', amount_minor=1000, decimals=2, currency='EUR',
+                url_ok='u', url_cancel='u', url_notify='u', language='EN', cart=cart,
+            )
+
+
+class TestConfigurationPack(unittest.TestCase):
+
+    def test_sandbox_pack(self):
+        credentials = ipc.decode_configuration_pack(read_test_file('configuration-pack-test.b64.txt'))
+        self.assertEqual(
+            (credentials.sid, credentials.wallet_number, credentials.key_index),
+            ('000000000000010', '61938166610', 1),
+        )
+        self.assertEqual(credentials.private_key, ipc.normalize_pem(SANDBOX_STORE_KEY))
+
+    def test_malformed_packs(self):
+        for pack, message in (
+            ('!!!', "not base64"),
+            ('WzFd', "not a JSON object"),  # [1]
+            ('eyJzaWQiOiAiMSJ9', "lacks"),  # {"sid": "1"}
+        ):
+            with self.subTest(pack=pack), self.assertRaisesRegex(ipc.MalformedMessage, message):
+                ipc.decode_configuration_pack(pack)

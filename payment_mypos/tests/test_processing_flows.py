@@ -1,0 +1,218 @@
+# Part of payment_mypos. License LGPL-3.
+
+from urllib.parse import urlencode
+
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.payment_mypos.tests.common import MyPOSCommon, generate_key_pair
+
+CONTROLLER_LOGGER = 'odoo.addons.payment_mypos.controllers.main'
+
+
+@tagged('post_install', '-at_install')
+class TestWebhook(MyPOSCommon):
+
+    def setUp(self):
+        super().setUp()
+        self.tx = self._create_mypos_transaction()
+
+    def _assert_refused(self, data, reason, state='draft', **kwargs):
+        """POST `data` to the webhook: refused with `reason`, logged, and nothing changed."""
+        with self.assertLogs(CONTROLLER_LOGGER, 'WARNING') as logs:
+            response = self._post(self.webhook_url, data, **kwargs)
+        self.assertEqual(response.status_code, 400)
+        self.assertNotEqual(response.text, 'OK')
+        self.assertRegex(response.text, reason)
+        self.assertRegex('\n'.join(logs.output), reason)
+        self.assertEqual(self.tx.state, state)
+        self.assertFalse(self.tx.provider_reference if state == 'draft' else False)
+        return response
+
+    def test_notify_sets_done(self):
+        """A signed IPCPurchaseNotify makes the transaction done with myPOS's reference."""
+        response = self._post(self.webhook_url, self._sign(self._notification_fields(self.tx)))
+        self.assertEqual((response.status_code, response.text), (200, 'OK'))
+        self.assertEqual(response.headers['Content-Type'], 'text/plain; charset=utf-8')
+        self.assertEqual(self.tx.state, 'done')
+        self.assertEqual(self.tx.provider_reference, '410227')
+        self.assertEqual(self.tx.payment_method_id.code, 'visa')
+
+    def test_repeated_notify_acknowledged(self):
+        """Repeats of the same notification are acknowledged with OK and change nothing."""
+        data = self._sign(self._notification_fields(self.tx))
+        for _attempt in range(3):
+            response = self._post(self.webhook_url, data)
+            self.assertEqual((response.status_code, response.text), (200, 'OK'))
+        self.assertEqual((self.tx.state, self.tx.provider_reference), ('done', '410227'))
+
+    def test_rollback_cancels(self):
+        """A signed IPCPurchaseRollback cancels the transaction and is acknowledged."""
+        fields = self._notification_fields(self.tx, method='IPCPurchaseRollback')
+        response = self._post(self.webhook_url, self._sign(fields))
+        self.assertEqual((response.status_code, response.text), (200, 'OK'))
+        self.assertEqual(self.tx.state, 'cancel')
+
+    def test_notify_with_certificate_or_bare_key_and_2048_bits(self):
+        """The certificate field may hold a 2048-bit certificate or just its public key."""
+        private_key, certificate = generate_key_pair(2048)
+        self.provider.mypos_public_certificate = certificate
+        response = self._post(
+            self.webhook_url, self._sign(self._notification_fields(self.tx), private_key)
+        )
+        self.assertEqual((response.text, self.tx.state), ('OK', 'done'))
+
+    def test_missing_signature_refused(self):
+        self._assert_refused(self._notification_fields(self.tx), "no Signature")
+
+    def test_invalid_signature_refused(self):
+        other_key, _certificate = generate_key_pair()
+        self._assert_refused(
+            self._sign(self._notification_fields(self.tx), other_key), "does not verify"
+        )
+
+    def test_tampered_amount_refused(self):
+        data = self._sign(self._notification_fields(self.tx))
+        tampered = [(name, '1.00' if name == 'Amount' else value) for name, value in data]
+        self._assert_refused(tampered, "does not verify")
+
+    def test_unknown_order_refused(self):
+        data = self._sign(self._notification_fields(self.tx, OrderID='S99999-1_deadbeef_9'))
+        self._assert_refused(data, "No transaction found matching OrderID S99999-1_deadbeef_9")
+
+    def test_other_provider_transaction_refused(self):
+        """An OrderID equal to another provider's reference matches nothing."""
+        dummy_tx = self._create_transaction(
+            'redirect', provider_id=self.dummy_provider.id, reference='dummy-1'
+        )
+        data = self._sign(self._notification_fields(self.tx, OrderID=dummy_tx.reference))
+        self._assert_refused(data, "No transaction found")
+        self.assertEqual(dummy_tx.state, 'draft')
+
+    def test_amount_mismatch_refused(self):
+        data = self._sign(self._notification_fields(self.tx, Amount='1111.10'))
+        self._assert_refused(data, "amount 1111.10 does not match the transaction's 1111.11")
+
+    def test_currency_mismatch_refused(self):
+        data = self._sign(self._notification_fields(self.tx, Currency='USD'))
+        self._assert_refused(data, "currency USD does not match the transaction's EUR")
+
+    def test_wrong_sid_refused(self):
+        data = self._sign(self._notification_fields(self.tx, SID='000000000000011'))
+        self._assert_refused(data, "store 000000000000011")
+
+    def test_malformed_bodies_refused(self):
+        """Duplicate fields, JSON, non-form and empty bodies are refused, never a 500."""
+        signed = self._sign(self._notification_fields(self.tx))
+        cases = [
+            (signed + [('Amount', '1111.11')], {}, "appears twice"),
+            (b'{"IPCmethod": "IPCPurchaseNotify"}', {'Content-Type': 'application/json'},
+             "not a valid form"),
+            (b'\xff\xfe\x00garbage', {'Content-Type': 'application/octet-stream'}, "not UTF-8"),
+            (urlencode(signed).encode(), {'Content-Type': 'text/plain'}, None),
+        ]
+        for data, headers, reason in cases:
+            with self.subTest(reason=reason):
+                if reason is None:  # A correctly signed form, whatever its content type.
+                    response = self._post(self.webhook_url, data, headers=headers)
+                    self.assertEqual(response.text, 'OK')
+                    continue
+                self._assert_refused(data, reason, headers=headers)
+
+    def test_empty_body_refused(self):
+        with self.assertLogs(CONTROLLER_LOGGER, 'WARNING'):
+            response = self.opener.post(self._build_url(self.webhook_url), data=b'')
+        self.assertEqual(response.status_code, 400)
+        self.assertEqual(response.text, 'REFUSED: the message has no fields')
+        self.assertEqual(self.tx.state, 'draft')
+
+    def test_browser_messages_not_accepted_on_webhook(self):
+        """A signed IPCPurchaseOK is a browser return: it cannot pay through the webhook."""
+        data = self._sign(self._notification_fields(self.tx, method='IPCPurchaseOK'))
+        self._assert_refused(data, "IPCPurchaseOK is not accepted on this URL")
+
+    def test_notify_after_cancel_refused(self):
+        """A payment for a cancelled transaction is refused, so that myPOS reverses it."""
+        self.tx._set_canceled()
+        data = self._sign(self._notification_fields(self.tx))
+        self._assert_refused(data, "cancelled in Odoo", state='cancel')
+
+    def test_second_payment_refused(self):
+        self._post(self.webhook_url, self._sign(self._notification_fields(self.tx)))
+        data = self._sign(self._notification_fields(self.tx, IPC_Trnref='999999'))
+        self._assert_refused(data, "already paid with myPOS reference 410227", state='done')
+        self.assertEqual(self.tx.provider_reference, '410227')
+
+    @mute_logger(CONTROLLER_LOGGER)
+    def test_rollback_after_done_keeps_state(self):
+        """A rollback of a confirmed payment is recorded for a person, the state stays done."""
+        self._post(self.webhook_url, self._sign(self._notification_fields(self.tx)))
+        fields = self._notification_fields(self.tx, method='IPCPurchaseRollback')
+        response = self._post(self.webhook_url, self._sign(fields))
+        self.assertEqual(response.text, 'OK')
+        self.assertEqual(self.tx.state, 'done')
+        self.assertIn("reversed", self.tx.state_message)
+
+    def test_get_not_allowed(self):
+        response = self.url_open(self.webhook_url, allow_redirects=False)
+        self.assertEqual(response.status_code, 405)
+
+
+@tagged('post_install', '-at_install')
+class TestBrowserReturn(MyPOSCommon):
+
+    def setUp(self):
+        super().setUp()
+        self.tx = self._create_mypos_transaction()
+
+    def _assert_lands_on_status_page(self, response):
+        self.assertIn(response.status_code, (302, 303))
+        self.assertTrue(response.headers['Location'].endswith('/payment/status'))
+
+    def test_ok_return_never_pays(self):
+        """A signed IPCPurchaseOK (POST or GET) lands on the status page and leaves it unpaid."""
+        data = self._sign(self._notification_fields(self.tx, method='IPCPurchaseOK'))
+        self._assert_lands_on_status_page(self._post(self.return_url, data))
+        self.assertEqual(self.tx.state, 'pending')
+        response = self.url_open(f'{self.return_url}?{urlencode(data)}', allow_redirects=False)
+        self._assert_lands_on_status_page(response)
+        self.env.invalidate_all()
+        self.assertEqual(self.tx.state, 'pending')
+
+    def test_notify_posted_to_return_never_pays(self):
+        data = self._sign(self._notification_fields(self.tx))
+        with self.assertLogs(CONTROLLER_LOGGER, 'WARNING'):
+            self._assert_lands_on_status_page(self._post(self.return_url, data))
+        self.assertEqual(self.tx.state, 'draft')
+
+    def test_signed_cancel_cancels(self):
+        data = self._sign(self._notification_fields(self.tx, method='IPCPurchaseCancel'))
+        self._assert_lands_on_status_page(self._post(self.cancel_url, data))
+        self.assertEqual(self.tx.state, 'cancel')
+
+    def test_signed_cancel_by_get_cancels_pending(self):
+        self.tx._set_pending()
+        data = self._sign(self._notification_fields(self.tx, method='IPCPurchaseCancel'))
+        response = self.url_open(f'{self.cancel_url}?{urlencode(data)}', allow_redirects=False)
+        self._assert_lands_on_status_page(response)
+        self.env.invalidate_all()
+        self.assertEqual(self.tx.state, 'cancel')
+
+    def test_cancel_does_not_undo_payment(self):
+        self._post(self.webhook_url, self._sign(self._notification_fields(self.tx)))
+        data = self._sign(self._notification_fields(self.tx, method='IPCPurchaseCancel'))
+        self._assert_lands_on_status_page(self._post(self.cancel_url, data))
+        self.assertEqual(self.tx.state, 'done')
+
+    def test_unsigned_or_forged_cancel_ignored(self):
+        other_key, _certificate = generate_key_pair()
+        fields = self._notification_fields(self.tx, method='IPCPurchaseCancel')
+        for data in (fields, self._sign(fields, other_key)):
+            with self.assertLogs(CONTROLLER_LOGGER, 'WARNING'):
+                self._assert_lands_on_status_page(self._post(self.cancel_url, data))
+            self.assertEqual(self.tx.state, 'draft')
+
+    def test_plain_return_redirects(self):
+        response = self.url_open(self.cancel_url, allow_redirects=False)
+        self._assert_lands_on_status_page(response)
+        self.assertEqual(self.tx.state, 'draft')
