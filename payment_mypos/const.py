@@ -6,6 +6,12 @@ the comment); the reference cites myPOS's documentation and official plugins. La
 2026-11-24. This module holds data only: no Odoo import, so the protocol functions stay portable.
 """
 
+# API §2: myPOS requires a User-Agent on every request.
+USER_AGENT = 'Odoo/18.0 payment_mypos/1.0'
+
+# Seconds a server-to-server call may wait for myPOS (connect, then read).
+REQUEST_TIMEOUT = 10
+
 # API §1: one URL per environment serves the hosted page and every server-to-server call.
 PRODUCTION_URL = 'https://www.mypos.com/vmp/checkout'
 SANDBOX_URL = 'https://www.mypos.com/vmp/checkout-test'
@@ -93,6 +99,47 @@ STATUS_NAMES = {
     24: 'E_3DS_AUTHENTICATION_FAILED',
     25: 'E_STORE_RESTRICTED',
     99: 'E_UNDEFINED_ERROR',
+}
+
+# API §5 and the troubleshooting notes it cites: what each status means for a merchant, and what to
+# do about it. Shown wherever a myPOS answer reaches a person.
+STATUS_EXPLANATIONS = {
+    0: "Success.",
+    1: "A required field is missing from the request. Update the module; if it persists, report "
+       "it with the transaction's log.",
+    2: "myPOS refused the request's signature. The store private key or the key index does not "
+       "match the certificate uploaded to myPOS: check both (use the latest key index).",
+    3: "myPOS could not process the request. Most often the credentials belong to the other "
+       "environment (sandbox credentials in live mode or the reverse), or the key index is wrong.",
+    4: "myPOS does not know this Store ID (SID). Copy the SID from myPOS's dashboard (Online "
+       "stores) or import the configuration pack again.",
+    5: "A parameter was refused: often a wallet number that does not match the store, or "
+       "credentials used against the wrong environment.",
+    6: "The request came from a site that is not in the store's approved links. Add your "
+       "website's root domain in myPOS's dashboard.",
+    7: "Too many payment attempts for this order. Start a new payment.",
+    8: "The card authorisation failed. The shopper can try again or use another card.",
+    9: "myPOS refused the amount. Check the currency's decimals and that the amount is positive.",
+    10: "myPOS does not support this call for the store.",
+    11: "The mandate reference is inactive.",
+    12: "The mandate reference is invalid.",
+    13: "The myPOS account lacks funds for this operation (for a refund: top up the account "
+        "balance, then retry).",
+    14: "myPOS does not permit this transaction (for a refund: the payment may be too old, "
+        "already refunded, or not refundable).",
+    15: "An account or store limit was exceeded. Check the limits in myPOS's dashboard.",
+    16: "The mandate is already registered.",
+    17: "The account identifier is inactive.",
+    18: "The account identifier is invalid.",
+    19: "The account limits were exceeded.",
+    20: "A payment was already made with this OrderID (duplicate). Start a new payment.",
+    21: "The transaction was declined.",
+    22: "The card's expiry date is wrong.",
+    23: "The payment session is invalid or expired. Start a new payment.",
+    24: "3-D Secure authentication failed.",
+    25: "The store is restricted: the site is not approved, the store is not enabled or "
+        "verified, or the currency is not enabled for it. Check the store in myPOS's dashboard.",
+    99: "myPOS reported an undefined error. Retry later; contact myPOS support if it persists.",
 }
 
 # ISO 3166-1 alpha-2 (Odoo's country code) -> alpha-3 (myPOS `CustomerCountry`, API §4.2).

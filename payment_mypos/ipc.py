@@ -583,6 +583,14 @@ def flatten_values(tree):
     return values
 
 
+def sign_tree(tree, private_key_pem):
+    """Return an answer tree with its top-level `Signature` appended (myPOS's side of API §3.3).
+
+    Nested objects must already carry their own signature. Used by the emulator and the tests.
+    """
+    return list(tree) + [('Signature', sign(flatten_values(tree), private_key_pem))]
+
+
 def verify_response(tree, public_key_pem):
     """Verify the top-level signature of a parsed answer (API §3.3).
 
@@ -594,6 +602,75 @@ def verify_response(tree, public_key_pem):
     values = flatten_values([(k, v) for k, v in tree if k.lower() != 'signature'])
     if not verify(values, signature, public_key_pem):
         raise InvalidSignature("the answer's Signature does not verify with myPOS's certificate")
+    return tree
+
+
+def explain_status(status, status_msg=None):
+    """Return a person-readable explanation of a myPOS `Status` code (API §5).
+
+    :param int|str status: The code.
+    :param str status_msg: myPOS's own `StatusMsg`, appended when given.
+    :rtype: str
+    """
+    try:
+        code = int(status)
+    except (TypeError, ValueError):
+        return f"myPOS answered with an unknown status {status!r}."
+    name = const.STATUS_NAMES.get(code, 'unknown')
+    text = const.STATUS_EXPLANATIONS.get(code, "myPOS answered with an undocumented status.")
+    detail = f' (myPOS: "{status_msg}")' if status_msg else ''
+    return f"Error {code} {name}{detail}: {text}" if code else "Success."
+
+
+class RemoteError(IPCError):
+    """A server-to-server call did not give a usable answer.
+
+    `kind` says why: 'unreachable', 'timeout', 'http' (an HTTP error status), 'garbage' (not XML
+    nor JSON), 'unsigned' (no signature, or an error answer myPOS does not sign), 'signature' (the
+    answer's signature does not verify), 'status' (a signed answer with a non-zero `Status`).
+    """
+
+    def __init__(self, kind, message, status=None, tree=None):
+        super().__init__(message)
+        self.kind = kind
+        self.status = status
+        self.tree = tree
+
+
+def read_answer(body, public_key_pem):
+    """Parse and verify a server-to-server answer, and check its `Status` (API §3.3, §5).
+
+    :param bytes body: The raw answer.
+    :param str public_key_pem: myPOS's certificate.
+    :return: The verified tree (status 0).
+    :rtype: list
+    :raise RemoteError: If the answer is garbage, unsigned, wrongly signed, or not a success.
+    """
+    try:
+        tree = parse_response(body)
+    except MalformedMessage as error:
+        raise RemoteError('garbage', f"myPOS's answer cannot be read: {error}") from None
+    status = get_field(tree, 'Status')
+    signature = get_field(tree, 'Signature')
+    if not signature:
+        message = explain_status(status, get_field(tree, 'StatusMsg')) if status else ""
+        raise RemoteError(
+            'unsigned', f"myPOS's answer is not signed. {message}".strip(),
+            status=status, tree=tree,
+        )
+    try:
+        verify_response(tree, public_key_pem)
+    except InvalidSignature:
+        raise RemoteError(
+            'signature',
+            "myPOS's answer is signed, but not with the configured myPOS certificate: use the "
+            "certificate of the store's current key index (or the configuration pack).",
+            status=status, tree=tree,
+        ) from None
+    if str(status) != '0':
+        raise RemoteError(
+            'status', explain_status(status, get_field(tree, 'StatusMsg')), status=status, tree=tree,
+        )
     return tree
 
 

@@ -3,6 +3,9 @@
 import functools
 import hashlib
 import logging
+import pprint
+
+import requests
 
 from odoo import _, api, fields, models
 from odoo.exceptions import ValidationError
@@ -178,6 +181,57 @@ class PaymentProvider(models.Model):
             return const.PRODUCTION_URL
         override = self.env['ir.config_parameter'].sudo().get_param('payment_mypos.sandbox_url')
         return (override or '').strip() or const.SANDBOX_URL
+
+    def _mypos_make_request(self, method, params, reference=None):
+        """Send a signed server-to-server call to myPOS and return its verified answer.
+
+        Note: self.ensure_one()
+
+        :param str method: `IPCGetTxnStatus`, `IPCRefund`, ...
+        :param list params: The call's own (name, value) pairs, in posting order.
+        :param str reference: The transaction reference, for the log.
+        :return: The answer, verified and with status 0, as a tree of (key, value) pairs.
+        :rtype: list
+        :raise ipc.RemoteError: If myPOS cannot be reached in time, or its answer is not a
+                                correctly signed success; `kind` tells which.
+        """
+        self.ensure_one()
+        credentials = self._mypos_get_credentials()
+        fields = ipc.build_request(credentials, method, params)
+        url = self._mypos_get_api_url()
+        _logger.info(
+            "Sending %s to %s for %s:\n%s", method, url, reference,
+            pprint.pformat([field for field in fields if field[0] != 'Signature']),
+        )
+        try:
+            response = requests.post(
+                url, data=fields, headers={'User-Agent': const.USER_AGENT},
+                timeout=const.REQUEST_TIMEOUT,
+            )
+        except requests.exceptions.Timeout:
+            _logger.warning("%s to %s timed out", method, url)
+            raise ipc.RemoteError('timeout', _(
+                "myPOS did not answer within %(seconds)s seconds (%(url)s).",
+                seconds=const.REQUEST_TIMEOUT, url=url,
+            )) from None
+        except requests.exceptions.RequestException as error:
+            _logger.warning("%s to %s failed: %s", method, url, error)
+            raise ipc.RemoteError('unreachable', _(
+                "myPOS cannot be reached at %(url)s (%(error)s).", url=url, error=type(error).__name__,
+            )) from None
+        if response.status_code != 200:
+            _logger.warning("%s to %s answered HTTP %s", method, url, response.status_code)
+            raise ipc.RemoteError('http', _(
+                "myPOS answered with HTTP error %(code)s at %(url)s.",
+                code=response.status_code, url=url,
+            ))
+        try:
+            tree = ipc.read_answer(response.content, credentials.certificate)
+        except ipc.RemoteError as error:
+            _logger.warning("%s to %s: %s\n%s", method, url, error, response.text[:2000])
+            raise
+        _logger.info("myPOS answered %s for %s:\n%s", method, reference, pprint.pformat(tree))
+        return tree
 
     def _mypos_verify_message(self, pairs):
         """Verify a form posted by myPOS and return its fields.

@@ -204,3 +204,47 @@ class TestConfigurationPack(unittest.TestCase):
         ):
             with self.subTest(pack=pack), self.assertRaisesRegex(ipc.MalformedMessage, message):
                 ipc.decode_configuration_pack(pack)
+
+
+class TestAnswers(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.mypos_key, cls.mypos_certificate = generate_key_pair()
+
+    def test_every_status_explained(self):
+        """Each documented status code has its own explanation with a cause or a fix."""
+        for code in [*range(0, 26), 99]:
+            with self.subTest(code=code):
+                text = ipc.explain_status(code)
+                self.assertTrue(text.startswith(f"Error {code} E_") or code == 0, text)
+                self.assertGreater(len(text), 25 if code else 7)
+        self.assertIn('(myPOS: "Wrong SID")', ipc.explain_status('4', 'Wrong SID'))
+        self.assertIn("unknown status", ipc.explain_status('x'))
+
+    def test_read_answer(self):
+        """Signed success passes; garbage, unsigned, wrongly signed and failures are told apart."""
+        tree = [('IPCmethod', 'IPCRefund'), ('IPC_Trnref', '1'), ('Amount', '5.00'),
+                ('Currency', 'EUR'), ('Status', '0'), ('StatusMsg', 'Success')]
+        xml = '<IPC_response>%s</IPC_response>' % ''.join(
+            f'<{k}>{v}</{k}>' for k, v in ipc.sign_tree(tree, self.mypos_key)
+        )
+        self.assertEqual(ipc.read_answer(xml.encode(), self.mypos_certificate)[:6], tree)
+        other_key, _certificate = generate_key_pair()
+        failed = [(k, '13' if k == 'Status' else v) for k, v in tree]
+        cases = [
+            (b'<html>Bad gateway', 'garbage', None),
+            (b'{"Status": 3, "StatusMsg": "Invalid"}', 'unsigned', '3'),
+            (ipc_json(ipc.sign_tree(tree, other_key)), 'signature', '0'),
+            (ipc_json(ipc.sign_tree(failed, self.mypos_key)), 'status', '13'),
+        ]
+        for body, kind, status in cases:
+            with self.subTest(kind=kind), self.assertRaises(ipc.RemoteError) as caught:
+                ipc.read_answer(body, self.mypos_certificate)
+            self.assertEqual((caught.exception.kind, caught.exception.status), (kind, status))
+        self.assertIn("E_NOT_SUFFICIENT_FUNDS", str(caught.exception))
+
+
+def ipc_json(tree):
+    return json.dumps(dict(tree)).encode()
