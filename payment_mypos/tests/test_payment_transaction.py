@@ -136,9 +136,12 @@ class TestPaymentTransaction(MyPOSCommon):
                                                       'taxes_id': [], 'type': 'consu'})
         delivery = self.env['product.product'].create({'name': 'Delivery', 'list_price': 3.45,
                                                        'taxes_id': [], 'type': 'service'})
+        pricelist = self.env['product.pricelist'].create(
+            {'name': "EUR", 'currency_id': self.currency.id}
+        )
         order = self.env['sale.order'].create({
             'partner_id': self.partner.id,
-            'currency_id': self.currency.id,
+            'pricelist_id': pricelist.id,
             'order_line': [
                 (0, 0, {'product_id': product.id, 'product_uom_qty': 2, 'price_unit': 10.0,
                         'tax_id': []}),
@@ -146,8 +149,7 @@ class TestPaymentTransaction(MyPOSCommon):
                         'tax_id': []}),
             ],
         })
-        if order.currency_id != self.currency:
-            self.skipTest("the company's pricelist currency is not EUR")
+        self.assertEqual(order.currency_id, self.currency)
         tx = self._create_mypos_transaction(
             reference='S-cart-1', amount=order.amount_total, sale_order_ids=[(6, 0, order.ids)]
         )
