@@ -567,7 +567,7 @@ def _json_tree(pairs):
 
 def _xml_tree(element):
     return [
-        (child.tag, _xml_tree(child) if len(child) else (child.text or '').strip())
+        (child.tag, _xml_tree(child) if len(child) else (child.text or ''))
         for child in element
     ]
 
@@ -698,9 +698,17 @@ def decode_configuration_pack(pack):
         key_index = int(data['idx'])
     except (TypeError, ValueError):
         raise MalformedMessage("the configuration pack's key index is not a number") from None
+    pems = {}
+    for key, name in (('pk', "store private key"), ('pc', "myPOS certificate")):
+        try:
+            pems[key] = normalize_pem(str(data[key]))
+        except InvalidKey as error:
+            raise MalformedMessage(
+                f"the configuration pack's {name} ({key}) is not valid: {error}"
+            ) from None
     credentials = Credentials(
         sid=str(data['sid']), wallet_number=str(data['cn']), key_index=key_index,
-        private_key=normalize_pem(str(data['pk'])), certificate=normalize_pem(str(data['pc'])),
+        private_key=pems['pk'], certificate=pems['pc'],
     )
     check_credentials(credentials)
     return credentials

@@ -1,0 +1,350 @@
+"""myPOS's side of the protocol: checking what a merchant posts and rendering what myPOS answers.
+
+Signing and verifying reuse ``payment_mypos/ipc.py`` (through :mod:`._ipc`); this module adds what
+only the server side needs: case-insensitive field access, the checks myPOS makes on a purchase
+and on server-to-server calls (with the status codes of API §5), and XML/JSON answers signed as
+API §3.3 describes.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from urllib.parse import urlsplit
+from xml.etree import ElementTree
+
+from ._ipc import const, ipc
+
+STATUS_NAMES = const.STATUS_NAMES
+
+# Status codes used by the emulator (API §5).
+OK = 0
+MISSING_REQ_PARAMS = 1
+SIGNATURE_FAILED = 2
+IPC_ERROR = 3
+INVALID_SID = 4
+INVALID_PARAMS = 5
+WRONG_AMOUNT = 9
+UNSUPPORTED_CALL = 10
+NOT_SUFFICIENT_FUNDS = 13
+TRANSACTION_NOT_PERMITTED = 14
+DUPLICATE_TRANSMISSION = 20
+TRANSACTION_DECLINED = 21
+WRONG_EXPIRE_DATE = 22
+INVALID_SESSION = 23
+STORE_RESTRICTED = 25
+
+API_METHODS = ('IPCRefund', 'IPCReversal', 'IPCGetTxnStatus', 'IPCGetPaymentStatus')
+# The top-level key spelling of each answer (API §2: `IPCMethod` for the two status calls).
+ANSWER_METHOD_KEY = {'IPCGetTxnStatus': 'IPCMethod', 'IPCGetPaymentStatus': 'IPCMethod'}
+IPC_VERSIONS = ('1.3', '1.4', '1.4.1')
+
+AMOUNT_RE = re.compile(r'\d+(\.\d{1,2})?')  # API §7: decimal point only, at most 2 decimals.
+SIGNED_AMOUNT_RE = re.compile(r'-?\d+(\.\d{1,2})?')  # Cart rows: discounts are negative.
+ORDER_ID_MAX_LENGTH = 80
+
+
+class Reject(Exception):
+    """A request refused with a myPOS status code (API §5)."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    @property
+    def name(self):
+        return STATUS_NAMES.get(self.status, 'E_UNDEFINED_ERROR')
+
+
+@dataclass
+class Store:
+    """The store the emulator accepts requests for."""
+    sid: str
+    wallet_number: str
+    key_index: int
+    merchant_public_key_pem: str
+    name: str = 'myPOS Emulator Store'
+    billing_descriptor: str = 'myPOS  * EMULATOR'
+    currencies: frozenset = field(default_factory=lambda: frozenset(const.SUPPORTED_CURRENCIES))
+
+
+class Fields:
+    """The posted (name, value) pairs with case-insensitive access by name (API §2)."""
+
+    def __init__(self, pairs):
+        self.pairs = list(pairs)
+        self._values = {name.lower(): value for name, value in self.pairs}
+
+    def get(self, name, default=None):
+        return self._values.get(name.lower(), default)
+
+    def __contains__(self, name):
+        return name.lower() in self._values
+
+    def require(self, *names):
+        missing = [name for name in names if self.get(name, '') == '']
+        if missing:
+            raise Reject(MISSING_REQ_PARAMS, f"missing required field(s): {', '.join(missing)}")
+
+    @property
+    def signature(self):
+        return self.get('Signature')
+
+    @property
+    def signed_values(self):
+        return [value for name, value in self.pairs if name.lower() != 'signature']
+
+
+def parse_amount(text, pattern=AMOUNT_RE, what='Amount'):
+    """Return a myPOS amount as a Decimal, or reject it with E_WRONG_AMOUNT (9)."""
+    if not isinstance(text, str) or not pattern.fullmatch(text):
+        raise Reject(WRONG_AMOUNT, f"{what} {text!r} is not a decimal number with a point and at "
+                                   f"most 2 decimals")
+    return Decimal(text)
+
+
+def format_decimal(amount):
+    return f'{amount:.2f}'
+
+
+def check_identity(fields, store):
+    """The checks every call goes through: store, key, signature, wallet (API §3.2, §4.1, §5).
+
+    Order: SID (1 missing / 4 unknown), KeyIndex (1 missing / 3 wrong), Signature (2 missing or
+    not verifying with the merchant key), WalletNumber (1 missing / 5 wrong), IPCVersion (1 / 5).
+    """
+    sid = fields.get('SID', '')
+    if not sid:
+        raise Reject(MISSING_REQ_PARAMS, "missing required field(s): SID")
+    if sid != store.sid:
+        raise Reject(INVALID_SID, f"unknown store SID {sid!r}")
+    key_index = fields.get('KeyIndex', '')
+    if not key_index:
+        raise Reject(MISSING_REQ_PARAMS, "missing required field(s): KeyIndex")
+    if key_index.strip() != str(store.key_index):
+        raise Reject(IPC_ERROR, f"KeyIndex {key_index!r} is not a key of this store "
+                                f"(expected {store.key_index})")
+    if not fields.signature:
+        raise Reject(SIGNATURE_FAILED, "the request has no Signature")
+    pairs = fields.pairs
+    if pairs[-1][0].lower() != 'signature':
+        raise Reject(SIGNATURE_FAILED, "Signature must be the last field")
+    if not ipc.verify(fields.signed_values, fields.signature, store.merchant_public_key_pem):
+        raise Reject(SIGNATURE_FAILED, "the Signature does not verify with the merchant's key")
+    wallet = fields.get('WalletNumber', '')
+    if not wallet:
+        raise Reject(MISSING_REQ_PARAMS, "missing required field(s): WalletNumber")
+    if wallet != store.wallet_number:
+        raise Reject(INVALID_PARAMS, f"WalletNumber {wallet!r} does not own store {store.sid}")
+    fields.require('IPCVersion')
+    version = fields.get('IPCVersion')
+    if version not in IPC_VERSIONS:
+        raise Reject(INVALID_PARAMS, f"unsupported IPCVersion {version!r}")
+    if version == '1.4.1':
+        fields.require('PartnerID', 'ApplicationID')
+
+
+def _check_url(fields, name, schemes=('http', 'https')):
+    url = fields.get(name)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if not parts or parts.scheme.lower() not in schemes or not parts.hostname:
+        raise Reject(INVALID_PARAMS, f"{name} {url!r} is not an absolute "
+                                     f"{'/'.join(schemes)} URL")
+    return url
+
+
+def check_purchase(fields, store):
+    """Check an `IPCPurchase` form as myPOS would before showing its payment page (API §4.2).
+
+    :param Fields fields: The posted form.
+    :param Store store: The store.
+    :return: The purchase: order_id, amount (Decimal), amount_text, currency, urls, cart rows...
+    :rtype: dict
+    :raise Reject: With the status code of the first problem found.
+    """
+    check_identity(fields, store)
+    fields.require('Amount', 'Currency', 'OrderID', 'URL_OK', 'URL_Cancel', 'URL_Notify',
+                   'CardTokenRequest', 'PaymentParametersRequired')
+    amount = parse_amount(fields.get('Amount'))
+    if amount <= 0:
+        raise Reject(WRONG_AMOUNT, f"Amount {fields.get('Amount')!r} must be positive")
+    currency = fields.get('Currency')
+    if not re.fullmatch(r'[A-Z]{3}', currency):
+        raise Reject(INVALID_PARAMS, f"Currency {currency!r} is not an ISO 4217 code")
+    if currency not in store.currencies:
+        raise Reject(STORE_RESTRICTED, f"the currency {currency} is not enabled for this store")
+    order_id = fields.get('OrderID')
+    if len(order_id) > ORDER_ID_MAX_LENGTH:
+        raise Reject(INVALID_PARAMS, f"OrderID is longer than {ORDER_ID_MAX_LENGTH} characters")
+    urls = {name: _check_url(fields, name) for name in ('URL_OK', 'URL_Cancel', 'URL_Notify')}
+    token_request = fields.get('CardTokenRequest')
+    if token_request not in ('0', '1', '2'):
+        raise Reject(INVALID_PARAMS, f"CardTokenRequest {token_request!r} is not 0, 1 or 2")
+    if token_request == '1':
+        raise Reject(UNSUPPORTED_CALL, "CardTokenRequest=1 (store a card without paying) is "
+                                       "not emulated")
+    ppr = fields.get('PaymentParametersRequired')
+    if ppr not in ('1', '2', '3'):
+        raise Reject(INVALID_PARAMS, f"PaymentParametersRequired {ppr!r} is not 1, 2 or 3")
+    if ppr == '1':
+        fields.require('CustomerEmail', 'CustomerFirstNames', 'CustomerFamilyName')
+    email = fields.get('CustomerEmail')
+    if email and not re.fullmatch(r'[^@\s]+@[^@\s]+\.[^@\s]+', email):
+        raise Reject(INVALID_PARAMS, f"CustomerEmail {email!r} is not an e-mail address")
+    payment_method = fields.get('PaymentMethod')
+    if payment_method:
+        if not re.fullmatch(r'[1-6](,[1-6])*', payment_method):
+            raise Reject(INVALID_PARAMS, f"PaymentMethod {payment_method!r} is not valid")
+        if not {'1', '3'} & set(payment_method.split(',')):
+            raise Reject(UNSUPPORTED_CALL, f"PaymentMethod {payment_method!r} excludes cards; "
+                                           f"only card payments are emulated")
+    rows = check_cart(fields, amount, currency)
+    return {
+        'order_id': order_id,
+        'amount': amount,
+        'amount_text': fields.get('Amount'),
+        'currency': currency,
+        'url_ok': urls['URL_OK'],
+        'url_cancel': urls['URL_Cancel'],
+        'url_notify': urls['URL_Notify'],
+        'card_token_request': token_request,
+        'payment_parameters_required': ppr,
+        'language': (fields.get('IPCLanguage') or 'EN').upper(),
+        'note': fields.get('Note') or '',
+        'customer': {
+            name: fields.get(name) for name in (
+                'CustomerEmail', 'CustomerFirstNames', 'CustomerFamilyName', 'CustomerPhone',
+                'CustomerCountry', 'CustomerCity', 'CustomerZIPCode', 'CustomerAddress')
+            if fields.get(name)
+        },
+        'cart': rows,
+    }
+
+
+def check_cart(fields, amount, currency):
+    """Check the cart rows (API §4.2 "Cart rules") and return them as dicts."""
+    count_text = fields.get('CartItems', '')
+    if count_text == '':
+        raise Reject(MISSING_REQ_PARAMS, "missing required field(s): CartItems")
+    if not re.fullmatch(r'\d+', count_text):
+        raise Reject(INVALID_PARAMS, f"CartItems {count_text!r} is not a whole number")
+    count = int(count_text)
+    if count < 1:
+        raise Reject(MISSING_REQ_PARAMS, "the cart is empty (CartItems must be at least 1)")
+    if count > 99:
+        raise Reject(INVALID_PARAMS, "CartItems is larger than 99")
+    rows, total = [], Decimal(0)
+    for n in range(1, count + 1):
+        fields.require(f'Article_{n}', f'Quantity_{n}', f'Price_{n}', f'Amount_{n}',
+                       f'Currency_{n}')
+        quantity_text = fields.get(f'Quantity_{n}')
+        if not re.fullmatch(r'\d+', quantity_text) or int(quantity_text) < 1:
+            raise Reject(INVALID_PARAMS, f"Quantity_{n} {quantity_text!r} is not a positive "
+                                         f"whole number")
+        price = parse_amount(fields.get(f'Price_{n}'), SIGNED_AMOUNT_RE, f'Price_{n}')
+        row_amount = parse_amount(fields.get(f'Amount_{n}'), SIGNED_AMOUNT_RE, f'Amount_{n}')
+        if row_amount != price * int(quantity_text):
+            raise Reject(WRONG_AMOUNT, f"Amount_{n} {fields.get(f'Amount_{n}')} is not "
+                                       f"Quantity_{n} x Price_{n} ({quantity_text} x "
+                                       f"{fields.get(f'Price_{n}')})")
+        if fields.get(f'Currency_{n}') != currency:
+            raise Reject(INVALID_PARAMS, f"Currency_{n} {fields.get(f'Currency_{n}')!r} differs "
+                                         f"from Currency {currency}")
+        total += row_amount
+        rows.append({
+            'article': fields.get(f'Article_{n}'),
+            'quantity': quantity_text,
+            'price': fields.get(f'Price_{n}'),
+            'amount': fields.get(f'Amount_{n}'),
+            'currency': fields.get(f'Currency_{n}'),
+            'delivery': fields.get(f'Delivery_{n}') == '1',
+        })
+    if total != amount:
+        raise Reject(WRONG_AMOUNT, f"the cart rows sum to {format_decimal(total)}, not to "
+                                   f"Amount {fields.get('Amount')}")
+    return rows
+
+
+# === Cards (see README: test cards) === #
+
+DECLINED_CARDS = {
+    '4877000000000002': "Declined by the issuer (test card)",
+    '67032000000000001': "Declined by the issuer (test card)",
+}
+
+
+def card_type(number):
+    """Return myPOS's CardType code (API §4.4) for a card number."""
+    if number.startswith('4'):
+        return '3'  # VISA
+    if re.match(r'5[1-5]|2(2[2-9]|[3-6]\d|7[01]|720)', number):
+        return '1'  # MasterCard
+    if re.match(r'5[06-9]|6', number):
+        return '2'  # Maestro
+    if number.startswith('35'):
+        return '6'  # JCB
+    return '3'
+
+
+def check_card(number, expiry, cvc, today):
+    """Check the card form; return (digits, 'YYMM') or raise Reject (5 or 22)."""
+    digits = re.sub(r'[\s-]', '', number or '')
+    if not re.fullmatch(r'\d{12,19}', digits):
+        raise Reject(INVALID_PARAMS, "the card number must have 12 to 19 digits")
+    match = re.fullmatch(r'\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*', expiry or '')
+    if not match or not 1 <= int(match.group(1)) <= 12:
+        raise Reject(WRONG_EXPIRE_DATE, "the expiry date must be MM/YY")
+    month, year = int(match.group(1)), int(match.group(2)[-2:])
+    if (2000 + year, month) < (today.year, today.month):
+        raise Reject(WRONG_EXPIRE_DATE, "the card has expired")
+    if not re.fullmatch(r'\d{3,4}', (cvc or '').strip()):
+        raise Reject(INVALID_PARAMS, "the CVC must have 3 or 4 digits")
+    return digits, f'{year:02d}{month:02d}'
+
+
+# === Answers (API §2, §3.3) === #
+
+def signed(pairs, private_key_pem):
+    """Return a tree with a `Signature` over its flattened values appended (API §3.3)."""
+    pairs = [(key, value if isinstance(value, list) else str(value)) for key, value in pairs]
+    return ipc.sign_tree(pairs, private_key_pem)
+
+
+def render_xml(tree):
+    """Render a tree as myPOS's XML answer, root `<IPC_response>`."""
+    def fill(element, pairs):
+        for key, value in pairs:
+            child = ElementTree.SubElement(element, key)
+            if isinstance(value, list):
+                fill(child, value)
+            else:
+                child.text = value
+    root = ElementTree.Element('IPC_response')
+    fill(root, tree)
+    return ElementTree.tostring(root, encoding='utf-8', xml_declaration=True)
+
+
+def render_json(tree):
+    """Render a tree as myPOS's JSON answer; `Status` is a JSON number as in real answers."""
+    def convert(pairs, top):
+        result = {}
+        for key, value in pairs:
+            if isinstance(value, list):
+                result[key] = convert(value, False)
+            elif top and key == 'Status' and re.fullmatch(r'-?\d+', value):
+                result[key] = int(value)
+            else:
+                result[key] = value
+        return result
+    return json.dumps(convert(tree, True), ensure_ascii=False).encode('utf-8')
+
+
+def render(tree, output_format):
+    """Return (content type, body) of an answer in `xml` (default) or `json`."""
+    if (output_format or '').lower() == 'json':
+        return 'application/json; charset=utf-8', render_json(tree)
+    return 'application/xml; charset=utf-8', render_xml(tree)

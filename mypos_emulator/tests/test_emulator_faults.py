@@ -1,0 +1,237 @@
+"""Fault switches, from code and over the control endpoints."""
+
+import json
+import socket
+import time
+
+import pytest
+
+from mypos_emulator import EmulatorError, Faults, http_request
+from mypos_emulator._ipc import ipc
+
+from .helpers import api_call, field, purchase_fields
+
+
+def _methods(merchant):
+    return [method for method, _fields, _ok in merchant.received('/notify')]
+
+
+def _control(emu, name, data=None):
+    if data is None:
+        status, _headers, body = http_request('GET', f'{emu.base_url}/_emulator/{name}')
+    else:
+        status, _headers, body = http_request(
+            'POST', f'{emu.base_url}/_emulator/{name}', json.dumps(data),
+            {'Content-Type': 'application/json'}, timeout=30)
+    return status, json.loads(body)
+
+
+# === Notifications === #
+
+def test_notify_delay(emu, merchant):
+    emu.faults.notify_delay = 0.4
+    result = emu.pay(purchase_fields(merchant.url, 'DELAY-1'))
+    # The browser goes back at once; the notify is still to come.
+    assert result.outcome == 'pending' and result.return_method == 'IPCPurchaseOK'
+    assert result.return_url == merchant.url + '/ok'
+    assert merchant.received('/notify') == []
+    _status, _body, tree = api_call(emu, 'IPCGetPaymentStatus', [('OrderID', 'DELAY-1')])
+    assert field(tree, 'PaymentStatus') == '2'
+    assert emu.wait_idle(5)
+    assert _methods(merchant) == ['IPCPurchaseNotify']
+    assert emu.order('DELAY-1')['status'] == 'paid'
+
+
+def test_notify_delay_then_refused_is_rolled_back(emu, merchant):
+    emu.set_faults(notify_delay=0.1)
+    merchant.answer = (503, 'busy')
+    assert emu.pay(purchase_fields(merchant.url, 'DELAY-2')).outcome == 'pending'
+    assert emu.wait_idle(5)
+    assert _methods(merchant) == ['IPCPurchaseNotify', 'IPCPurchaseRollback']
+    assert emu.order('DELAY-2')['status'] == 'reversed'
+
+
+def test_notify_drop(emu, merchant):
+    emu.faults = {'notify_drop': True}
+    result = emu.pay(purchase_fields(merchant.url, 'DROP-1'))
+    assert result.outcome == 'paid' and result.return_url == merchant.url + '/ok'
+    assert merchant.received('/notify') == []
+    assert result.notify['fault'] == 'drop' and not result.notify['delivered']
+    # A status query tells the truth: paid.
+    _status, body, _tree = api_call(emu, 'IPCGetTxnStatus', [('OrderID', 'DROP-1')])
+    nested = field(ipc.read_answer(body, emu.certificate_pem), 'OrderStatus')
+    assert field(nested, 'IPCmethod') == 'IPCPurchaseNotify'
+    # The merchant can get it later with resend().
+    record = emu.resend('DROP-1')
+    assert record['acknowledged'] and _methods(merchant) == ['IPCPurchaseNotify']
+
+
+@pytest.mark.parametrize('mode', [True, 'concurrent'])
+def test_notify_duplicate(emu, merchant, mode):
+    emu.faults = Faults(notify_duplicate=mode)
+    result = emu.pay(purchase_fields(merchant.url, 'DUPN-1'))
+    assert result.outcome == 'paid'
+    received = merchant.received('/notify')
+    assert _methods(merchant) == ['IPCPurchaseNotify', 'IPCPurchaseNotify']
+    assert received[0][1] == received[1][1] and all(ok for *_rest, ok in received)
+    assert len(result.notifications) == 2
+
+
+def test_notify_reorder(emu, merchant):
+    emu.faults.notify_reorder = True
+    result = emu.pay(purchase_fields(merchant.url, 'REORDER-1'))
+    assert result.outcome == 'reversed' and result.return_method == 'IPCPurchaseCancel'
+    assert _methods(merchant) == ['IPCPurchaseRollback', 'IPCPurchaseNotify']
+    assert emu.order('REORDER-1')['status'] == 'reversed'
+    _status, body, _tree = api_call(emu, 'IPCGetPaymentStatus', [('OrderID', 'REORDER-1')])
+    assert field(ipc.read_answer(body, emu.certificate_pem), 'PaymentStatus') == '4'
+
+
+def test_notify_fail_once(emu, merchant):
+    emu.faults.notify_fail_once = True
+    result = emu.pay(purchase_fields(merchant.url, 'FAIL-1'))
+    assert result.outcome == 'reversed' and result.return_url == merchant.url + '/cancel'
+    # The notify never reached the merchant; the rollback did.
+    assert _methods(merchant) == ['IPCPurchaseRollback']
+    assert [n['fault'] for n in emu.notifications('FAIL-1')] == ['fail_once', None]
+    assert emu.faults.notify_fail_once is False  # One-shot.
+    assert emu.pay(purchase_fields(merchant.url, 'FAIL-2')).outcome == 'paid'
+
+
+def test_notify_omit_card_type(emu, merchant):
+    emu.faults.notify_omit_card_type = True
+    assert emu.pay(purchase_fields(merchant.url, 'NOCT-1')).outcome == 'paid'
+    (_method, notify, verified), = merchant.received('/notify')
+    assert verified and 'CardType' not in notify
+
+
+# === Server-to-server calls === #
+
+def _paid(emu, merchant, order_id):
+    result = emu.pay(purchase_fields(merchant.url, order_id))
+    assert result.outcome == 'paid'
+    return result.ipc_trnref
+
+
+def _refund(emu, trnref, order_id, amount='1.00', **options):
+    return api_call(emu, 'IPCRefund', [('IPC_Trnref', trnref), ('OrderID', order_id),
+                                       ('Amount', amount), ('Currency', 'EUR')], **options)
+
+
+def test_api_http_status(emu, merchant):
+    trnref = _paid(emu, merchant, 'HTTP-1')
+    emu.faults.api_http_status = 503
+    status, _body, _tree = _refund(emu, trnref, 'HTTP-1-R1')
+    assert status == 503
+    assert emu.refunds('HTTP-1') == []  # Not processed.
+    assert emu.api_calls()[-1]['fault'] == 'http 503'
+
+
+def test_api_garbage(emu, merchant):
+    trnref = _paid(emu, merchant, 'GARB-1')
+    emu.faults.api_garbage = True
+    status, body, tree = _refund(emu, trnref, 'GARB-1-R1')
+    assert status == 200 and tree is None
+    with pytest.raises(ipc.RemoteError) as error:
+        ipc.read_answer(body, emu.certificate_pem)
+    assert error.value.kind == 'garbage'
+    assert len(emu.refunds('GARB-1')) == 1  # Processed; only the answer is spoiled.
+
+
+def test_api_bad_signature(emu, merchant):
+    trnref = _paid(emu, merchant, 'BADSIG-1')
+    emu.faults.api_bad_signature = True
+    for output_format in ('xml', 'json'):
+        _status, _body, tree = _refund(emu, trnref, f'BADSIG-1-{output_format}',
+                                       output_format=output_format)
+        assert field(tree, 'Status') == '0'
+        with pytest.raises(ipc.InvalidSignature):
+            ipc.verify_response(tree, emu.certificate_pem)
+    _status, _body, tree = api_call(emu, 'IPCGetTxnStatus', [('OrderID', 'BADSIG-1')])
+    with pytest.raises(ipc.InvalidSignature):
+        ipc.verify_response(tree, emu.certificate_pem)
+    # The nested message keeps its own, valid, signature.
+    ipc.verify_response(field(tree, 'OrderStatus'), emu.certificate_pem)
+
+
+def test_api_unsigned(emu, merchant):
+    _paid(emu, merchant, 'UNSIGNED-1')
+    emu.faults.api_unsigned = True
+    _status, body, tree = api_call(emu, 'IPCGetTxnStatus', [('OrderID', 'UNSIGNED-1')], 'json')
+    assert field(tree, 'Signature') is None and field(tree, 'Status') == '0'
+    with pytest.raises(ipc.RemoteError) as error:
+        ipc.read_answer(body, emu.certificate_pem)
+    assert error.value.kind == 'unsigned'
+
+
+def test_api_timeout(emu, merchant):
+    trnref = _paid(emu, merchant, 'SLOW-1')
+    emu.faults.api_timeout = 1.0
+    started = time.monotonic()
+    with pytest.raises((socket.timeout, OSError)):
+        _refund(emu, trnref, 'SLOW-1-R1', timeout=0.3)
+    assert time.monotonic() - started < 0.9
+    assert len(emu.refunds('SLOW-1')) == 1  # Processed before the (lost) answer.
+
+
+def test_refund_insufficient_funds(emu, merchant):
+    trnref = _paid(emu, merchant, 'FUNDS-1')
+    emu.faults.refund_insufficient_funds = True
+    # Status queries are not affected.
+    _status, body, _tree = api_call(emu, 'IPCGetTxnStatus', [('OrderID', 'FUNDS-1')])
+    ipc.read_answer(body, emu.certificate_pem)
+    _status, _body, tree = _refund(emu, trnref, 'FUNDS-1-R1')
+    ipc.verify_response(tree, emu.certificate_pem)
+    assert field(tree, 'Status') == '13'
+    assert emu.refunds('FUNDS-1') == []
+
+
+def test_api_faults_remaining(emu, merchant):
+    trnref = _paid(emu, merchant, 'ONCE-1')
+    emu.set_faults(api_http_status=500, api_faults_remaining=1)
+    assert _refund(emu, trnref, 'ONCE-1-R1')[0] == 500
+    _status, body, _tree = _refund(emu, trnref, 'ONCE-1-R2')
+    ipc.read_answer(body, emu.certificate_pem)
+    assert emu.faults.api_http_status is None and emu.faults.api_faults_remaining is None
+
+
+def test_bad_fault_values_are_refused(emu):
+    with pytest.raises(EmulatorError):
+        emu.set_faults(no_such_fault=True)
+    with pytest.raises(EmulatorError):
+        emu.set_faults(api_http_status=42)
+    with pytest.raises(EmulatorError):
+        emu.set_faults(notify_duplicate='sometimes')
+
+
+# === Control endpoints === #
+
+def test_control_endpoints(emu, merchant):
+    status, faults = _control(emu, 'faults', {'notify_duplicate': True, 'api_timeout': '0'})
+    assert status == 200 and faults['notify_duplicate'] == 'sequential'
+    assert _control(emu, 'faults')[1] == faults
+    assert _control(emu, 'faults', {'bogus': 1})[0] == 400
+    fields = purchase_fields(merchant.url, 'CTRL-1')
+    status, result = _control(emu, 'pay', {'fields': fields, 'follow': True})
+    assert status == 200 and result['outcome'] == 'paid'
+    assert result['return_url'] == merchant.url + '/ok' and result['followed']['status'] == 200
+    assert len(result['notifications']) == 2
+    status, state = _control(emu, 'state')
+    assert state['orders']['CTRL-1']['status'] == 'paid'
+    assert [n['method'] for n in state['notifications']] == ['IPCPurchaseNotify'] * 2
+    assert state['notifications'][0]['body'] == 'OK'
+    assert state['faults']['notify_duplicate'] == 'sequential'
+    trnref = result['ipc_trnref']
+    _refund(emu, trnref, 'CTRL-1-R1')
+    status, state = _control(emu, 'state')
+    assert state['refunds'][0]['refund_order_id'] == 'CTRL-1-R1'
+    assert state['api_calls'][-1]['method'] == 'IPCRefund'
+    status, record = _control(emu, 'resend', {'order_id': 'CTRL-1'})
+    assert status == 200 and record['fault'] == 'resend' and record['acknowledged']
+    status, result = _control(emu, 'cancel', {'fields': purchase_fields(merchant.url, 'CTRL-2')})
+    assert result['outcome'] == 'cancelled'
+    status, _headers, body = http_request('GET', f'{emu.base_url}/_emulator/certificate')
+    assert body.decode() == emu.certificate_pem
+    assert _control(emu, 'reset', {}) == (200, {'reset': True})
+    status, state = _control(emu, 'state')
+    assert state['orders'] == {} and state['faults']['notify_duplicate'] is False
