@@ -1108,6 +1108,17 @@ class Emulator:
             last = [tuple(pair) for pair in order['last_message']] if order and \
                 order['last_message'] else None
         tree = [('IPCMethod', 'IPCGetTxnStatus'), ('OrderID', order_id)]
+        if not last:
+            # A refund's OrderID: its last message is the refund itself (undocumented for real
+            # myPOS, API §4.8, §9 — an assumption the module documents).
+            refund = next((r for r in self.refunds() if r['refund_order_id'] == order_id), None)
+            if refund:
+                order = refund
+                last = messages.signed([
+                    ('IPCmethod', 'IPCRefund'), ('SID', self.store.sid),
+                    ('Amount', refund['amount']), ('Currency', refund['currency']),
+                    ('OrderID', order_id), ('IPC_Trnref', refund['ipc_trnref']),
+                ], self.keys.private_key_pem)
         if last:
             tree.append(('OrderStatus', last))
         return tree + [('Status', '0'), ('StatusMsg', 'Success' if order else 'Order not found')]

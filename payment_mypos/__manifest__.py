@@ -8,13 +8,18 @@
     'description': " ",  # Non-empty string to avoid loading the README file.
     'author': "payment_mypos contributors",
     'website': "https://www.mypos.com",
-    'depends': ['payment'],
+    'depends': ['mail', 'payment'],
     'external_dependencies': {'python': ['cryptography']},
     'data': [
+        'security/ir.model.access.csv',
+
         'views/payment_mypos_templates.xml',
         'views/payment_provider_views.xml',
+        'views/payment_transaction_views.xml',
+        'wizards/payment_mypos_disconnect_wizard_views.xml',
 
         'data/payment_provider_data.xml',
+        'data/ir_cron_data.xml',
     ],
     'post_init_hook': 'post_init_hook',
     'uninstall_hook': 'uninstall_hook',

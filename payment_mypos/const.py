@@ -9,8 +9,10 @@ the comment); the reference cites myPOS's documentation and official plugins. La
 # API §2: myPOS requires a User-Agent on every request.
 USER_AGENT = 'Odoo/18.0 payment_mypos/1.0'
 
-# Seconds a server-to-server call may wait for myPOS (connect, then read).
+# Seconds a server-to-server call may wait for myPOS, in all (connect, then read).
 REQUEST_TIMEOUT = 10
+# Seconds of REQUEST_TIMEOUT the TCP connection may take.
+CONNECT_TIMEOUT = 3
 
 # API §1: one URL per environment serves the hosted page and every server-to-server call.
 PRODUCTION_URL = 'https://www.mypos.com/vmp/checkout'

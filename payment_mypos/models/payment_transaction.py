@@ -2,11 +2,14 @@
 
 import hashlib
 import logging
+import threading
+from datetime import timedelta
 
+import psycopg2
 from werkzeug import urls
 
 from odoo import _, api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment.const import CURRENCY_MINOR_UNITS
@@ -15,6 +18,19 @@ from odoo.addons.payment_mypos.controllers.main import MyPOSController
 
 
 _logger = logging.getLogger(__name__)
+
+REFUND_METHOD = 'IPCRefund'
+# System parameters of the status check (Settings > Technical > System Parameters).
+EXPIRY_HOURS_PARAM = 'payment_mypos.status_check_expiry_hours'  # Default: DEFAULT_EXPIRY_HOURS.
+MAX_CHECKS_PARAM = 'payment_mypos.status_check_max_attempts'  # Default: DEFAULT_MAX_CHECKS.
+DEFAULT_EXPIRY_HOURS = 24
+DEFAULT_MAX_CHECKS = 12
+# First check this long after creation (the shopper may still be on myPOS's page), then
+# the interval doubles after each check, up to the cap: 10, 20, 40 ... 720, 720 minutes.
+FIRST_CHECK_DELAY = timedelta(minutes=10)
+MAX_CHECK_INTERVAL = timedelta(hours=12)
+# Key space of the advisory lock taken while a refund is being sent (pg_try_advisory_xact_lock).
+REFUND_LOCK_SPACE = 0x6d79706f  # 'mypo'
 
 
 class PaymentTransaction(models.Model):
@@ -28,9 +44,36 @@ class PaymentTransaction(models.Model):
         index='btree_not_null',
     )
 
+    mypos_log_ids = fields.One2many(
+        string="myPOS Log", comodel_name='payment.mypos.log', inverse_name='transaction_id',
+        readonly=True,
+    )
+    mypos_log_count = fields.Integer(string="myPOS Messages", compute='_compute_mypos_log_count')
+    mypos_next_check = fields.Datetime(
+        string="Next myPOS Status Check",
+        help="When the scheduled action will next ask myPOS about this transaction. Empty once "
+             "the transaction is final or the checks gave up.",
+        readonly=True, copy=False, index='btree_not_null',
+    )
+    mypos_check_count = fields.Integer(
+        string="myPOS Status Checks", help="Scheduled status checks made so far.",
+        readonly=True, copy=False,
+    )
+    mypos_last_check = fields.Datetime(string="Last myPOS Status Check", readonly=True, copy=False)
+    mypos_last_refund_request = fields.Datetime(
+        string="Last Refund Sent to myPOS", readonly=True, copy=False,
+    )
+
     _sql_constraints = [(
         'mypos_order_id_uniq', 'unique(mypos_order_id)', "The myPOS Order ID must be unique.",
     )]
+
+    #=== COMPUTE METHODS ===#
+
+    @api.depends('mypos_log_ids')
+    def _compute_mypos_log_count(self):
+        for tx in self:
+            tx.mypos_log_count = len(tx.mypos_log_ids)
 
     #=== BUSINESS METHODS - PAYMENT FLOW ===#
 
@@ -43,7 +86,12 @@ class PaymentTransaction(models.Model):
         if not self.mypos_order_id:
             db_uuid = self.env['ir.config_parameter'].sudo().get_param('database.uuid', '')
             instance_tag = hashlib.sha256(db_uuid.encode()).hexdigest()[:8]
-            self.mypos_order_id = ipc.make_order_id(self.reference, instance_tag, self.id)
+            # A refund's OrderID must come out the same if Odoo replays the request that sends it
+            # (serialization failure): its reference (R-<source>[-n]) and its source are replayed
+            # identically, its own id is not. myPOS then refuses the replay as a duplicate OrderID
+            # instead of refunding twice. See `_mypos_send_refund`.
+            serial = self.source_transaction_id.id if self.operation == 'refund' else self.id
+            self.mypos_order_id = ipc.make_order_id(self.reference, instance_tag, serial)
         return self.mypos_order_id
 
     def _mypos_decimals(self):
@@ -161,7 +209,9 @@ class PaymentTransaction(models.Model):
         :raise ValidationError: If the SID, the amount or the currency differ.
         """
         credentials = self.provider_id._mypos_get_credentials()
-        if notification_data.get('SID') != credentials.sid:
+        # myPOS's refund answer carries no SID (API §4.5); every other message does.
+        sid_required = not (self.operation == 'refund' and 'SID' not in notification_data)
+        if sid_required and notification_data.get('SID') != credentials.sid:
             raise ValidationError("myPOS: " + _(
                 "The message is for store %(sid)s, not this provider's store.",
                 sid=notification_data.get('SID'),
@@ -176,7 +226,8 @@ class PaymentTransaction(models.Model):
             amount = ipc.parse_amount(notification_data.get('Amount'), self._mypos_decimals())
         except ipc.IPCError as error:
             raise ValidationError("myPOS: " + str(error)) from None
-        expected = payment_utils.to_minor_currency_units(self.amount, self.currency_id)
+        # Refund transactions carry a negative amount; myPOS states every amount positive.
+        expected = payment_utils.to_minor_currency_units(abs(self.amount), self.currency_id)
         if amount != expected:
             raise ValidationError("myPOS: " + _(
                 "The amount %(received)s does not match the transaction's %(expected)s.",
@@ -200,9 +251,16 @@ class PaymentTransaction(models.Model):
         if self.provider_code != 'mypos':
             return
 
-        self._mypos_check_notification_data(notification_data)
         method = notification_data.get('IPCmethod')
-        if method == const.NOTIFY_METHODS['done']:
+        if not self.env.context.get('mypos_logged'):  # Messages posted to us (the webhook).
+            self.env['payment.mypos.log']._mypos_add(
+                self, 'in', method, list(notification_data.items()),
+                order_id=notification_data.get('OrderID'), outcome=_("Received and verified"),
+            )
+        self._mypos_check_notification_data(notification_data)
+        if self.operation == 'refund' or method == REFUND_METHOD:
+            self._mypos_apply_refund(notification_data)
+        elif method == const.NOTIFY_METHODS['done']:
             self._mypos_apply_payment(notification_data)
         elif method in (const.NOTIFY_METHODS['cancel'], const.RETURN_METHODS['cancel']):
             self._mypos_apply_cancellation(method)
@@ -262,3 +320,409 @@ class PaymentTransaction(models.Model):
             else:
                 message = _("The payment was cancelled on myPOS's page.")
             self._set_canceled(state_message=message)
+
+    #=== BUSINESS METHODS - CALLS TO MYPOS ===#
+
+    def _mypos_call(self, method, params):
+        """Send a server-to-server call about this transaction and log both directions.
+
+        Note: self.ensure_one()
+
+        :param str method: `IPCRefund` or `IPCGetTxnStatus`.
+        :param list params: The call's own (name, value) pairs, in posting order.
+        :return: The verified answer (status 0), as a tree of (key, value) pairs.
+        :rtype: list
+        :raise ipc.RemoteError: As `_mypos_make_request`; the failure is logged first.
+        """
+        self.ensure_one()
+        provider = self.provider_id
+        log = self.env['payment.mypos.log']
+        order_id = ipc.get_field(params, 'OrderID')
+        # The exact fields posted (the signature is deterministic); the log hides the signature.
+        sent = ipc.build_request(provider._mypos_get_credentials(), method, params)
+        log._mypos_add(self, 'out', method, sent, order_id=order_id, outcome=_("Sent"))
+        try:
+            tree = provider._mypos_make_request(method, params, reference=self.reference)
+        except ipc.RemoteError as error:
+            log._mypos_add(
+                self, 'in', method, error.tree, order_id=order_id,
+                outcome=f"{error.kind}: {error.args[0] if error.args else error}",
+            )
+            raise
+        log._mypos_add(
+            self, 'in', method, tree, order_id=order_id,
+            outcome=_("Signed answer, status 0 (%s)", ipc.get_field(tree, 'StatusMsg') or ''),
+        )
+        return tree
+
+    @staticmethod
+    def _mypos_answer_data(tree):
+        """Return the top-level fields of a verified answer as a dict, `Signature` excluded."""
+        return {
+            name: value for name, value in tree
+            if not isinstance(value, list) and name.lower() != 'signature'
+        }
+
+    #=== BUSINESS METHODS - REFUNDS ===#
+
+    def _send_refund_request(self, amount_to_refund=None):
+        """Override of `payment` to refund the payment with myPOS's `IPCRefund` (API §4.5).
+
+        Sending a refund is guarded against doing it twice: a concurrent request for the same
+        payment is refused while this one runs (advisory lock), a new refund is refused while
+        another one of the payment still waits for myPOS, and the refund's OrderID is the same if
+        Odoo replays the request after a serialization failure (myPOS refuses a reused OrderID).
+
+        Note: self.ensure_one()
+
+        :param float amount_to_refund: The amount to refund; the full amount when not given.
+        :return: The refund transaction.
+        :rtype: recordset of `payment.transaction`
+        :raise UserError: If the refund cannot be sent now (in progress, too large...).
+        """
+        if self.provider_code != 'mypos':
+            return super()._send_refund_request(amount_to_refund=amount_to_refund)
+        self.ensure_one()
+        self._mypos_lock_for_refund()
+        self._mypos_check_refund_allowed(amount_to_refund or self.amount)
+        refund_tx = super()._send_refund_request(amount_to_refund=amount_to_refund)
+        refund_tx._mypos_send_refund()
+        return refund_tx
+
+    def _mypos_lock_for_refund(self):
+        """Make sure no other database transaction sends a refund of this payment meanwhile.
+
+        The advisory lock refuses at once a concurrent request (a double click, a second tab);
+        writing on the payment's row makes a request that started before this one committed fail
+        with a serialization error, so that Odoo replays it and it sees this refund.
+
+        :raise UserError: If another request is sending a refund of this payment right now.
+        """
+        self.env.cr.execute(
+            'SELECT pg_try_advisory_xact_lock(%s, %s)', [REFUND_LOCK_SPACE, self.id]
+        )
+        if not self.env.cr.fetchone()[0]:
+            raise UserError("myPOS: " + _(
+                "A refund of %s is being sent to myPOS right now. Wait for it to finish, then "
+                "check the refunds of this payment.", self.reference,
+            ))
+        self.mypos_last_refund_request = fields.Datetime.now()
+        self.flush_recordset(['mypos_last_refund_request'])
+
+    def _mypos_check_refund_allowed(self, amount):
+        """Refuse a refund that myPOS cannot make or that might duplicate another one.
+
+        :param float amount: The amount to refund, positive.
+        :raise UserError: If the payment has no myPOS reference, another refund still waits for
+                          myPOS's answer, or the amount exceeds what is left to refund.
+        """
+        if self.operation == 'refund' or not self.provider_reference:
+            raise UserError("myPOS: " + _(
+                "%s cannot be refunded: it has no myPOS transaction reference (IPC_Trnref).",
+                self.reference,
+            ))
+        refunds = self.child_transaction_ids.filtered(lambda tx: tx.operation == 'refund')
+        # Only a refund whose automatic checks gave up (checked, nothing scheduled) lets a new
+        # refund through; it still counts in the amount refunded below.
+        waiting = refunds.filtered(
+            lambda tx: tx.state in ('draft', 'pending', 'authorized')
+            and not (tx.mypos_check_count and not tx.mypos_next_check)
+        )
+        if waiting:
+            raise UserError("myPOS: " + _(
+                "The refund %s of this payment is still waiting for myPOS's confirmation. Use "
+                "\"Check status with myPOS\" on it before refunding again.", waiting[0].reference,
+            ))
+        # Refunds still unconfirmed count as made: a refund must never exceed the payment.
+        refunded = -sum(refunds.filtered(lambda tx: tx.state != 'error' and tx.state != 'cancel')
+                        .mapped('amount'))
+        left = self.currency_id.round(self.amount - refunded)
+        if self.currency_id.compare_amounts(amount, 0) <= 0 or \
+                self.currency_id.compare_amounts(amount, left) > 0:
+            raise UserError("myPOS: " + _(
+                "The refund of %(amount)s exceeds what is left to refund on %(reference)s "
+                "(%(left)s).", amount=amount, reference=self.reference, left=left,
+            ))
+
+    def _mypos_send_refund(self):
+        """Send this refund transaction to myPOS and apply the answer.
+
+        Done only on a signed status-0 answer echoing the amount and the currency; error when
+        myPOS refused it (signed status) or was not reached at all; pending, to be settled by the
+        status check, whenever myPOS may have made the refund without a usable answer.
+
+        Note: self.ensure_one()
+        """
+        self.ensure_one()
+        source = self.source_transaction_id
+        amount_minor = payment_utils.to_minor_currency_units(-self.amount, self.currency_id)
+        params = [
+            ('IPC_Trnref', source.provider_reference),
+            ('OrderID', self._mypos_get_order_id()),
+            ('Amount', ipc.format_amount(amount_minor, self._mypos_decimals())),
+            ('Currency', self.currency_id.name),
+        ]
+        try:
+            tree = self._mypos_call(REFUND_METHOD, params)
+        except ipc.RemoteError as error:
+            self._mypos_apply_refund_failure(error)
+            return
+        data = self._mypos_answer_data(tree)
+        data.setdefault('OrderID', self.mypos_order_id)
+        try:
+            with self.env.cr.savepoint():
+                self.with_context(mypos_logged=True)._handle_notification_data('mypos', data)
+        except ValidationError as error:
+            # Signed success that does not match the request: money may have moved.
+            _logger.warning("Unexpected myPOS refund answer for %s: %s", self.reference, error)
+            self._set_pending(state_message=_(
+                "myPOS accepted the refund but its answer does not match it (%s). It will be "
+                "checked with myPOS; compare with myPOS's dashboard.", error.args[0],
+            ))
+            self._mypos_schedule_check()
+
+    def _mypos_apply_refund_failure(self, error):
+        """Put the refund in error when it surely was not made, else leave it pending.
+
+        :param ipc.RemoteError error: Why the call gave no usable answer.
+        """
+        message = error.args[0] if error.args else str(error)
+        if error.kind == 'status' and str(error.status) == '20':
+            # E_DUPLICATE_TRANSMISSION on our own, replay-stable OrderID: this very refund was
+            # already sent (a replayed request). Only the status check can tell how it ended.
+            self._set_pending(state_message="myPOS: " + _(
+                "myPOS already received this refund (%s). Its result will be fetched from myPOS.",
+                message,
+            ))
+            self._mypos_schedule_check()
+        elif error.kind in ('status', 'unreachable'):
+            # A signed refusal, or nothing could be sent: no money moved.
+            self._set_error("myPOS: " + _("The refund was refused: %s", message))
+        else:
+            # Timeout, HTTP error, garbage, unsigned or wrongly signed answer: myPOS may have made
+            # the refund. Never send it again; the status check settles it.
+            self._set_pending(state_message="myPOS: " + _(
+                "No usable answer from myPOS (%s). The refund may have been made: it will be "
+                "checked with myPOS, not sent again.", message,
+            ))
+            self._mypos_schedule_check()
+
+    def _mypos_apply_refund(self, notification_data):
+        """Mark a refund done from myPOS's signed answer (or its status); idempotent."""
+        if self.operation != 'refund' or notification_data.get('IPCmethod') != REFUND_METHOD:
+            raise ValidationError("myPOS: " + _(
+                "%(method)s cannot be applied to %(reference)s.",
+                method=notification_data.get('IPCmethod'), reference=self.reference,
+            ))
+        if self.state == 'done':
+            return
+        self.provider_reference = notification_data.get('IPC_Trnref') or self.mypos_order_id
+        self.mypos_next_check = False
+        self._set_done()
+        if self.state == 'done':
+            # No browser polls a refund: have the outbound payment created now.
+            self.env.ref('payment.cron_post_process_payment_tx')._trigger()
+
+    #=== BUSINESS METHODS - STATUS CHECK ===#
+
+    def _mypos_schedule_check(self):
+        """Schedule the next status check of this transaction (growing interval)."""
+        interval = min(FIRST_CHECK_DELAY * (2 ** self.mypos_check_count), MAX_CHECK_INTERVAL)
+        self.mypos_next_check = fields.Datetime.now() + interval
+
+    def _mypos_check_status(self):
+        """Ask myPOS for the last message of this transaction's order and apply it.
+
+        The nested `OrderStatus` of `IPCGetTxnStatus` (API §4.8) is verified with its own
+        signature and goes through `_handle_notification_data` exactly like a webhook message.
+
+        Note: self.ensure_one()
+
+        :return: 'applied' (a message was applied), 'unknown' (myPOS knows nothing usable yet),
+                 'no_answer' (no signed answer), or 'invalid' (a message that cannot apply).
+        :rtype: str
+        """
+        self.ensure_one()
+        if not self.mypos_order_id:
+            return 'unknown'  # The shopper never reached myPOS.
+        try:
+            tree = self._mypos_call('IPCGetTxnStatus', [('OrderID', self.mypos_order_id)])
+        except ipc.RemoteError as error:
+            _logger.info("Status check of %s: no usable answer (%s)", self.reference, error)
+            return 'no_answer'
+        nested = ipc.get_field(tree, 'OrderStatus')
+        if not nested or not isinstance(nested, list):
+            return 'unknown'  # The order is unknown to myPOS (API §4.8: unconfirmed).
+        if any(isinstance(value, list) for _name, value in nested):
+            return 'invalid'
+        try:
+            data = self.provider_id._mypos_verify_message(nested)
+        except ipc.IPCError as error:
+            _logger.warning("Status check of %s: %s", self.reference, error)
+            self._mypos_log_outcome(_("The nested OrderStatus was refused: %s", error))
+            return 'invalid'
+        method = data.get('IPCmethod')
+        if self.operation == 'refund':
+            allowed = (REFUND_METHOD,)
+        else:
+            allowed = (
+                const.NOTIFY_METHODS['done'], const.NOTIFY_METHODS['cancel'],
+                const.RETURN_METHODS['cancel'],
+            )
+        if data.get('OrderID') != self.mypos_order_id or method not in allowed:
+            return 'unknown'
+        try:
+            with self.env.cr.savepoint():
+                self.with_context(mypos_logged=True)._handle_notification_data('mypos', data)
+        except ValidationError as error:
+            _logger.warning("Status check of %s: %s", self.reference, error)
+            self._mypos_log_outcome(_("The nested %(method)s was not applied: %(error)s",
+                                      method=method, error=error.args[0]))
+            return 'invalid'
+        self._mypos_log_outcome(_("Applied %(method)s: the transaction is now %(state)s.",
+                                  method=method, state=self.state))
+        return 'applied'
+
+    def _mypos_log_outcome(self, outcome):
+        self.env['payment.mypos.log']._mypos_add(
+            self, 'in', 'IPCGetTxnStatus', order_id=self.mypos_order_id, outcome=outcome,
+        )
+
+    def _mypos_after_scheduled_check(self, outcome, expiry_date, max_checks):
+        """Expire, reschedule or stop checking this transaction after a scheduled check.
+
+        :param str outcome: What `_mypos_check_status` returned.
+        :param datetime expiry_date: Purchases created before are cancelled when still unpaid.
+        :param int max_checks: The number of scheduled checks after which they stop.
+        :return: Whether the transaction was expired.
+        :rtype: bool
+        """
+        self.mypos_check_count += 1
+        self.mypos_last_check = fields.Datetime.now()
+        if self.state not in ('draft', 'pending'):
+            self.mypos_next_check = False
+            return False
+        if (
+            self.operation != 'refund' and outcome == 'unknown'
+            and self.create_date <= expiry_date
+        ):
+            self._mypos_expire_quietly()
+            return True
+        if self.mypos_check_count >= max_checks:
+            self.mypos_next_check = False
+            if self.operation == 'refund':
+                self.state_message = "myPOS: " + _(
+                    "myPOS did not confirm this refund after %s checks; automatic checks "
+                    "stopped. Look the refund up in myPOS's dashboard before refunding again.",
+                    self.mypos_check_count,
+                )
+            return False
+        self._mypos_schedule_check()
+        return False
+
+    def _mypos_expire_quietly(self):
+        """Cancel an unpaid transaction without messages on its documents nor e-mails."""
+        hours = self._mypos_get_int_param(EXPIRY_HOURS_PARAM, DEFAULT_EXPIRY_HOURS)
+        expired = self._update_state(('draft', 'pending'), 'cancel', _(
+            "No payment reached myPOS within %s hours: cancelled automatically.", hours,
+        ))
+        # Nothing to post-process for an unpaid transaction: skip the chatter messages and mails
+        # the post-processing of linked documents could send.
+        expired.write({'is_post_processed': True, 'mypos_next_check': False})
+
+    @api.model
+    def _mypos_get_int_param(self, name, default):
+        value = self.env['ir.config_parameter'].sudo().get_param(name)
+        try:
+            return int(value) if value else default
+        except ValueError:
+            _logger.warning("Ignoring the system parameter %s=%r (not a number)", name, value)
+            return default
+
+    @api.model
+    def _cron_mypos_check_status(self, batch_size=50):
+        """Ask myPOS about draft and pending myPOS transactions whose check is due.
+
+        A bounded batch per run; each transaction is checked again after a growing interval
+        and at most `payment_mypos.status_check_max_attempts` times. Purchases still unpaid past
+        `payment_mypos.status_check_expiry_hours` are cancelled quietly.
+
+        :param int batch_size: The maximum number of transactions checked per run.
+        """
+        now = fields.Datetime.now()
+        max_checks = self._mypos_get_int_param(MAX_CHECKS_PARAM, DEFAULT_MAX_CHECKS)
+        expiry_hours = self._mypos_get_int_param(EXPIRY_HOURS_PARAM, DEFAULT_EXPIRY_HOURS)
+        txs = self.sudo().search([
+            ('provider_code', '=', 'mypos'),
+            ('provider_id.state', '!=', 'disabled'),  # Disconnected: nothing to ask with.
+            ('state', 'in', ('draft', 'pending')),
+            ('mypos_check_count', '<', max_checks),
+            '|', ('mypos_next_check', '<=', now),
+            '&', ('mypos_next_check', '=', False), ('create_date', '<=', now - FIRST_CHECK_DELAY),
+        ], order='mypos_next_check asc nulls first, id asc', limit=batch_size)
+        expired_count = 0
+        testing = getattr(threading.current_thread(), 'testing', False)
+        for tx in txs:
+            try:
+                outcome = tx._mypos_check_status()
+                expired_count += tx._mypos_after_scheduled_check(
+                    outcome, now - timedelta(hours=expiry_hours), max_checks,
+                )
+                if not testing:
+                    self.env.cr.commit()
+            except psycopg2.OperationalError:
+                if testing:
+                    raise
+                self.env.cr.rollback()  # A concurrent update: next run.
+            except Exception:
+                _logger.exception("myPOS status check of %s failed", tx.reference)
+                if testing:
+                    raise
+                self.env.cr.rollback()
+        if txs:
+            _logger.info(
+                "myPOS status check: %s transaction(s) checked, %s expired", len(txs), expired_count,
+            )
+
+    def action_mypos_check_status(self):
+        """Ask myPOS now about the selected transactions and tell the result.
+
+        :return: A client action showing a notification.
+        :rtype: dict
+        """
+        payment_utils.check_rights_on_recordset(self)
+        lines = []
+        for tx in self.sudo().filtered(lambda t: t.provider_code == 'mypos'):
+            outcome = tx._mypos_check_status()
+            texts = {
+                'applied': _("myPOS's last message was applied."),
+                'unknown': _("myPOS has no payment message for it yet."),
+                'no_answer': _("myPOS gave no usable answer; see the myPOS log."),
+                'invalid': _("myPOS's answer could not be applied; see the myPOS log."),
+            }
+            lines.append(_(
+                "%(reference)s: %(text)s State: %(state)s.", reference=tx.reference,
+                text=texts[outcome], state=dict(tx._fields['state'].selection)[tx.state],
+            ))
+        return {
+            'type': 'ir.actions.client',
+            'tag': 'display_notification',
+            'params': {
+                'title': _("Status checked with myPOS"),
+                'message': '\n'.join(lines) or _("No myPOS transaction selected."),
+                'sticky': False,
+                'next': {'type': 'ir.actions.client', 'tag': 'soft_reload'},
+            },
+        }
+
+    def action_mypos_view_log(self):
+        """Open the myPOS log of the transaction."""
+        self.ensure_one()
+        return {
+            'type': 'ir.actions.act_window',
+            'name': _("myPOS Log"),
+            'res_model': 'payment.mypos.log',
+            'view_mode': 'list,form',
+            'domain': [('transaction_id', '=', self.id)],
+            'context': {'create': False},
+        }

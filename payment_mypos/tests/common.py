@@ -1,6 +1,8 @@
 # Part of payment_mypos. License LGPL-3.
 
 import datetime
+import os
+import sys
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -54,6 +56,18 @@ def read_test_file(name):
 
 
 SANDBOX_STORE_KEY = read_addon_file('data/sandbox/store-private-key.pem')
+
+
+def load_emulator():
+    """Return the `Emulator` class of the myPOS emulator, which lives beside the addon in the
+    repository (not in the addons path)."""
+    try:
+        import mypos_emulator
+    except ImportError:
+        repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        sys.path.insert(0, repository)
+        import mypos_emulator
+    return mypos_emulator.Emulator
 
 
 class MyPOSCommon(PaymentHttpCommon):

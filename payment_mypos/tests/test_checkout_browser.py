@@ -1,0 +1,231 @@
+# Part of payment_mypos. License LGPL-3.
+"""End to end in headless Chromium: the webshop, the myPOS emulator's page, and back to Odoo.
+
+The shopper's browser is Odoo's own test browser (Debian's Chromium driven over the DevTools
+protocol); the only stand-in is the myPOS emulator on loopback, which posts its signed
+notifications to Odoo's real HTTP server. Set MYPOS_SCREENSHOT_DIR to keep screenshots of the key
+pages (the README's come from there).
+"""
+
+import base64
+import os
+import tempfile
+import time
+
+from odoo.tests import tagged
+from odoo.tests.common import ChromeBrowser
+
+from odoo.addons.payment_mypos.tests.common import MyPOSCommon, load_emulator
+
+
+class BrowserDriver:
+    """A few steps a shopper takes, on top of Odoo's test browser."""
+
+    def __init__(self, test_case):
+        self.test_case = test_case
+        self.browser = ChromeBrowser(test_case, headless=True)
+
+    def stop(self):
+        self.browser.stop()
+
+    def evaluate(self, expression):
+        answer = self.browser._websocket_request('Runtime.evaluate', params={
+            'expression': expression, 'returnByValue': True, 'awaitPromise': True,
+        }, timeout=30)
+        return answer.get('result', {}).get('value')
+
+    def location(self):
+        return self.evaluate('document.location.href') or ''
+
+    def go(self, url):
+        self.browser.navigate_to(url, wait_stop=True)
+
+    def wait_for(self, expression, what, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if self.evaluate(expression):
+                    return
+            except Exception:  # The page is navigating: ask again.
+                pass
+            time.sleep(0.25)
+        self.test_case.fail(f"Timed out waiting for {what} on {self.location()}")
+
+    def click(self, selector, timeout=60):
+        element = f'document.querySelector({selector!r})'
+        self.wait_for(
+            f'!!{element} && !{element}.disabled && {element}.offsetParent !== null',
+            f"a clickable {selector}", timeout,
+        )
+        self.evaluate(f'{element}.click(), true')
+
+    def fill(self, selector, value):
+        self.wait_for(f'!!document.querySelector({selector!r})', selector)
+        self.evaluate(
+            f'(el => {{ el.value = {value!r}; el.dispatchEvent(new Event("input")); }})'
+            f'(document.querySelector({selector!r}))'
+        )
+
+    def screenshot(self, name):
+        directory = os.environ.get('MYPOS_SCREENSHOT_DIR')
+        if not directory:
+            return
+        data = self.browser._websocket_request('Page.captureScreenshot', timeout=30)['data']
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, f'{name}.png'), 'wb') as file:
+            file.write(base64.b64decode(data))
+
+
+@tagged('post_install', '-at_install')
+class TestCheckoutInBrowser(MyPOSCommon):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        if 'website' not in cls.env or 'sale.order' not in cls.env:
+            cls.skipTest(cls, "needs website_sale")
+        Emulator = load_emulator()
+        cls.emulator_dir = tempfile.mkdtemp(prefix='mypos_emulator_')
+        cls.emulator = Emulator(host='127.0.0.1', port=0, state_dir=cls.emulator_dir)
+        cls.emulator.start()
+        cls.addClassCleanup(cls.emulator.stop)
+        cls.provider.write({
+            'mypos_public_certificate': cls.emulator.certificate_pem,
+            'is_published': True,
+        })
+        cls.env['ir.config_parameter'].set_param('payment_mypos.sandbox_url', cls.emulator.url)
+        # Only myPOS at checkout, so the shopper's choice is unambiguous.
+        cls.env['payment.provider'].search([
+            ('id', '!=', cls.provider.id), ('state', '!=', 'disabled'),
+        ]).write({'state': 'disabled'})
+        cls.product = cls.env['product.template'].create({
+            'name': "myPOS Oak Chair",
+            'list_price': 25.0,
+            'taxes_id': [(5, 0, 0)],
+            'is_published': True,
+            'sale_ok': True,
+        })
+        cls.shopper = cls.env['res.users'].create({
+            'name': "Ann Shopper",
+            'login': 'mypos_shopper',
+            'password': 'mypos_shopper',
+            'email': 'ann.shopper@example.com',
+            'groups_id': [(6, 0, [cls.env.ref('base.group_portal').id])],
+        })
+        cls.shopper.partner_id.write({
+            'street': "1 Vitosha Blvd", 'city': "Sofia", 'zip': "1000",
+            'country_id': cls.env.ref('base.bg').id, 'phone': '+359 2 123 456',
+        })
+
+    def setUp(self):
+        super().setUp()
+        self.env['ir.config_parameter'].set_param('web.base.url', self.base_url())
+        self.emulator.reset_faults()
+        self.driver = BrowserDriver(self)
+        self.addCleanup(self.driver.stop)
+        self.authenticate('mypos_shopper', 'mypos_shopper', browser=self.driver.browser)
+        self.cr.flush()
+        self.cr.clear()
+
+    def _checkout_to_emulator(self):
+        """Add the chair to the cart, check out, choose myPOS and land on the emulator's page."""
+        driver = self.driver
+        driver.go(self.base_url() + self.product.website_url)
+        driver.click('#add_to_cart')
+        driver.wait_for(
+            "document.querySelector('.my_cart_quantity')?.textContent.trim() === '1'",
+            "the cart to hold the chair",
+        )
+        driver.go(self.base_url() + '/shop/cart')
+        driver.click('a[href^="/shop/checkout"]')
+        driver.wait_for("location.pathname === '/shop/checkout'", "the checkout page")
+        driver.click('a[href^="/shop/confirm_order"]')
+        driver.wait_for("location.pathname === '/shop/payment'", "the payment page")
+        driver.wait_for(
+            "!!document.querySelector('input[name=\"o_payment_radio\"][data-provider-code=\"mypos\"]')",
+            "myPOS offered at checkout",
+        )
+        driver.evaluate(
+            "(r => { if (!r.checked) r.click(); })"
+            "(document.querySelector('input[name=\"o_payment_radio\"][data-provider-code=\"mypos\"]'))"
+        )
+        driver.evaluate(
+            "(c => { if (c && !c.checked) c.click(); })"
+            "(document.querySelector('#website_sale_tc_checkbox'))"
+        )
+        driver.screenshot('1-odoo-payment-page')
+        driver.click('button[name="o_payment_submit_button"]')
+        driver.wait_for(
+            f"location.href.startsWith({self.emulator.base_url!r}) && !!document.querySelector('#pay')",
+            "the myPOS emulator's card page",
+        )
+        driver.screenshot('2-mypos-emulator-card-page')
+
+    def _last_order_and_tx(self):
+        self.env.invalidate_all()
+        order = self.env['sale.order'].search(
+            [('partner_id', '=', self.shopper.partner_id.id)], order='id desc', limit=1
+        )
+        return order, order.transaction_ids.sorted('id')[-1:]
+
+    def test_pay_on_mypos_page(self):
+        """The shopper pays on myPOS's page, returns to Odoo, and the order is confirmed, paid."""
+        self._checkout_to_emulator()
+        driver = self.driver
+        page_text = driver.evaluate('document.body.innerText')
+        self.assertIn('25.00', page_text)
+        self.assertIn('myPOS Oak Chair', page_text)
+        driver.fill('#card_number', '4006 0900 0000 0007')
+        driver.fill('#card_expiry', '12/30')
+        driver.fill('#card_cvc', '123')
+        driver.click('#pay')
+        driver.wait_for(
+            "location.pathname.startsWith('/shop/confirmation')", "the order confirmation", 90,
+        )
+        driver.wait_for(
+            "document.body.innerText.includes('myPOS')", "the payment summary on the page"
+        )
+        driver.screenshot('3-odoo-order-confirmation')
+        order, tx = self._last_order_and_tx()
+        self.assertEqual(tx.provider_id, self.provider)
+        self.assertEqual(tx.state, 'done')
+        self.assertTrue(tx.provider_reference)
+        self.assertEqual(order.state, 'sale')
+        notifications = self.emulator.notifications(order_id=tx.mypos_order_id)
+        self.assertEqual([n['method'] for n in notifications], ['IPCPurchaseNotify'])
+
+    def test_cancel_on_mypos_page(self):
+        """The shopper cancels on myPOS's page: Odoo shows the payment cancelled, order unconfirmed."""
+        self._checkout_to_emulator()
+        self.driver.click('#cancel')
+        self.driver.wait_for(
+            "location.pathname.startsWith('/shop/payment') || location.pathname.startsWith('/payment/status')",
+            "the return to Odoo",
+        )
+        self.driver.wait_for(
+            "/cancel/i.test(document.body.innerText)", "the cancellation shown to the shopper"
+        )
+        self.driver.screenshot('4-odoo-after-cancel')
+        order, tx = self._last_order_and_tx()
+        self.assertEqual(tx.state, 'cancel')
+        self.assertIn(order.state, ('draft', 'sent'))
+
+    def test_notification_fails_once_then_rollback(self):
+        """Odoo unreachable for the notify: myPOS rolls back, Odoo ends cancelled, not paid."""
+        self.emulator.set_faults(notify_fail_once=True)
+        self._checkout_to_emulator()
+        driver = self.driver
+        driver.fill('#card_number', '4006 0900 0000 0007')
+        driver.fill('#card_expiry', '12/30')
+        driver.fill('#card_cvc', '123')
+        driver.click('#pay')
+        driver.wait_for(
+            "/cancel/i.test(document.body.innerText) && location.href.startsWith("
+            f"{self.base_url()!r})", "the cancellation shown to the shopper", 90,
+        )
+        order, tx = self._last_order_and_tx()
+        self.assertEqual(tx.state, 'cancel')
+        self.assertFalse(tx.provider_reference)
+        self.assertIn(order.state, ('draft', 'sent'))
+        methods = [n['method'] for n in self.emulator.notifications(order_id=tx.mypos_order_id)]
+        self.assertEqual(methods[-1], 'IPCPurchaseRollback')

@@ -1,0 +1,58 @@
+# Part of payment_mypos. License LGPL-3.
+"""Shared set-up of the refund and status-check tests: a provider talking to the myPOS emulator
+over real HTTP on loopback, with the notifications coming back to Odoo's test HTTP server."""
+
+import shutil
+import tempfile
+
+from odoo.addons.payment_mypos.tests.common import MyPOSCommon, load_emulator
+
+class MyPOSEmulatorCommon(MyPOSCommon):
+    """A myPOS provider pointed at a private emulator; payments are made on the emulator."""
+
+    emulator_class = load_emulator()
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        state_dir = tempfile.mkdtemp(prefix='mypos-emulator-')
+        cls.addClassCleanup(shutil.rmtree, state_dir, True)
+        cls.emulator = cls.emulator_class(host='127.0.0.1', port=0, state_dir=state_dir).start()
+        cls.addClassCleanup(cls.emulator.stop)
+        # Signed with the sandbox store key (no key set in test state), which the emulator trusts;
+        # answers are signed with the emulator's own key.
+        cls.provider.mypos_public_certificate = cls.emulator.certificate_pem
+        cls.env['ir.config_parameter'].sudo().set_param(
+            'payment_mypos.sandbox_url', cls.emulator.url
+        )
+        cls.amount = 100.0
+
+    def setUp(self):
+        super().setUp()
+        self.emulator.reset()
+        # URL_Notify must reach this test's HTTP server.
+        self.env['ir.config_parameter'].sudo().set_param('web.base.url', self.base_url())
+
+    def _create_mypos_transaction(self, **values):
+        self._tx_serial = getattr(self, '_tx_serial', 0) + 1
+        values.setdefault('reference', f'EMU-{self._tx_serial}')
+        return super()._create_mypos_transaction(**values)
+
+    def _purchase_fields(self, tx):
+        return tx._get_specific_rendering_values(None)['fields']
+
+    def _pay(self, tx=None, **faults):
+        """Pay a new (or the given) transaction on the emulator, as a shopper would."""
+        tx = tx or self._create_mypos_transaction()
+        fields = self._purchase_fields(tx)
+        self.env.flush_all()
+        if faults:
+            self.emulator.set_faults(**faults)
+        result = self.emulator.pay(fields)
+        self.emulator.wait_idle()
+        self.emulator.reset_faults()
+        self.env.invalidate_all()
+        return tx, result
+
+    def _api_calls(self, method):
+        return [call for call in self.emulator.api_calls() if call['method'] == method]
