@@ -229,3 +229,45 @@ class TestCheckoutInBrowser(MyPOSCommon):
         self.assertIn(order.state, ('draft', 'sent'))
         methods = [n['method'] for n in self.emulator.notifications(order_id=tx.mypos_order_id)]
         self.assertEqual(methods[-1], 'IPCPurchaseRollback')
+
+
+@tagged('post_install', '-at_install')
+class TestAdministratorInBrowser(MyPOSCommon):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        Emulator = load_emulator()
+        cls.emulator = Emulator(
+            host='127.0.0.1', port=0, state_dir=tempfile.mkdtemp(prefix='mypos_emulator_'),
+        )
+        cls.emulator.start()
+        cls.addClassCleanup(cls.emulator.stop)
+        cls.env['ir.config_parameter'].set_param('payment_mypos.sandbox_url', cls.emulator.url)
+        cls.provider.write({
+            'state': 'disabled', 'mypos_public_certificate': cls.emulator.certificate_pem,
+        })
+
+    def test_enable_test_mode_and_test_connection(self):
+        """An administrator sets myPOS to test mode on the form and tests the connection."""
+        driver = BrowserDriver(self)
+        self.addCleanup(driver.stop)
+        self.authenticate('admin', 'admin', browser=driver.browser)
+        self.cr.flush()
+        self.cr.clear()
+        driver.go(f'{self.base_url()}/odoo/action-payment.action_payment_provider/{self.provider.id}')
+        driver.click('div[name="state"] input[data-value="test"]')
+        driver.click('button[name="action_mypos_test_connection"]')
+        driver.wait_for(
+            "[...document.querySelectorAll('.o_notification')].some("
+            "n => n.innerText.includes('myPOS connection works'))",
+            "the success notification",
+        )
+        time.sleep(1)  # Let the notification finish fading in before the screenshot.
+        driver.screenshot('5-odoo-provider-test-connection')
+        self.env.invalidate_all()
+        self.assertEqual(self.provider.state, 'test')
+        self.assertTrue(self.provider.mypos_last_test_success)
+        self.assertEqual(
+            [call['method'] for call in self.emulator.api_calls()], ['IPCGetTxnStatus']
+        )
