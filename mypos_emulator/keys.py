@@ -9,18 +9,16 @@ Only APIs present in cryptography 3.4.8 (Odoo 18's pin on Python 3.11) are used,
 ``default_backend()`` where 3.4.8 still accepts or needs one.
 """
 
-import datetime
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.backends import default_backend
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
-from ._ipc import REPO_DIR
+from ._ipc import REPO_DIR, ipc
 
 DEFAULT_STATE_DIR = REPO_DIR / '.odoo-run' / 'emulator'
 PRIVATE_KEY_FILE = 'private-key.pem'
@@ -42,27 +40,6 @@ def _write(path, data, mode):
     with os.fdopen(fd, 'w') as handle:
         handle.write(data)
     os.replace(tmp, path)
-
-
-def _make_certificate(key):
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, 'BG'),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'myPOS emulator (payment_mypos tests)'),
-        x509.NameAttribute(NameOID.COMMON_NAME, 'myPOS Checkout emulator'),
-    ])
-    now = datetime.datetime.utcnow().replace(microsecond=0)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256(), default_backend())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM).decode('ascii')
 
 
 def load_or_create(state_dir=None):
@@ -98,7 +75,13 @@ def load_or_create(state_dir=None):
         except ValueError:
             certificate_pem = None
     if certificate_pem is None:
-        certificate_pem = _make_certificate(key)
+        certificate_pem = ipc.self_signed_certificate(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ).decode('ascii'),
+            'myPOS emulator (payment_mypos tests)', days=3650,
+        )
         _write(cert_path, certificate_pem, 0o644)
     private_key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -109,11 +92,4 @@ def load_or_create(state_dir=None):
 
 def public_key_pem(pem):
     """Return the SubjectPublicKeyInfo PEM of a certificate, public key or private key PEM."""
-    from ._ipc import ipc
-    if 'PRIVATE KEY' in pem:
-        key = ipc.load_private_key(pem).public_key()
-    else:
-        key = ipc.load_public_key(pem)
-    return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo,
-    ).decode('ascii')
+    return ipc.public_key_pem(pem)

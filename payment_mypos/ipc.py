@@ -10,6 +10,7 @@ Protocol facts: ../shared/reference/mypos-checkout-api.md (cited as "API §n").
 
 import base64
 import binascii
+import datetime
 import functools
 import json
 import re
@@ -22,6 +23,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
 
 from . import const
 
@@ -160,6 +162,59 @@ def load_public_key(pem):
     return _load_public_key(normalize_pem(pem))
 
 
+def public_key_pem(pem):
+    """Return the bare public key (SubjectPublicKeyInfo PEM) of a private key, public key or
+    certificate PEM."""
+    label = _PEM_RE.search(pem or '')
+    if label and 'PRIVATE' in label.group(1):
+        key = load_private_key(pem).public_key()
+    else:
+        key = load_public_key(pem)
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo,
+    ).decode('ascii')
+
+
+def self_signed_certificate(private_key_pem, organization, days=365):
+    """Return a self-signed X.509 certificate (PEM) for a private key: myPOS's side of a key pair
+    in the emulator and the tests, never used by the module itself."""
+    key = load_private_key(private_key_pem)
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, 'BG'),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+    ])
+    now = datetime.datetime.utcnow().replace(microsecond=0)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=days))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM).decode('ascii')
+
+
+def generate_key_pair(bits=2048, organization='Throw-away myPOS'):
+    """Return (private key PEM, self-signed certificate PEM) of a new RSA key pair."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode('ascii')
+    return private_pem, self_signed_certificate(private_pem, organization)
+
+
+def forget_keys():
+    """Drop every parsed key of this process; they are parsed again, once, on next use.
+
+    Keys are cached by content, so a changed key is never confused with the old one; this only
+    keeps replaced credentials from lingering in memory.
+    """
+    _load_private_key.cache_clear()
+    _load_public_key.cache_clear()
+
+
 def key_bits(key_or_pem):
     """Return the size in bits of a key, or of the key in a PEM (private or public)."""
     if isinstance(key_or_pem, str):
@@ -260,14 +315,18 @@ def parse_form(body):
 def check_pairs(pairs):
     """Return `pairs` after checking that no field name repeats (names compare case-insensitively).
 
-    :raise MalformedMessage: If there are no fields, too many, or a name repeats.
+    :raise MalformedMessage: If there are no fields, too many, a name repeats, or a name or a
+                             value holds a NUL character (which no myPOS message has and which
+                             PostgreSQL cannot compare: it would end in an HTTP 500).
     """
     if not pairs:
         raise MalformedMessage("the message has no fields")
     if len(pairs) > MAX_FORM_FIELDS:
         raise MalformedMessage(f"the message has more than {MAX_FORM_FIELDS} fields")
     seen = set()
-    for name, _value in pairs:
+    for name, value in pairs:
+        if '\x00' in name or '\x00' in str(value):
+            raise MalformedMessage("the message holds a NUL character")
         if name.lower() in seen:
             raise MalformedMessage(f"the field {name} appears twice")
         seen.add(name.lower())

@@ -1,7 +1,6 @@
 # Part of payment_mypos. License LGPL-3.
 
 import logging
-import pprint
 
 from odoo import http
 from odoo.exceptions import ValidationError
@@ -40,6 +39,7 @@ class MyPOSController(http.Controller):
         try:
             self._mypos_handle_message(self._WEBHOOK_METHODS)
         except (ipc.IPCError, ValidationError) as error:
+            request.env.cr.rollback()  # A refusal leaves nothing behind, not even half a change.
             reason = error.args[0] if error.args else str(error)
             _logger.warning("Refused a myPOS notification: %s", reason)
             return request.make_response(
@@ -64,6 +64,7 @@ class MyPOSController(http.Controller):
         try:
             self._mypos_handle_message(self._RETURN_METHODS, optional=True)
         except (ipc.IPCError, ValidationError) as error:
+            request.env.cr.rollback()
             _logger.warning(
                 "Ignored a myPOS browser return: %s", error.args[0] if error.args else error
             )
@@ -99,8 +100,8 @@ class MyPOSController(http.Controller):
             return
         ipc.check_pairs(pairs)
         _logger.info(
-            "Message received from myPOS on %s:\n%s", request.httprequest.path,
-            pprint.pformat([(name, value) for name, value in pairs if name != 'Signature']),
+            "Message received from myPOS on %s: %s", request.httprequest.path,
+            [(name, value) for name, value in pairs if name != 'Signature'],
         )
         tx_sudo = request.env['payment.transaction'].sudo()._get_tx_from_notification_data(
             'mypos', {'OrderID': ipc.get_field(pairs, 'OrderID')}
@@ -109,6 +110,4 @@ class MyPOSController(http.Controller):
         method = notification_data.get('IPCmethod')
         if method not in allowed_methods:
             raise ValidationError(f"myPOS: {method} is not accepted on this URL.")
-        # A refusal raised halfway must not leave half of the changes behind.
-        with request.env.cr.savepoint():
-            tx_sudo._handle_notification_data('mypos', notification_data)
+        tx_sudo._handle_notification_data('mypos', notification_data)

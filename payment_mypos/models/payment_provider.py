@@ -224,6 +224,16 @@ class PaymentProvider(models.Model):
             except ipc.IPCError as error:
                 raise ValidationError("myPOS: " + _("Invalid credentials: %s.", error)) from None
 
+    #=== CRUD METHODS ===#
+
+    def write(self, vals):
+        """Override of `payment` to forget the parsed keys when the key material changes."""
+        res = super().write(vals)
+        if {'mypos_private_key', 'mypos_private_key_pem', 'mypos_public_certificate',
+                'mypos_configuration_pack'} & set(vals):
+            ipc.forget_keys()
+        return res
+
     #=== BUSINESS METHODS ===#
 
     def _mypos_get_credentials(self):

@@ -5,6 +5,7 @@ from . import test_checkout_browser
 from . import test_ipc
 from . import test_payment_provider
 from . import test_payment_transaction
+from . import test_performance
 from . import test_processing_flows
 from . import test_refunds
 from . import test_status_check

@@ -1,13 +1,7 @@
 # Part of payment_mypos. License LGPL-3.
 
-import datetime
 import os
 import sys
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from odoo.tools import file_open
 
@@ -18,32 +12,10 @@ from odoo.addons.payment_mypos.controllers.main import MyPOSController
 
 def generate_key_pair(bits=1024):
     """Return (private key PEM, self-signed certificate PEM) of a throw-away RSA pair."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, 'BG'),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'Throw-away myPOS'),
-    ])
-    now = datetime.datetime.utcnow()
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-    return private_pem, certificate.public_bytes(serialization.Encoding.PEM).decode()
+    return ipc.generate_key_pair(bits)
 
 
-def public_key_pem(private_pem):
-    """Return the bare public key (SubjectPublicKeyInfo PEM) of a private key PEM."""
-    return ipc.load_private_key(private_pem).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo,
-    ).decode()
+public_key_pem = ipc.public_key_pem
 
 
 def read_addon_file(path):
