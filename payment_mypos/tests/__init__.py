@@ -8,4 +8,6 @@ from . import test_payment_transaction
 from . import test_performance
 from . import test_processing_flows
 from . import test_refunds
+from . import test_reliability
+from . import test_reliability_faults
 from . import test_status_check

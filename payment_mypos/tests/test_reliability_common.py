@@ -1,0 +1,61 @@
+# Part of payment_mypos. License LGPL-3.
+"""Shared helpers of the reliability suite (docs/RELIABILITY.md): raw HTTP requests through the
+real test server, a snapshot of every transaction's money state, and the JSON figures written
+for `tools/reliability` when MYPOS_RELIABILITY_REPORT_DIR is set."""
+
+import json
+import os
+import platform
+import time
+
+REPORT_DIR_ENV = 'MYPOS_RELIABILITY_REPORT_DIR'
+CONTROLLER_LOGGER = 'odoo.addons.payment_mypos.controllers.main'
+MUTED_LOGGERS = (
+    CONTROLLER_LOGGER,
+    'odoo.addons.payment_mypos.models.payment_provider',
+    'odoo.addons.payment_mypos.models.payment_transaction',
+    'odoo.addons.payment.models.payment_transaction',
+    'odoo.http',
+    'werkzeug',
+)
+
+
+def write_report(name, data):
+    """Write `data` as <report dir>/<name>.json when the report directory is set."""
+    directory = os.environ.get(REPORT_DIR_ENV)
+    if not directory:
+        return
+    os.makedirs(directory, exist_ok=True)
+    data = dict(data, written_at=time.strftime('%Y-%m-%d %H:%M:%S %Z'), host=platform.node())
+    with open(os.path.join(directory, f'{name}.json'), 'w', encoding='utf-8') as file:
+        json.dump(data, file, indent=1, sort_keys=True, ensure_ascii=False)
+
+
+class RawHttpMixin:
+    """For HttpCase classes: any method, any body, no redirects followed, and a money-state
+    snapshot of all transactions read straight from the database."""
+
+    def _raw(self, method, path, data=None, headers=None, params=None):
+        response = self.opener.request(
+            method, self.base_url() + path, data=data, headers=headers, params=params,
+            allow_redirects=False, timeout=30,
+        )
+        self.env.invalidate_all()
+        return response
+
+    def _money_snapshot(self):
+        """Every transaction's money state: (state, provider reference, amount, currency, payment
+        method, parent), by id, plus the number of transactions and account payments."""
+        self.env.flush_all()
+        cr = self.env.cr
+        cr.execute("""
+            SELECT id, state, provider_reference, amount, currency_id, payment_method_id,
+                   source_transaction_id, mypos_order_id
+              FROM payment_transaction ORDER BY id
+        """)
+        rows = {row[0]: tuple(str(value) for value in row[1:]) for row in cr.fetchall()}
+        payments = 0
+        if 'account.payment' in self.env:
+            cr.execute("SELECT count(*) FROM account_payment")
+            payments = cr.fetchone()[0]
+        return {'transactions': rows, 'account_payments': payments}
