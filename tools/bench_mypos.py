@@ -143,7 +143,8 @@ def install_or_update(args):
 
 def generate_key_pair(bits):
     """Return (private key PEM, self-signed certificate PEM) of a throw-away RSA pair."""
-    from odoo.addons.payment_mypos import ipc
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from mypos_emulator._ipc import ipc  # The protocol functions, without booting Odoo.
     return ipc.generate_key_pair(bits, 'Throw-away myPOS (bench)')
 
 
@@ -399,6 +400,10 @@ function init(args)
 end
 
 function request()
+  if mode == "floor" then
+    return wrk.format("POST", "/web/webclient/version_info",
+      {["Content-Type"] = "application/json"}, '{"jsonrpc": "2.0", "method": "call", "params": {}}')
+  end
   if mode ~= "webhook" then
     return wrk.format("GET", "/web/health")
   end
@@ -417,6 +422,8 @@ function response(status, headers, body)
   if mode == "webhook" then
     if status ~= 200 or body ~= "OK" then bad = bad + 1 end
     if sent >= nbodies then wrk.thread:stop() end
+  elseif mode == "floor" then
+    if status ~= 200 or not string.find(body, "server_version", 1, true) then bad = bad + 1 end
   elseif status ~= 200 or not string.find(body, "pass", 1, true) then
     bad = bad + 1
   end
@@ -723,6 +730,14 @@ def render(results, args):
             f"{fmt_ms(hook['p99_us'])} | {hook['rps'] / health['rps']:.3f} | "
             f"{hook['p50_us'] / health['p50_us']:.1f} | {hook['p99_us'] / health['p99_us']:.1f} |")
     add('')
+    floor, at20 = results['floor'], results['loads'][-1]
+    add('')
+    add(f"For scale (not a target): Odoo's cheapest route through a database, "
+        f"`/web/webclient/version_info` (JSON-RPC, `auth='none'`, no ORM work), at 20 clients: "
+        f"{floor['rps']:.0f} req/s, p99 {fmt_ms(floor['p99_us'])} ms, "
+        f"{floor['rps'] / at20['health']['rps']:.3f} of /web/health; the webhook makes "
+        f"{at20['webhook']['rps'] / floor['rps']:.3f} of that floor ({floor['errors']} error(s)).")
+    add('')
     add(f"Errors = answers other than `200 OK` (`pass` for /web/health) plus socket errors and "
         f"timeouts. Each notification is distinct, signed and for another open transaction: the "
         f"server logged {results['ok_answers']} webhook calls answered 200 (warm-up included, "
@@ -892,6 +907,11 @@ def main():
                 f"webhook {hook['rps']:.0f} req/s p99 {fmt_ms(hook['p99_us'])} ms, "
                 f"{hook['errors']} error(s)")
 
+        # Not a target: Odoo's cheapest route that goes through a database (registry, cursor,
+        # ir.http routing), to show how much of the gap to /web/health is Odoo's own.
+        floor = run_wrk(args, port, 'floor', 20, args.duration)
+        log(f"  DB-route floor {floor['rps']:.0f} req/s p99 {fmt_ms(floor['p99_us'])} ms")
+
         log(f"Checkout: {args.checkout_calls} /payment/transaction calls per provider")
         checkout, checkout_order = run_checkout(port, context, args.checkout_calls)
         time.sleep(0.5)
@@ -959,6 +979,7 @@ def main():
         'server_times': server_times,
         'date': date, 'machine': machine, 'load_start': load_start,
         'open_before': context['open_count'], 'loads': loads, 'checkout': checkout,
+        'floor': floor,
         'protocol': protocol, 'cache': cache, 'targets': targets, 'paid': paid,
         'ok_answers': ok_answers,
         'queries': [
