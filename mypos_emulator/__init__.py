@@ -13,5 +13,13 @@ See README.md.
 from .messages import DECLINED_CARDS, STATUS_NAMES, Reject
 from .server import Emulator, EmulatorError, Faults, PaymentResult, http_request
 
-__all__ = ['DECLINED_CARDS', 'STATUS_NAMES', 'Emulator', 'EmulatorError', 'Faults',
-           'PaymentResult', 'Reject', 'http_request']
+__all__ = [
+    'DECLINED_CARDS',
+    'STATUS_NAMES',
+    'Emulator',
+    'EmulatorError',
+    'Faults',
+    'PaymentResult',
+    'Reject',
+    'http_request',
+]

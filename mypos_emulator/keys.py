@@ -54,22 +54,30 @@ def load_or_create(state_dir=None):
     key_path, cert_path = state_dir / PRIVATE_KEY_FILE, state_dir / CERTIFICATE_FILE
     if key_path.is_file():
         key = serialization.load_pem_private_key(
-            key_path.read_bytes(), password=None, backend=default_backend())
+            key_path.read_bytes(), password=None, backend=default_backend()
+        )
         if not isinstance(key, rsa.RSAPrivateKey):
             raise ValueError(f"{key_path} does not hold an RSA private key")
     else:
         key = rsa.generate_private_key(
-            public_exponent=65537, key_size=KEY_BITS, backend=default_backend())
-        _write(key_path, key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode('ascii'), 0o600)
+            public_exponent=65537, key_size=KEY_BITS, backend=default_backend()
+        )
+        _write(
+            key_path,
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            ).decode('ascii'),
+            0o600,
+        )
     certificate_pem = None
     if cert_path.is_file():
         certificate_pem = cert_path.read_text()
         try:
             certificate = x509.load_pem_x509_certificate(
-                certificate_pem.encode(), default_backend())
+                certificate_pem.encode(), default_backend()
+            )
             if certificate.public_key().public_numbers() != key.public_key().public_numbers():
                 certificate_pem = None  # Belongs to another key: make a new one.
         except ValueError:
@@ -77,14 +85,17 @@ def load_or_create(state_dir=None):
     if certificate_pem is None:
         certificate_pem = ipc.self_signed_certificate(
             key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             ).decode('ascii'),
-            'myPOS emulator (payment_mypos tests)', days=3650,
+            'myPOS emulator (payment_mypos tests)',
+            days=3650,
         )
         _write(cert_path, certificate_pem, 0o644)
     private_key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode('ascii')
     return KeyMaterial(private_key_pem, certificate_pem, key_path, cert_path)

@@ -60,6 +60,7 @@ class Reject(Exception):
 @dataclass
 class Store:
     """The store the emulator accepts requests for."""
+
     sid: str
     wallet_number: str
     key_index: int
@@ -99,8 +100,10 @@ class Fields:
 def parse_amount(text, pattern=AMOUNT_RE, what='Amount'):
     """Return a myPOS amount as a Decimal, or reject it with E_WRONG_AMOUNT (9)."""
     if not isinstance(text, str) or not pattern.fullmatch(text):
-        raise Reject(WRONG_AMOUNT, f"{what} {text!r} is not a decimal number with a point and at "
-                                   f"most 2 decimals")
+        raise Reject(
+            WRONG_AMOUNT,
+            f"{what} {text!r} is not a decimal number with a point and at most 2 decimals",
+        )
     return Decimal(text)
 
 
@@ -123,8 +126,10 @@ def check_identity(fields, store):
     if not key_index:
         raise Reject(MISSING_REQ_PARAMS, "missing required field(s): KeyIndex")
     if key_index.strip() != str(store.key_index):
-        raise Reject(IPC_ERROR, f"KeyIndex {key_index!r} is not a key of this store "
-                                f"(expected {store.key_index})")
+        raise Reject(
+            IPC_ERROR,
+            f"KeyIndex {key_index!r} is not a key of this store (expected {store.key_index})",
+        )
     if not fields.signature:
         raise Reject(SIGNATURE_FAILED, "the request has no Signature")
     pairs = fields.pairs
@@ -152,8 +157,7 @@ def _check_url(fields, name, schemes=('http', 'https')):
     except ValueError:
         parts = None
     if not parts or parts.scheme.lower() not in schemes or not parts.hostname:
-        raise Reject(INVALID_PARAMS, f"{name} {url!r} is not an absolute "
-                                     f"{'/'.join(schemes)} URL")
+        raise Reject(INVALID_PARAMS, f"{name} {url!r} is not an absolute {'/'.join(schemes)} URL")
     return url
 
 
@@ -167,8 +171,16 @@ def check_purchase(fields, store):
     :raise Reject: With the status code of the first problem found.
     """
     check_identity(fields, store)
-    fields.require('Amount', 'Currency', 'OrderID', 'URL_OK', 'URL_Cancel', 'URL_Notify',
-                   'CardTokenRequest', 'PaymentParametersRequired')
+    fields.require(
+        'Amount',
+        'Currency',
+        'OrderID',
+        'URL_OK',
+        'URL_Cancel',
+        'URL_Notify',
+        'CardTokenRequest',
+        'PaymentParametersRequired',
+    )
     amount = parse_amount(fields.get('Amount'))
     if amount <= 0:
         raise Reject(WRONG_AMOUNT, f"Amount {fields.get('Amount')!r} must be positive")
@@ -185,8 +197,9 @@ def check_purchase(fields, store):
     if token_request not in ('0', '1', '2'):
         raise Reject(INVALID_PARAMS, f"CardTokenRequest {token_request!r} is not 0, 1 or 2")
     if token_request == '1':
-        raise Reject(UNSUPPORTED_CALL, "CardTokenRequest=1 (store a card without paying) is "
-                                       "not emulated")
+        raise Reject(
+            UNSUPPORTED_CALL, "CardTokenRequest=1 (store a card without paying) is not emulated"
+        )
     ppr = fields.get('PaymentParametersRequired')
     if ppr not in ('1', '2', '3'):
         raise Reject(INVALID_PARAMS, f"PaymentParametersRequired {ppr!r} is not 1, 2 or 3")
@@ -200,8 +213,10 @@ def check_purchase(fields, store):
         if not re.fullmatch(r'[1-6](,[1-6])*', payment_method):
             raise Reject(INVALID_PARAMS, f"PaymentMethod {payment_method!r} is not valid")
         if not {'1', '3'} & set(payment_method.split(',')):
-            raise Reject(UNSUPPORTED_CALL, f"PaymentMethod {payment_method!r} excludes cards; "
-                                           f"only card payments are emulated")
+            raise Reject(
+                UNSUPPORTED_CALL,
+                f"PaymentMethod {payment_method!r} excludes cards; only card payments are emulated",
+            )
     rows = check_cart(fields, amount, currency)
     return {
         'order_id': order_id,
@@ -216,9 +231,17 @@ def check_purchase(fields, store):
         'language': (fields.get('IPCLanguage') or 'EN').upper(),
         'note': fields.get('Note') or '',
         'customer': {
-            name: fields.get(name) for name in (
-                'CustomerEmail', 'CustomerFirstNames', 'CustomerFamilyName', 'CustomerPhone',
-                'CustomerCountry', 'CustomerCity', 'CustomerZIPCode', 'CustomerAddress')
+            name: fields.get(name)
+            for name in (
+                'CustomerEmail',
+                'CustomerFirstNames',
+                'CustomerFamilyName',
+                'CustomerPhone',
+                'CustomerCountry',
+                'CustomerCity',
+                'CustomerZIPCode',
+                'CustomerAddress',
+            )
             if fields.get(name)
         },
         'cart': rows,
@@ -239,33 +262,44 @@ def check_cart(fields, amount, currency):
         raise Reject(INVALID_PARAMS, "CartItems is larger than 99")
     rows, total = [], Decimal(0)
     for n in range(1, count + 1):
-        fields.require(f'Article_{n}', f'Quantity_{n}', f'Price_{n}', f'Amount_{n}',
-                       f'Currency_{n}')
+        fields.require(
+            f'Article_{n}', f'Quantity_{n}', f'Price_{n}', f'Amount_{n}', f'Currency_{n}'
+        )
         quantity_text = fields.get(f'Quantity_{n}')
         if not re.fullmatch(r'\d+', quantity_text) or int(quantity_text) < 1:
-            raise Reject(INVALID_PARAMS, f"Quantity_{n} {quantity_text!r} is not a positive "
-                                         f"whole number")
+            raise Reject(
+                INVALID_PARAMS, f"Quantity_{n} {quantity_text!r} is not a positive whole number"
+            )
         price = parse_amount(fields.get(f'Price_{n}'), SIGNED_AMOUNT_RE, f'Price_{n}')
         row_amount = parse_amount(fields.get(f'Amount_{n}'), SIGNED_AMOUNT_RE, f'Amount_{n}')
         if row_amount != price * int(quantity_text):
-            raise Reject(WRONG_AMOUNT, f"Amount_{n} {fields.get(f'Amount_{n}')} is not "
-                                       f"Quantity_{n} x Price_{n} ({quantity_text} x "
-                                       f"{fields.get(f'Price_{n}')})")
+            raise Reject(
+                WRONG_AMOUNT,
+                f"Amount_{n} {fields.get(f'Amount_{n}')} is not "
+                f"Quantity_{n} x Price_{n} ({quantity_text} x "
+                f"{fields.get(f'Price_{n}')})",
+            )
         if fields.get(f'Currency_{n}') != currency:
-            raise Reject(INVALID_PARAMS, f"Currency_{n} {fields.get(f'Currency_{n}')!r} differs "
-                                         f"from Currency {currency}")
+            raise Reject(
+                INVALID_PARAMS,
+                f"Currency_{n} {fields.get(f'Currency_{n}')!r} differs from Currency {currency}",
+            )
         total += row_amount
-        rows.append({
-            'article': fields.get(f'Article_{n}'),
-            'quantity': quantity_text,
-            'price': fields.get(f'Price_{n}'),
-            'amount': fields.get(f'Amount_{n}'),
-            'currency': fields.get(f'Currency_{n}'),
-            'delivery': fields.get(f'Delivery_{n}') == '1',
-        })
+        rows.append(
+            {
+                'article': fields.get(f'Article_{n}'),
+                'quantity': quantity_text,
+                'price': fields.get(f'Price_{n}'),
+                'amount': fields.get(f'Amount_{n}'),
+                'currency': fields.get(f'Currency_{n}'),
+                'delivery': fields.get(f'Delivery_{n}') == '1',
+            }
+        )
     if total != amount:
-        raise Reject(WRONG_AMOUNT, f"the cart rows sum to {format_decimal(total)}, not to "
-                                   f"Amount {fields.get('Amount')}")
+        raise Reject(
+            WRONG_AMOUNT,
+            f"the cart rows sum to {format_decimal(total)}, not to Amount {fields.get('Amount')}",
+        )
     return rows
 
 
@@ -308,6 +342,7 @@ def check_card(number, expiry, cvc, today):
 
 # === Answers (API §2, §3.3) === #
 
+
 def signed(pairs, private_key_pem):
     """Return a tree with a `Signature` over its flattened values appended (API §3.3)."""
     pairs = [(key, value if isinstance(value, list) else str(value)) for key, value in pairs]
@@ -316,6 +351,7 @@ def signed(pairs, private_key_pem):
 
 def render_xml(tree):
     """Render a tree as myPOS's XML answer, root `<IPC_response>`."""
+
     def fill(element, pairs):
         for key, value in pairs:
             child = ElementTree.SubElement(element, key)
@@ -323,6 +359,7 @@ def render_xml(tree):
                 fill(child, value)
             else:
                 child.text = value
+
     root = ElementTree.Element('IPC_response')
     fill(root, tree)
     return ElementTree.tostring(root, encoding='utf-8', xml_declaration=True)
@@ -330,6 +367,7 @@ def render_xml(tree):
 
 def render_json(tree):
     """Render a tree as myPOS's JSON answer; `Status` is a JSON number as in real answers."""
+
     def convert(pairs, top):
         result = {}
         for key, value in pairs:
@@ -340,6 +378,7 @@ def render_json(tree):
             else:
                 result[key] = value
         return result
+
     return json.dumps(convert(tree, True), ensure_ascii=False).encode('utf-8')
 
 

@@ -36,13 +36,16 @@ def _page(title, body):
 
 def error_page(store_name, status, name, message):
     """The page myPOS shows when the purchase form is refused (API §4.2, §5)."""
-    return _page(f"Error {status} {name}", (
-        f'<h1 id="error_title">{escape(store_name)} has sent a shopping cart with errors</h1>'
-        f'<p>Error code <b id="error_code">{status}</b> '
-        f'<b id="error_name">{escape(name)}</b></p>'
-        f'<p id="error_message" class="error">{escape(message)}</p>'
-        '<p><small>The payment page is not shown; no notification is sent.</small></p>'
-    ))
+    return _page(
+        f"Error {status} {name}",
+        (
+            f'<h1 id="error_title">{escape(store_name)} has sent a shopping cart with errors</h1>'
+            f'<p>Error code <b id="error_code">{status}</b> '
+            f'<b id="error_name">{escape(name)}</b></p>'
+            f'<p id="error_message" class="error">{escape(message)}</p>'
+            '<p><small>The payment page is not shown; no notification is sent.</small></p>'
+        ),
+    )
 
 
 def payment_page(session, store, error=None):
@@ -55,54 +58,63 @@ def payment_page(session, store, error=None):
         for row in purchase['cart']
     )
     error_html = f'<p id="card_error" class="error">{escape(error)}</p>' if error else ''
-    note = (f'<p id="note">{escape(purchase["note"])}</p>' if purchase['note'] else '')
-    return _page(f"Pay {purchase['amount_text']} {purchase['currency']}", (
-        f'<h1>Payment to <span id="store_name">{escape(store.name)}</span></h1>'
-        f'<p><small>Store ID <span id="sid">{escape(store.sid)}</span> &middot; '
-        f'order <span id="order_id">{escape(purchase["order_id"])}</span></small></p>'
-        f'<p class="total"><span id="amount">{escape(purchase["amount_text"])}</span> '
-        f'<span id="currency">{escape(purchase["currency"])}</span></p>{note}'
-        '<table id="cart"><tr><th>Article</th><th class="n">Qty</th><th class="n">Price</th>'
-        f'<th class="n">Amount</th></tr>{rows}</table>{error_html}'
-        f'<form id="card_form" method="post" action="/vmp/session/{escape(session["token"])}">'
-        '<label for="card_number">Card number</label>'
-        '<input id="card_number" name="card_number" inputmode="numeric" autocomplete="cc-number"'
-        ' placeholder="4006 0900 0000 0007" required>'
-        '<label for="card_expiry">Expiry (MM/YY)</label>'
-        '<input id="card_expiry" name="card_expiry" autocomplete="cc-exp" placeholder="12/30"'
-        ' required>'
-        '<label for="card_cvc">CVC</label>'
-        '<input id="card_cvc" name="card_cvc" inputmode="numeric" autocomplete="cc-csc"'
-        ' placeholder="123" required>'
-        '<button id="pay" type="submit" name="action" value="pay">Pay</button>'
-        '<button id="cancel" type="submit" name="action" value="cancel" formnovalidate>'
-        'Cancel</button></form>'
-        '<p><small>Test cards: 4006 0900 0000 0007 approves (as does any other number), '
-        '4877 0000 0000 0002 is declined. Any future expiry, any CVC.</small></p>'
-    ))
+    note = f'<p id="note">{escape(purchase["note"])}</p>' if purchase['note'] else ''
+    return _page(
+        f"Pay {purchase['amount_text']} {purchase['currency']}",
+        (
+            f'<h1>Payment to <span id="store_name">{escape(store.name)}</span></h1>'
+            f'<p><small>Store ID <span id="sid">{escape(store.sid)}</span> &middot; '
+            f'order <span id="order_id">{escape(purchase["order_id"])}</span></small></p>'
+            f'<p class="total"><span id="amount">{escape(purchase["amount_text"])}</span> '
+            f'<span id="currency">{escape(purchase["currency"])}</span></p>{note}'
+            '<table id="cart"><tr><th>Article</th><th class="n">Qty</th><th class="n">Price</th>'
+            f'<th class="n">Amount</th></tr>{rows}</table>{error_html}'
+            f'<form id="card_form" method="post" action="/vmp/session/{escape(session["token"])}">'
+            '<label for="card_number">Card number</label>'
+            '<input id="card_number" name="card_number" inputmode="numeric" autocomplete="cc-number"'
+            ' placeholder="4006 0900 0000 0007" required>'
+            '<label for="card_expiry">Expiry (MM/YY)</label>'
+            '<input id="card_expiry" name="card_expiry" autocomplete="cc-exp" placeholder="12/30"'
+            ' required>'
+            '<label for="card_cvc">CVC</label>'
+            '<input id="card_cvc" name="card_cvc" inputmode="numeric" autocomplete="cc-csc"'
+            ' placeholder="123" required>'
+            '<button id="pay" type="submit" name="action" value="pay">Pay</button>'
+            '<button id="cancel" type="submit" name="action" value="cancel" formnovalidate>'
+            'Cancel</button></form>'
+            '<p><small>Test cards: 4006 0900 0000 0007 approves (as does any other number), '
+            '4877 0000 0000 0002 is declined. Any future expiry, any CVC.</small></p>'
+        ),
+    )
 
 
 def declined_page(session, status, name, message):
     """Shown after a declined card: try again or cancel (no notification is sent)."""
     token = escape(session['token'])
-    return _page("Payment declined", (
-        '<h1>Payment declined</h1>'
-        f'<p>Error code <b id="error_code">{status}</b> <b id="error_name">{escape(name)}</b></p>'
-        f'<p id="error_message" class="error">{escape(message)}</p>'
-        f'<form method="get" action="/vmp/session/{token}">'
-        '<button id="retry" type="submit">Try another card</button></form>'
-        f'<form method="post" action="/vmp/session/{token}">'
-        '<button id="cancel" type="submit" name="action" value="cancel">Cancel payment</button>'
-        '</form>'
-    ))
+    return _page(
+        "Payment declined",
+        (
+            '<h1>Payment declined</h1>'
+            f'<p>Error code <b id="error_code">{status}</b> <b id="error_name">{escape(name)}</b></p>'
+            f'<p id="error_message" class="error">{escape(message)}</p>'
+            f'<form method="get" action="/vmp/session/{token}">'
+            '<button id="retry" type="submit">Try another card</button></form>'
+            f'<form method="post" action="/vmp/session/{token}">'
+            '<button id="cancel" type="submit" name="action" value="cancel">Cancel payment</button>'
+            '</form>'
+        ),
+    )
 
 
 def closed_page(status, name, message):
-    return _page("Payment session closed", (
-        '<h1>This payment session is closed</h1>'
-        f'<p>Error code <b id="error_code">{status}</b> <b id="error_name">{escape(name)}</b></p>'
-        f'<p id="error_message" class="error">{escape(message)}</p>'
-    ))
+    return _page(
+        "Payment session closed",
+        (
+            '<h1>This payment session is closed</h1>'
+            f'<p>Error code <b id="error_code">{status}</b> <b id="error_name">{escape(name)}</b></p>'
+            f'<p id="error_message" class="error">{escape(message)}</p>'
+        ),
+    )
 
 
 def return_page(action, pairs, title):
@@ -111,28 +123,34 @@ def return_page(action, pairs, title):
         f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
         for name, value in pairs
     )
-    return _page(title, (
-        f'<h1>{escape(title)}</h1><p>Returning to the shop&hellip;</p>'
-        f'<form id="return_form" method="post" action="{escape(action)}">{inputs}'
-        '<button id="continue" type="submit">Continue</button></form>'
-        '<script>document.getElementById("return_form").submit();</script>'
-    ))
+    return _page(
+        title,
+        (
+            f'<h1>{escape(title)}</h1><p>Returning to the shop&hellip;</p>'
+            f'<form id="return_form" method="post" action="{escape(action)}">{inputs}'
+            '<button id="continue" type="submit">Continue</button></form>'
+            '<script>document.getElementById("return_form").submit();</script>'
+        ),
+    )
 
 
 def index_page(emulator):
-    return _page("myPOS Checkout emulator", (
-        '<h1>myPOS Checkout emulator</h1>'
-        f'<p>Checkout endpoints: <code>{escape(emulator.url)}</code> and '
-        f'<code>{escape(emulator.production_url)}</code></p>'
-        f'<p>Store: SID <code>{escape(emulator.store.sid)}</code>, wallet '
-        f'<code>{escape(emulator.store.wallet_number)}</code>, KeyIndex '
-        f'<code>{emulator.store.key_index}</code></p>'
-        '<p>myPOS certificate to paste into the provider '
-        '(<a href="/_emulator/certificate">download</a>):</p>'
-        f'<pre id="certificate">{escape(emulator.certificate_pem)}</pre>'
-        '<p>Control: <a href="/_emulator/state">/_emulator/state</a>, '
-        '<a href="/_emulator/faults">/_emulator/faults</a></p>'
-    ))
+    return _page(
+        "myPOS Checkout emulator",
+        (
+            '<h1>myPOS Checkout emulator</h1>'
+            f'<p>Checkout endpoints: <code>{escape(emulator.url)}</code> and '
+            f'<code>{escape(emulator.production_url)}</code></p>'
+            f'<p>Store: SID <code>{escape(emulator.store.sid)}</code>, wallet '
+            f'<code>{escape(emulator.store.wallet_number)}</code>, KeyIndex '
+            f'<code>{emulator.store.key_index}</code></p>'
+            '<p>myPOS certificate to paste into the provider '
+            '(<a href="/_emulator/certificate">download</a>):</p>'
+            f'<pre id="certificate">{escape(emulator.certificate_pem)}</pre>'
+            '<p>Control: <a href="/_emulator/state">/_emulator/state</a>, '
+            '<a href="/_emulator/faults">/_emulator/faults</a></p>'
+        ),
+    )
 
 
 class _FormParser(HTMLParser):

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Optional, Union
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urljoin, urlsplit
 
 from . import keys, messages, pages
@@ -44,8 +43,14 @@ class EmulatorError(Exception):
 # === Fault switches === #
 
 _DUPLICATE_MODES = (False, 'sequential', 'concurrent')
-_API_FAULTS = ('api_http_status', 'api_garbage', 'api_bad_signature', 'api_unsigned',
-               'api_timeout', 'refund_insufficient_funds')
+_API_FAULTS = (
+    'api_http_status',
+    'api_garbage',
+    'api_bad_signature',
+    'api_unsigned',
+    'api_timeout',
+    'refund_insufficient_funds',
+)
 
 
 @dataclass
@@ -54,21 +59,22 @@ class Faults:
     which is consumed by the next payment, and the api_* / refund faults when
     `api_faults_remaining` is set (they then apply to that many server-to-server calls only).
     """
+
     # Notifications (IPCPurchaseNotify / IPCPurchaseRollback to URL_Notify):
     notify_delay: float = 0.0  # Seconds; the browser goes to URL_OK at once, notify sent later.
     notify_drop: bool = False  # Never send the notify; the payment stays paid (reconciliation).
-    notify_duplicate: Union[bool, str] = False  # 'sequential' (True) or 'concurrent': send twice.
+    notify_duplicate: bool | str = False  # 'sequential' (True) or 'concurrent': send twice.
     notify_reorder: bool = False  # Rollback first, then a stale notify; payment ends reversed.
     notify_fail_once: bool = False  # One-shot: notify not delivered, treated as failed: rollback.
     notify_omit_card_type: bool = False  # Leave CardType out of the notify (as the real sandbox).
     # Server-to-server calls (IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus):
-    api_http_status: Optional[int] = None  # Answer this HTTP status (e.g. 503); call not processed.
+    api_http_status: int | None = None  # Answer this HTTP status (e.g. 503); call not processed.
     api_garbage: bool = False  # Answer HTTP 200 with an HTML body; the call is processed.
     api_bad_signature: bool = False  # Answer with a Signature that does not verify; processed.
     api_unsigned: bool = False  # Answer without any Signature (as myPOS may for errors); processed.
     api_timeout: float = 0.0  # Sleep this many seconds before answering; processed.
     refund_insufficient_funds: bool = False  # IPCRefund answers Status 13 E_NOT_SUFFICIENT_FUNDS.
-    api_faults_remaining: Optional[int] = None  # None = sticky; n = the api faults hit n calls.
+    api_faults_remaining: int | None = None  # None = sticky; n = the api faults hit n calls.
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -129,12 +135,17 @@ class Faults:
 
     def api_active(self, method):
         return bool(
-            self.api_http_status or self.api_garbage or self.api_bad_signature
-            or self.api_unsigned or self.api_timeout or (self.refund_insufficient_funds and method == 'IPCRefund')
+            self.api_http_status
+            or self.api_garbage
+            or self.api_bad_signature
+            or self.api_unsigned
+            or self.api_timeout
+            or (self.refund_insufficient_funds and method == 'IPCRefund')
         )
 
 
 # === Results of the test drivers === #
+
 
 @dataclass
 class PaymentResult:
@@ -146,18 +157,19 @@ class PaymentResult:
     'cancelled' (Cancel button, browser to URL_Cancel), 'rejected' (the purchase form was refused:
     error page with `status`), 'closed' (the session or order could not be paid any more).
     """
+
     outcome: str
     status: int
     status_name: str
     message: str = ''
-    order_id: Optional[str] = None
-    ipc_trnref: Optional[str] = None
-    session_url: Optional[str] = None
+    order_id: str | None = None
+    ipc_trnref: str | None = None
+    session_url: str | None = None
     notifications: list = field(default_factory=list)
-    return_url: Optional[str] = None
-    return_method: Optional[str] = None
-    return_fields: Optional[list] = None
-    followed: Optional[dict] = None
+    return_url: str | None = None
+    return_method: str | None = None
+    return_fields: list | None = None
+    followed: dict | None = None
     html: str = ''
 
     @property
@@ -198,8 +210,9 @@ def _is_loopback(host):
         return False
 
 
-def http_request(method, url, body=None, headers=None, timeout=10.0, verify_tls=True,
-                 max_bytes=MAX_ANSWER_BYTES):
+def http_request(
+    method, url, body=None, headers=None, timeout=10.0, verify_tls=True, max_bytes=MAX_ANSWER_BYTES
+):
     """One HTTP request without following redirects: return (status, headers, body bytes).
 
     :raise OSError: When the server cannot be reached or does not answer in time.
@@ -214,7 +227,8 @@ def http_request(method, url, body=None, headers=None, timeout=10.0, verify_tls=
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         connection = http.client.HTTPSConnection(
-            parts.hostname, parts.port, timeout=timeout, context=context)
+            parts.hostname, parts.port, timeout=timeout, context=context
+        )
     elif parts.scheme == 'http':
         connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     else:
@@ -233,8 +247,7 @@ def http_request(method, url, body=None, headers=None, timeout=10.0, verify_tls=
 
 
 class _Response:
-    def __init__(self, status=200, body=b'', content_type='text/html; charset=utf-8',
-                 headers=None):
+    def __init__(self, status=200, body=b'', content_type='text/html; charset=utf-8', headers=None):
         self.status = status
         self.body = body.encode('utf-8') if isinstance(body, str) else body
         self.content_type = content_type
@@ -242,11 +255,15 @@ class _Response:
 
 
 def _json_response(data, status=200):
-    return _Response(status, json.dumps(_jsonable(data), indent=1, ensure_ascii=False),
-                     'application/json; charset=utf-8')
+    return _Response(
+        status,
+        json.dumps(_jsonable(data), indent=1, ensure_ascii=False),
+        'application/json; charset=utf-8',
+    )
 
 
 # === The emulator === #
+
 
 class Emulator:
     """A local myPOS Checkout (IPC) server; see README.md.
@@ -266,11 +283,25 @@ class Emulator:
     :param bool verbose: Log requests and notifications on stderr.
     """
 
-    def __init__(self, host='127.0.0.1', port=8899, state_dir=None, merchant_public_key_pem=None,
-                 *, sid=const.SANDBOX_SID, wallet_number=const.SANDBOX_WALLET_NUMBER,
-                 key_index=const.SANDBOX_KEY_INDEX, store_name='myPOS Emulator Store',
-                 billing_descriptor='myPOS  * EMULATOR', currencies=None, notify_timeout=10.0,
-                 verify_tls=True, require_https_notify=False, faults=None, verbose=False):
+    def __init__(
+        self,
+        host='127.0.0.1',
+        port=8899,
+        state_dir=None,
+        merchant_public_key_pem=None,
+        *,
+        sid=const.SANDBOX_SID,
+        wallet_number=const.SANDBOX_WALLET_NUMBER,
+        key_index=const.SANDBOX_KEY_INDEX,
+        store_name='myPOS Emulator Store',
+        billing_descriptor='myPOS  * EMULATOR',
+        currencies=None,
+        notify_timeout=10.0,
+        verify_tls=True,
+        require_https_notify=False,
+        faults=None,
+        verbose=False,
+    ):
         if not _is_loopback(host):
             raise EmulatorError(f"the emulator listens on loopback only, not on {host!r}")
         self.host = host
@@ -283,8 +314,11 @@ class Emulator:
         except ipc.IPCError as error:
             raise EmulatorError(f"the merchant key cannot be read: {error}") from None
         self.store = messages.Store(
-            sid=str(sid), wallet_number=str(wallet_number), key_index=int(key_index),
-            merchant_public_key_pem=merchant_public_key_pem, name=store_name,
+            sid=str(sid),
+            wallet_number=str(wallet_number),
+            key_index=int(key_index),
+            merchant_public_key_pem=merchant_public_key_pem,
+            name=store_name,
             billing_descriptor=billing_descriptor,
             currencies=frozenset(currencies or const.SUPPORTED_CURRENCIES),
         )
@@ -313,8 +347,11 @@ class Emulator:
         self._server = ThreadingHTTPServer((self.host, self._requested_port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={'poll_interval': 0.05},
-            name='mypos-emulator', daemon=True)
+            target=self._server.serve_forever,
+            kwargs={'poll_interval': 0.05},
+            name='mypos-emulator',
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -423,22 +460,29 @@ class Emulator:
     def state(self):
         """A JSON-serialisable snapshot of everything the emulator saw and sent."""
         with self._lock:
-            return _jsonable({
-                'store': {
-                    'sid': self.store.sid, 'wallet_number': self.store.wallet_number,
-                    'key_index': self.store.key_index, 'name': self.store.name,
-                    'url': self.url, 'production_url': self.production_url,
-                    'certificate_path': str(self.certificate_path),
-                },
-                'faults': self._faults.as_dict(),
-                'orders': copy.deepcopy(self._orders),
-                'sessions': {token: {k: v for k, v in session.items() if k != 'fields'}
-                             for token, session in self._sessions.items()},
-                'notifications': copy.deepcopy(self._notifications),
-                'refunds': copy.deepcopy(self._refunds),
-                'api_calls': copy.deepcopy(self._api_calls),
-                'rejected': copy.deepcopy(self._rejected),
-            })
+            return _jsonable(
+                {
+                    'store': {
+                        'sid': self.store.sid,
+                        'wallet_number': self.store.wallet_number,
+                        'key_index': self.store.key_index,
+                        'name': self.store.name,
+                        'url': self.url,
+                        'production_url': self.production_url,
+                        'certificate_path': str(self.certificate_path),
+                    },
+                    'faults': self._faults.as_dict(),
+                    'orders': copy.deepcopy(self._orders),
+                    'sessions': {
+                        token: {k: v for k, v in session.items() if k != 'fields'}
+                        for token, session in self._sessions.items()
+                    },
+                    'notifications': copy.deepcopy(self._notifications),
+                    'refunds': copy.deepcopy(self._refunds),
+                    'api_calls': copy.deepcopy(self._api_calls),
+                    'rejected': copy.deepcopy(self._rejected),
+                }
+            )
 
     def order(self, order_id):
         """The state of one order (a dict), or None."""
@@ -449,15 +493,21 @@ class Emulator:
     def notifications(self, order_id=None, method=None):
         """The notification records (oldest first), optionally of one order and/or method."""
         with self._lock:
-            return [copy.deepcopy(n) for n in self._notifications
-                    if (order_id is None or n['order_id'] == order_id)
-                    and (method is None or n['method'] == method)]
+            return [
+                copy.deepcopy(n)
+                for n in self._notifications
+                if (order_id is None or n['order_id'] == order_id)
+                and (method is None or n['method'] == method)
+            ]
 
     def refunds(self, order_id=None):
         """The accepted refunds (oldest first), optionally of one purchase OrderID."""
         with self._lock:
-            return [_jsonable(copy.deepcopy(r)) for r in self._refunds
-                    if order_id is None or r['order_id'] == order_id]
+            return [
+                _jsonable(copy.deepcopy(r))
+                for r in self._refunds
+                if order_id is None or r['order_id'] == order_id
+            ]
 
     def api_calls(self):
         with self._lock:
@@ -498,11 +548,19 @@ class Emulator:
         return [(str(name), '' if value is None else str(value)) for name, value in fields]
 
     def _browser_post(self, url, pairs, timeout=60.0):
-        return http_request('POST', url, urlencode(pairs), {
-            'Content-Type': 'application/x-www-form-urlencoded',
-            'User-Agent': 'Mozilla/5.0 (myPOS emulator test driver)',
-            'Accept': 'text/html',
-        }, timeout=timeout, verify_tls=self.verify_tls, max_bytes=None)
+        return http_request(
+            'POST',
+            url,
+            urlencode(pairs),
+            {
+                'Content-Type': 'application/x-www-form-urlencoded',
+                'User-Agent': 'Mozilla/5.0 (myPOS emulator test driver)',
+                'Accept': 'text/html',
+            },
+            timeout=timeout,
+            verify_tls=self.verify_tls,
+            max_bytes=None,
+        )
 
     def submit(self, fields):
         """POST an IPCPurchase form like a browser. Return (status code, session URL or None, html).
@@ -533,8 +591,11 @@ class Emulator:
         :param fields: See :meth:`submit`.
         :rtype: PaymentResult
         """
-        return self._drive(fields, [('card_number', card), ('card_expiry', expiry),
-                                    ('card_cvc', cvc), ('action', 'pay')], follow)
+        return self._drive(
+            fields,
+            [('card_number', card), ('card_expiry', expiry), ('card_cvc', cvc), ('action', 'pay')],
+            follow,
+        )
 
     def cancel(self, fields, follow=False):
         """Post the purchase form, then press Cancel on the card page. :rtype: PaymentResult"""
@@ -543,15 +604,23 @@ class Emulator:
     def _drive(self, fields, page_pairs, follow):
         status, session_url, html, message = self._submit(fields)
         if not session_url:
-            return PaymentResult('rejected', status, messages.STATUS_NAMES.get(status, ''),
-                                 message=message, html=html)
+            return PaymentResult(
+                'rejected',
+                status,
+                messages.STATUS_NAMES.get(status, ''),
+                message=message,
+                html=html,
+            )
         _status, headers, body = self._browser_post(session_url, page_pairs)
         html = body.decode('utf-8', errors='replace')
         token = session_url.rsplit('/', 1)[-1]
         with self._lock:
             session = copy.deepcopy(self._sessions[token])
-            notifications = [copy.deepcopy(n) for n in self._notifications
-                             if n['seq'] in session['notifications']]
+            notifications = [
+                copy.deepcopy(n)
+                for n in self._notifications
+                if n['seq'] in session['notifications']
+            ]
         result = PaymentResult(
             outcome=headers.get('x-emulator-outcome', ''),
             status=int(headers.get('x-emulator-status', 0)),
@@ -570,8 +639,11 @@ class Emulator:
             result.return_method = dict(pairs).get('IPCmethod')
             if follow:
                 status, headers, body = self._browser_post(action, pairs)
-                result.followed = {'status': status, 'headers': headers,
-                                   'body': body.decode('utf-8', errors='replace')}
+                result.followed = {
+                    'status': status,
+                    'headers': headers,
+                    'body': body.decode('utf-8', errors='replace'),
+                }
         return result
 
     def resend(self, order_id):
@@ -585,8 +657,10 @@ class Emulator:
                 raise EmulatorError(f"order {order_id!r} has no message to resend")
             message = [tuple(pair) for pair in order['last_message']]
             if message[0][1] not in ('IPCPurchaseNotify', 'IPCPurchaseRollback'):
-                raise EmulatorError(f"the last message of {order_id!r} is {message[0][1]}, "
-                                    f"which is not sent to URL_Notify")
+                raise EmulatorError(
+                    f"the last message of {order_id!r} is {message[0][1]}, "
+                    f"which is not sent to URL_Notify"
+                )
         self._deliver(order_id, message, fault='resend')
         return self.notifications(order_id)[-1]
 
@@ -600,18 +674,22 @@ class Emulator:
     def _route(self, method, path, headers, body):
         if path in CHECKOUT_PATHS:
             if method != 'POST':
-                return _Response(405, "The myPOS Checkout endpoint accepts POST only.",
-                                 'text/plain; charset=utf-8', {'Allow': 'POST'})
+                return _Response(
+                    405,
+                    "The myPOS Checkout endpoint accepts POST only.",
+                    'text/plain; charset=utf-8',
+                    {'Allow': 'POST'},
+                )
             return self._checkout(headers, body)
         if path.startswith(SESSION_PREFIX):
-            token = path[len(SESSION_PREFIX):].strip('/')
+            token = path[len(SESSION_PREFIX) :].strip('/')
             if method == 'GET':
                 return self._session_page(token)
             return self._session_action(token, body)
         if path == '/' and method == 'GET':
             return _Response(200, pages.index_page(self))
         if path.startswith('/_emulator/'):
-            return self._control(method, path[len('/_emulator/'):].strip('/'), body)
+            return self._control(method, path[len('/_emulator/') :].strip('/'), body)
         return _Response(404, "Not found", 'text/plain; charset=utf-8')
 
     def _control(self, method, name, body):
@@ -636,8 +714,10 @@ class Emulator:
                     raise EmulatorError("'fields' is required")
                 fields = data['fields']
                 if name == 'pay':
-                    result = self.pay(fields, **{k: data[k] for k in (
-                        'card', 'expiry', 'cvc', 'follow') if k in data})
+                    result = self.pay(
+                        fields,
+                        **{k: data[k] for k in ('card', 'expiry', 'cvc', 'follow') if k in data},
+                    )
                 else:
                     result = self.cancel(fields, follow=bool(data.get('follow')))
                 return _json_response(result.as_dict())
@@ -674,14 +754,26 @@ class Emulator:
 
     def _purchase_error(self, reject, order_id):
         with self._lock:
-            self._rejected.append({'at': _iso(), 'order_id': order_id, 'status': reject.status,
-                                   'name': reject.name, 'message': reject.message})
-        self._log(f"IPCPurchase {order_id!r} refused: {reject.status} {reject.name}: "
-                  f"{reject.message}")
-        return _Response(200, pages.error_page(self.store.name, reject.status, reject.name,
-                                               reject.message),
-                         headers={'X-Emulator-Status': str(reject.status),
-                                  'X-Emulator-Message': quote(reject.message)})
+            self._rejected.append(
+                {
+                    'at': _iso(),
+                    'order_id': order_id,
+                    'status': reject.status,
+                    'name': reject.name,
+                    'message': reject.message,
+                }
+            )
+        self._log(
+            f"IPCPurchase {order_id!r} refused: {reject.status} {reject.name}: {reject.message}"
+        )
+        return _Response(
+            200,
+            pages.error_page(self.store.name, reject.status, reject.name, reject.message),
+            headers={
+                'X-Emulator-Status': str(reject.status),
+                'X-Emulator-Message': quote(reject.message),
+            },
+        )
 
     def _purchase(self, fields, headers):
         order_id = fields.get('OrderID')
@@ -692,48 +784,84 @@ class Emulator:
             with self._lock:
                 order = self._orders.get(order_id)
                 if order and order['status'] in ('paid', 'processing'):
-                    raise Reject(messages.DUPLICATE_TRANSMISSION,
-                                 f"a payment was already made with OrderID {order_id}")
+                    raise Reject(
+                        messages.DUPLICATE_TRANSMISSION,
+                        f"a payment was already made with OrderID {order_id}",
+                    )
                 token = secrets.token_urlsafe(18)
                 if not order:
                     order = self._orders[order_id] = {
-                        'order_id': order_id, 'status': 'pending', 'ipc_trnref': None,
-                        'request_stan': None, 'request_datetime': None, 'pan': None,
-                        'card_type': None, 'refunded': Decimal(0), 'refunds': [],
-                        'last_message': None, 'messages': [], 'sessions': [], 'attempts': [],
+                        'order_id': order_id,
+                        'status': 'pending',
+                        'ipc_trnref': None,
+                        'request_stan': None,
+                        'request_datetime': None,
+                        'pan': None,
+                        'card_type': None,
+                        'refunded': Decimal(0),
+                        'refunds': [],
+                        'last_message': None,
+                        'messages': [],
+                        'sessions': [],
+                        'attempts': [],
                         'created_at': _iso(),
                     }
-                order.update({
-                    'status': 'pending',
-                    'amount': purchase['amount_text'], 'currency': purchase['currency'],
-                    'url_ok': purchase['url_ok'], 'url_cancel': purchase['url_cancel'],
-                    'url_notify': purchase['url_notify'],
-                })
+                order.update(
+                    {
+                        'status': 'pending',
+                        'amount': purchase['amount_text'],
+                        'currency': purchase['currency'],
+                        'url_ok': purchase['url_ok'],
+                        'url_cancel': purchase['url_cancel'],
+                        'url_notify': purchase['url_notify'],
+                    }
+                )
                 order['sessions'].append(token)
                 self._sessions[token] = {
-                    'token': token, 'order_id': order_id, 'status': 'open', 'outcome': None,
-                    'created_at': _iso(), 'purchase': purchase, 'fields': fields.pairs,
-                    'ipc_trnref': None, 'notifications': [],
+                    'token': token,
+                    'order_id': order_id,
+                    'status': 'open',
+                    'outcome': None,
+                    'created_at': _iso(),
+                    'purchase': purchase,
+                    'fields': fields.pairs,
+                    'ipc_trnref': None,
+                    'notifications': [],
                 }
         except Reject as reject:
             return self._purchase_error(reject, order_id)
-        self._log(f"IPCPurchase {order_id!r} {purchase['amount_text']} {purchase['currency']}: "
-                  f"payment page {SESSION_PREFIX}{token}")
-        return _Response(303, b'', headers={'Location': SESSION_PREFIX + token,
-                                            'X-Emulator-Status': '0',
-                                            'X-Emulator-Session': token})
+        self._log(
+            f"IPCPurchase {order_id!r} {purchase['amount_text']} {purchase['currency']}: "
+            f"payment page {SESSION_PREFIX}{token}"
+        )
+        return _Response(
+            303,
+            b'',
+            headers={
+                'Location': SESSION_PREFIX + token,
+                'X-Emulator-Status': '0',
+                'X-Emulator-Session': token,
+            },
+        )
 
     # --- Payment page --- #
 
     def _page(self, html, outcome, status=0, message='', http_status=200):
-        return _Response(http_status, html, headers={
-            'X-Emulator-Outcome': outcome, 'X-Emulator-Status': str(status),
-            'X-Emulator-Message': quote(message)})
+        return _Response(
+            http_status,
+            html,
+            headers={
+                'X-Emulator-Outcome': outcome,
+                'X-Emulator-Status': str(status),
+                'X-Emulator-Message': quote(message),
+            },
+        )
 
     def _closed(self, status, message, http_status=200):
         name = messages.STATUS_NAMES[status]
-        return self._page(pages.closed_page(status, name, message), 'closed', status, message,
-                          http_status)
+        return self._page(
+            pages.closed_page(status, name, message), 'closed', status, message, http_status
+        )
 
     def _session_page(self, token):
         with self._lock:
@@ -741,14 +869,16 @@ class Emulator:
             if not session:
                 return self._closed(messages.INVALID_SESSION, "unknown payment session", 404)
             if session['status'] != 'open':
-                return self._closed(messages.INVALID_SESSION,
-                                    f"this payment session is {session['status']}")
+                return self._closed(
+                    messages.INVALID_SESSION, f"this payment session is {session['status']}"
+                )
             return self._page(pages.payment_page(session, self.store), 'open')
 
     def _session_action(self, token, body):
         try:
-            form = dict(parse_qsl((body or b'').decode('utf-8', errors='replace'),
-                                  keep_blank_values=True))
+            form = dict(
+                parse_qsl((body or b'').decode('utf-8', errors='replace'), keep_blank_values=True)
+            )
         except ValueError:
             form = {}
         with self._lock:
@@ -756,13 +886,15 @@ class Emulator:
             if not session:
                 return self._closed(messages.INVALID_SESSION, "unknown payment session", 404)
             if session['status'] != 'open':
-                return self._closed(messages.INVALID_SESSION,
-                                    f"this payment session is {session['status']}")
+                return self._closed(
+                    messages.INVALID_SESSION, f"this payment session is {session['status']}"
+                )
             order = self._orders[session['order_id']]
             if order['status'] in ('paid', 'processing'):
                 session['status'] = 'closed'
-                return self._closed(messages.DUPLICATE_TRANSMISSION,
-                                    f"OrderID {order['order_id']} was already paid")
+                return self._closed(
+                    messages.DUPLICATE_TRANSMISSION, f"OrderID {order['order_id']} was already paid"
+                )
         if form.get('action') == 'cancel':
             return self._cancel_session(session)
         return self._pay_session(session, form)
@@ -772,22 +904,28 @@ class Emulator:
         with self._lock:
             order = self._orders[session['order_id']]
             if session['status'] != 'open' or order['status'] in ('paid', 'processing'):
-                return self._closed(messages.INVALID_SESSION,
-                                    f"this payment session is {session['status']}")
+                return self._closed(
+                    messages.INVALID_SESSION, f"this payment session is {session['status']}"
+                )
             message = self._sign_message('IPCPurchaseCancel', purchase)
             session.update(status='cancelled', outcome='cancelled')
             order['status'] = 'cancelled'
             order['last_message'] = message
-            order['messages'].append({'method': 'IPCPurchaseCancel', 'to': 'browser',
-                                      'at': _iso()})
+            order['messages'].append({'method': 'IPCPurchaseCancel', 'to': 'browser', 'at': _iso()})
         self._log(f"IPCPurchaseCancel {purchase['order_id']!r}: customer cancelled")
-        return self._page(pages.return_page(purchase['url_cancel'], message, "Payment cancelled"),
-                          'cancelled')
+        return self._page(
+            pages.return_page(purchase['url_cancel'], message, "Payment cancelled"), 'cancelled'
+        )
 
     def _sign_message(self, method, purchase, extra=()):
-        pairs = [('IPCmethod', method), ('SID', self.store.sid),
-                 ('Amount', purchase['amount_text']), ('Currency', purchase['currency']),
-                 ('OrderID', purchase['order_id']), *extra]
+        pairs = [
+            ('IPCmethod', method),
+            ('SID', self.store.sid),
+            ('Amount', purchase['amount_text']),
+            ('Currency', purchase['currency']),
+            ('OrderID', purchase['order_id']),
+            *extra,
+        ]
         return ipc.sign_fields(pairs, self.keys.private_key_pem)
 
     def _pay_session(self, session, form):
@@ -795,16 +933,22 @@ class Emulator:
         today = datetime.date.today()
         try:
             number, exp_date = messages.check_card(
-                form.get('card_number'), form.get('card_expiry'), form.get('card_cvc'), today)
+                form.get('card_number'), form.get('card_expiry'), form.get('card_cvc'), today
+            )
         except Reject as reject:
             error = f"{reject.status} {reject.name}: {reject.message}"
-            return self._page(pages.payment_page(session, self.store, error), 'invalid_card',
-                              reject.status, reject.message)
+            return self._page(
+                pages.payment_page(session, self.store, error),
+                'invalid_card',
+                reject.status,
+                reject.message,
+            )
         with self._lock:
             order = self._orders[session['order_id']]
             if session['status'] != 'open' or order['status'] in ('paid', 'processing'):
-                return self._closed(messages.DUPLICATE_TRANSMISSION,
-                                    f"OrderID {order['order_id']} was already paid")
+                return self._closed(
+                    messages.DUPLICATE_TRANSMISSION, f"OrderID {order['order_id']} was already paid"
+                )
             attempt = {'at': _iso(), 'pan': number[-4:], 'session': session['token']}
             order['attempts'].append(attempt)
             if number in messages.DECLINED_CARDS:
@@ -812,57 +956,90 @@ class Emulator:
                 order['status'] = 'declined'
                 reason = messages.DECLINED_CARDS[number]
                 self._log(f"IPCPurchase {order['order_id']!r}: card ...{number[-4:]} declined")
-                return self._page(pages.declined_page(
-                    session, messages.TRANSACTION_DECLINED,
-                    messages.STATUS_NAMES[messages.TRANSACTION_DECLINED], reason),
-                    'declined', messages.TRANSACTION_DECLINED, reason)
+                return self._page(
+                    pages.declined_page(
+                        session,
+                        messages.TRANSACTION_DECLINED,
+                        messages.STATUS_NAMES[messages.TRANSACTION_DECLINED],
+                        reason,
+                    ),
+                    'declined',
+                    messages.TRANSACTION_DECLINED,
+                    reason,
+                )
             attempt['outcome'] = 'approved'
             trnref = str(next(self._trnref_counter))
             stan = f'{next(self._stan_counter) % 1000000:06d}'
             moment = _now()
             card_type = messages.card_type(number)
-            extra = [('IPC_Trnref', trnref), ('RequestSTAN', stan),
-                     ('RequestDateTime', moment.strftime('%Y-%m-%d %H:%M:%S')),
-                     ('PaymentMethod', '1'), ('BillingDescriptor', self.store.billing_descriptor),
-                     ('PAN', number[-4:])]
+            extra = [
+                ('IPC_Trnref', trnref),
+                ('RequestSTAN', stan),
+                ('RequestDateTime', moment.strftime('%Y-%m-%d %H:%M:%S')),
+                ('PaymentMethod', '1'),
+                ('BillingDescriptor', self.store.billing_descriptor),
+                ('PAN', number[-4:]),
+            ]
             if purchase['card_token_request'] == '2':
-                extra += [('CardToken', 'EMU' + secrets.token_hex(16).upper()),
-                          ('ExpDate', exp_date)]
+                extra += [
+                    ('CardToken', 'EMU' + secrets.token_hex(16).upper()),
+                    ('ExpDate', exp_date),
+                ]
             if not self._faults.notify_omit_card_type:
                 extra.append(('CardType', card_type))
             if purchase['payment_parameters_required'] in ('1', '2'):
-                extra += [(name, purchase['customer'][name]) for name in (
-                    'CustomerEmail', 'CustomerPhone', 'CustomerFirstNames', 'CustomerFamilyName')
-                    if purchase['customer'].get(name)]
+                extra += [
+                    (name, purchase['customer'][name])
+                    for name in (
+                        'CustomerEmail',
+                        'CustomerPhone',
+                        'CustomerFirstNames',
+                        'CustomerFamilyName',
+                    )
+                    if purchase['customer'].get(name)
+                ]
             notify = self._sign_message('IPCPurchaseNotify', purchase, extra)
             ok_message = self._sign_message('IPCPurchaseOK', purchase, extra)
-            order.update({
-                'status': 'processing', 'ipc_trnref': trnref, 'request_stan': stan,
-                'request_datetime': moment.strftime('%Y-%m-%d %H:%M:%S'), 'pan': number[-4:],
-                'card_type': card_type, 'amount': purchase['amount_text'],
-                'currency': purchase['currency'], 'url_notify': purchase['url_notify'],
-            })
+            order.update(
+                {
+                    'status': 'processing',
+                    'ipc_trnref': trnref,
+                    'request_stan': stan,
+                    'request_datetime': moment.strftime('%Y-%m-%d %H:%M:%S'),
+                    'pan': number[-4:],
+                    'card_type': card_type,
+                    'amount': purchase['amount_text'],
+                    'currency': purchase['currency'],
+                    'url_notify': purchase['url_notify'],
+                }
+            )
             self._trnrefs[trnref] = order['order_id']
             session.update(status='processing', ipc_trnref=trnref)
             faults = copy.copy(self._faults)
             self._faults.notify_fail_once = False  # One-shot.
         outcome = self._notify_flow(session, notify, faults)
         if outcome in ('paid', 'pending'):
-            return self._page(pages.return_page(purchase['url_ok'], ok_message,
-                                                "Payment approved"), outcome)
+            return self._page(
+                pages.return_page(purchase['url_ok'], ok_message, "Payment approved"), outcome
+            )
         cancel = self._sign_message('IPCPurchaseCancel', purchase)
         with self._lock:
             self._orders[purchase['order_id']]['messages'].append(
-                {'method': 'IPCPurchaseCancel', 'to': 'browser', 'at': _iso()})
-        return self._page(pages.return_page(purchase['url_cancel'], cancel, "Payment failed"),
-                          outcome, messages.IPC_ERROR,
-                          "the notification was not acknowledged with OK: payment reversed")
+                {'method': 'IPCPurchaseCancel', 'to': 'browser', 'at': _iso()}
+            )
+        return self._page(
+            pages.return_page(purchase['url_cancel'], cancel, "Payment failed"),
+            outcome,
+            messages.IPC_ERROR,
+            "the notification was not acknowledged with OK: payment reversed",
+        )
 
     # --- Notifications --- #
 
     def _spawn(self, target, *args):
-        worker = threading.Thread(target=target, args=args, daemon=True,
-                                  name='mypos-emulator-notify')
+        worker = threading.Thread(
+            target=target, args=args, daemon=True, name='mypos-emulator-notify'
+        )
         with self._lock:
             self._workers.add(worker)
         worker.start()
@@ -871,12 +1048,18 @@ class Emulator:
     def _notify_flow(self, session, notify, faults):
         """Deliver the notify per the faults; return 'paid', 'reversed' or 'pending'."""
         if faults.notify_delay > 0:
+
             def later():
                 if self._stopping.wait(faults.notify_delay):
-                    self._record(session, notify, fault='delay', error="emulator stopped before "
-                                 "the delayed notification was sent")
+                    self._record(
+                        session,
+                        notify,
+                        fault='delay',
+                        error="emulator stopped before the delayed notification was sent",
+                    )
                     return
                 self._notify_flow(session, notify, dataclasses.replace(faults, notify_delay=0))
+
             self._spawn(later)
             return 'pending'
         order_id = session['order_id']
@@ -894,13 +1077,23 @@ class Emulator:
             self._finish(session, 'paid')
             return 'paid'
         if faults.notify_fail_once:
-            self._record(session, notify, fault='fail_once',
-                         error="not delivered (fault notify_fail_once): treated as failed")
+            self._record(
+                session,
+                notify,
+                fault='fail_once',
+                error="not delivered (fault notify_fail_once): treated as failed",
+            )
             acknowledged = False
         elif faults.notify_duplicate == 'concurrent':
             results = []
-            threads = [threading.Thread(target=lambda: results.append(self._deliver(
-                order_id, notify, session, fault='duplicate (concurrent)'))) for _ in range(2)]
+            threads = [
+                threading.Thread(
+                    target=lambda: results.append(
+                        self._deliver(order_id, notify, session, fault='duplicate (concurrent)')
+                    )
+                )
+                for _ in range(2)
+            ]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -935,19 +1128,36 @@ class Emulator:
             session.update(status=status, outcome=status)
         self._log(f"order {session['order_id']!r}: {status}")
 
-    def _record(self, session_or_none, message, fault=None, error=None, order_id=None, url=None,
-                http_status=None, body=None, delivered=False):
+    def _record(
+        self,
+        session_or_none,
+        message,
+        fault=None,
+        error=None,
+        order_id=None,
+        url=None,
+        http_status=None,
+        body=None,
+        delivered=False,
+    ):
         if order_id is None:
             order_id = session_or_none['order_id']
         with self._lock:
             if url is None:
                 url = self._orders[order_id]['url_notify']
             record = {
-                'seq': len(self._notifications) + 1, 'order_id': order_id,
-                'method': message[0][1], 'url': url, 'fields': [list(p) for p in message],
-                'fault': fault, 'delivered': delivered, 'http_status': http_status,
-                'body': body, 'error': error,
-                'acknowledged': http_status == 200 and body == 'OK', 'at': _iso(),
+                'seq': len(self._notifications) + 1,
+                'order_id': order_id,
+                'method': message[0][1],
+                'url': url,
+                'fields': [list(p) for p in message],
+                'fault': fault,
+                'delivered': delivered,
+                'http_status': http_status,
+                'body': body,
+                'error': error,
+                'acknowledged': http_status == 200 and body == 'OK',
+                'at': _iso(),
             }
             self._notifications.append(record)
             if session_or_none is not None:
@@ -960,25 +1170,45 @@ class Emulator:
             url = self._orders[order_id]['url_notify']
         http_status = body = error = None
         if self.require_https_notify and urlsplit(url).scheme != 'https':
-            record = self._record(session, message, fault=fault, order_id=order_id, url=url,
-                                  error="not sent: URL_Notify is not https "
-                                        "(require_https_notify)")
+            record = self._record(
+                session,
+                message,
+                fault=fault,
+                order_id=order_id,
+                url=url,
+                error="not sent: URL_Notify is not https (require_https_notify)",
+            )
             self._log(f"{record['method']} {order_id!r}: {record['error']}")
             return False
         try:
             http_status, _headers, raw = http_request(
-                'POST', url, urlencode(message), {
+                'POST',
+                url,
+                urlencode(message),
+                {
                     'Content-Type': 'application/x-www-form-urlencoded',
                     'User-Agent': USER_AGENT,
-                }, timeout=self.notify_timeout, verify_tls=self.verify_tls)
+                },
+                timeout=self.notify_timeout,
+                verify_tls=self.verify_tls,
+            )
             body = raw.decode('utf-8', errors='replace')
         except (OSError, ValueError) as exc:
             error = f"{type(exc).__name__}: {exc}"
-        record = self._record(session, message, fault=fault, error=error, order_id=order_id,
-                              url=url, http_status=http_status, body=body,
-                              delivered=error is None)
-        self._log(f"{record['method']} {order_id!r} -> {url}: "
-                  f"{error or f'{http_status} {body[:60]!r}'}")
+        record = self._record(
+            session,
+            message,
+            fault=fault,
+            error=error,
+            order_id=order_id,
+            url=url,
+            http_status=http_status,
+            body=body,
+            delivered=error is None,
+        )
+        self._log(
+            f"{record['method']} {order_id!r} -> {url}: {error or f'{http_status} {body[:60]!r}'}"
+        )
         return record['acknowledged']
 
     # --- Server-to-server calls --- #
@@ -996,16 +1226,24 @@ class Emulator:
 
     def _api(self, method, fields, headers):
         faults = self._take_api_faults(method)
-        call = {'at': _iso(), 'method': method, 'order_id': fields.get('OrderID'),
-                'ipc_trnref': fields.get('IPC_Trnref'), 'amount': fields.get('Amount'),
-                'status': None, 'fault': None}
+        call = {
+            'at': _iso(),
+            'method': method,
+            'order_id': fields.get('OrderID'),
+            'ipc_trnref': fields.get('IPC_Trnref'),
+            'amount': fields.get('Amount'),
+            'status': None,
+            'fault': None,
+        }
         if faults.api_http_status:
             call.update(fault=f'http {faults.api_http_status}')
             with self._lock:
                 self._api_calls.append(call)
-            return _Response(faults.api_http_status,
-                             f"<html><body><h1>{faults.api_http_status}</h1>Service error "
-                             f"(emulator fault api_http_status)</body></html>")
+            return _Response(
+                faults.api_http_status,
+                f"<html><body><h1>{faults.api_http_status}</h1>Service error "
+                f"(emulator fault api_http_status)</body></html>",
+            )
         try:
             if not headers.get('user-agent'):
                 raise Reject(messages.IPC_ERROR, "the User-Agent header is required")
@@ -1021,36 +1259,50 @@ class Emulator:
             reject = None
         except Reject as error:
             tree, reject = None, error
-        response = self._api_answer(method, tree, reject_tree=reject, fields=fields,
-                                    bad_signature=faults.api_bad_signature,
-                                    unsigned=faults.api_unsigned)
+        response = self._api_answer(
+            method,
+            tree,
+            reject_tree=reject,
+            fields=fields,
+            bad_signature=faults.api_bad_signature,
+            unsigned=faults.api_unsigned,
+        )
         call['status'] = reject.status if reject else 0
         call['status_msg'] = reject.message if reject else 'Success'
         if faults.api_garbage:
             call['fault'] = 'garbage'
-            response = _Response(200, "<html><head><title>Error</title></head><body>Temporary "
-                                      "problem<br></body></html>")
+            response = _Response(
+                200,
+                "<html><head><title>Error</title></head><body>Temporary problem<br></body></html>",
+            )
         elif faults.api_bad_signature:
             call['fault'] = 'bad signature'
         elif faults.api_unsigned:
             call['fault'] = 'unsigned'
         if faults.api_timeout:
-            call['fault'] = ', '.join(filter(None, [call['fault'],
-                                                    f'timeout {faults.api_timeout}s']))
+            call['fault'] = ', '.join(
+                filter(None, [call['fault'], f'timeout {faults.api_timeout}s'])
+            )
         with self._lock:
             self._api_calls.append(call)
-        self._log(f"{method} {call['order_id'] or call['ipc_trnref']!r}: Status {call['status']}"
-                  f"{' (' + call['fault'] + ')' if call['fault'] else ''}")
+        self._log(
+            f"{method} {call['order_id'] or call['ipc_trnref']!r}: Status {call['status']}"
+            f"{' (' + call['fault'] + ')' if call['fault'] else ''}"
+        )
         if faults.api_timeout:
             self._stopping.wait(faults.api_timeout)
         return response
 
-    def _api_answer(self, method, tree, reject_tree=None, fields=None, bad_signature=False,
-                    unsigned=False):
+    def _api_answer(
+        self, method, tree, reject_tree=None, fields=None, bad_signature=False, unsigned=False
+    ):
         if reject_tree is not None:
             key = messages.ANSWER_METHOD_KEY.get(method, 'IPCmethod')
-            tree = [(key, method or ''), ('Status', str(reject_tree.status)),
-                    ('StatusMsg', reject_tree.message)]
+            tree = [
+                (key, method or ''),
+                ('Status', str(reject_tree.status)),
+                ('StatusMsg', reject_tree.message),
+            ]
         answer = messages.signed(tree, self.keys.private_key_pem)
         if bad_signature:
             values = ipc.flatten_values(answer[:-1]) + ['tampered']
@@ -1073,40 +1325,65 @@ class Emulator:
                 raise Reject(messages.INVALID_PARAMS, f"unknown IPC_Trnref {trnref!r}")
             order = self._orders[order_id]
             if order['status'] != 'paid':
-                raise Reject(messages.TRANSACTION_NOT_PERMITTED,
-                             f"the purchase {order_id} is {order['status']}, not paid")
+                raise Reject(
+                    messages.TRANSACTION_NOT_PERMITTED,
+                    f"the purchase {order_id} is {order['status']}, not paid",
+                )
             if currency != order['currency']:
-                raise Reject(messages.INVALID_PARAMS,
-                             f"Currency {currency} differs from the purchase's {order['currency']}")
-            if refund_order_id and (refund_order_id in self._orders or any(
-                    r['refund_order_id'] == refund_order_id for r in self._refunds)):
-                raise Reject(messages.DUPLICATE_TRANSMISSION,
-                             f"OrderID {refund_order_id} was already used")
+                raise Reject(
+                    messages.INVALID_PARAMS,
+                    f"Currency {currency} differs from the purchase's {order['currency']}",
+                )
+            if refund_order_id and (
+                refund_order_id in self._orders
+                or any(r['refund_order_id'] == refund_order_id for r in self._refunds)
+            ):
+                raise Reject(
+                    messages.DUPLICATE_TRANSMISSION, f"OrderID {refund_order_id} was already used"
+                )
             if faults.refund_insufficient_funds:
-                raise Reject(messages.NOT_SUFFICIENT_FUNDS,
-                             "not enough funds in the merchant account (fault)")
+                raise Reject(
+                    messages.NOT_SUFFICIENT_FUNDS,
+                    "not enough funds in the merchant account (fault)",
+                )
             balance = Decimal(order['amount']) - order['refunded']
             if amount > balance:
-                raise Reject(messages.WRONG_AMOUNT,
-                             f"the refund {fields.get('Amount')} exceeds the refundable balance "
-                             f"{messages.format_decimal(balance)}")
+                raise Reject(
+                    messages.WRONG_AMOUNT,
+                    f"the refund {fields.get('Amount')} exceeds the refundable balance "
+                    f"{messages.format_decimal(balance)}",
+                )
             order['refunded'] += amount
-            refund = {'at': _iso(), 'order_id': order_id, 'refund_order_id': refund_order_id,
-                      'ipc_trnref': trnref, 'amount': fields.get('Amount'), 'currency': currency,
-                      'balance_after': Decimal(order['amount']) - order['refunded']}
+            refund = {
+                'at': _iso(),
+                'order_id': order_id,
+                'refund_order_id': refund_order_id,
+                'ipc_trnref': trnref,
+                'amount': fields.get('Amount'),
+                'currency': currency,
+                'balance_after': Decimal(order['amount']) - order['refunded'],
+            }
             order['refunds'].append(refund)
             self._refunds.append(dict(refund))
-        return [('IPCmethod', 'IPCRefund'), ('IPC_Trnref', trnref),
-                ('Amount', fields.get('Amount')), ('Currency', currency), ('Status', '0'),
-                ('StatusMsg', 'Success')]
+        return [
+            ('IPCmethod', 'IPCRefund'),
+            ('IPC_Trnref', trnref),
+            ('Amount', fields.get('Amount')),
+            ('Currency', currency),
+            ('Status', '0'),
+            ('StatusMsg', 'Success'),
+        ]
 
     def _api_txn_status(self, fields, _faults):
         fields.require('OrderID')
         order_id = fields.get('OrderID')
         with self._lock:
             order = self._orders.get(order_id)
-            last = [tuple(pair) for pair in order['last_message']] if order and \
-                order['last_message'] else None
+            last = (
+                [tuple(pair) for pair in order['last_message']]
+                if order and order['last_message']
+                else None
+            )
         tree = [('IPCMethod', 'IPCGetTxnStatus'), ('OrderID', order_id)]
         if not last:
             # A refund's OrderID: its last message is the refund itself (undocumented for real
@@ -1114,11 +1391,17 @@ class Emulator:
             refund = next((r for r in self.refunds() if r['refund_order_id'] == order_id), None)
             if refund:
                 order = refund
-                last = messages.signed([
-                    ('IPCmethod', 'IPCRefund'), ('SID', self.store.sid),
-                    ('Amount', refund['amount']), ('Currency', refund['currency']),
-                    ('OrderID', order_id), ('IPC_Trnref', refund['ipc_trnref']),
-                ], self.keys.private_key_pem)
+                last = messages.signed(
+                    [
+                        ('IPCmethod', 'IPCRefund'),
+                        ('SID', self.store.sid),
+                        ('Amount', refund['amount']),
+                        ('Currency', refund['currency']),
+                        ('OrderID', order_id),
+                        ('IPC_Trnref', refund['ipc_trnref']),
+                    ],
+                    self.keys.private_key_pem,
+                )
         if last:
             tree.append(('OrderStatus', last))
         return tree + [('Status', '0'), ('StatusMsg', 'Success' if order else 'Order not found')]
@@ -1130,19 +1413,31 @@ class Emulator:
             order = copy.deepcopy(self._orders.get(order_id))
         tree = [('IPCMethod', 'IPCGetPaymentStatus'), ('OrderID', order_id)]
         if not order:
-            return tree + [('PaymentStatus', '0'), ('Status', '0'),
-                           ('StatusMsg', 'Order not found')]
-        payment_status = {'paid': '1', 'pending': '2', 'processing': '2', 'cancelled': '3',
-                          'declined': '3', 'reversed': '4'}[order['status']]
+            return tree + [
+                ('PaymentStatus', '0'),
+                ('Status', '0'),
+                ('StatusMsg', 'Order not found'),
+            ]
+        payment_status = {
+            'paid': '1',
+            'pending': '2',
+            'processing': '2',
+            'cancelled': '3',
+            'declined': '3',
+            'reversed': '4',
+        }[order['status']]
         trnref = order['ipc_trnref'] if order['status'] in ('paid', 'reversed') else ''
         return tree + [
-            ('PaymentMethod', '1'), ('PaymentStatus', payment_status),
+            ('PaymentMethod', '1'),
+            ('PaymentStatus', payment_status),
             ('PaymentReference', f'MTEMU{trnref}' if trnref else ''),
-            ('Amount', order['amount']), ('Currency', order['currency']),
+            ('Amount', order['amount']),
+            ('Currency', order['currency']),
             ('IPC_Trnref', trnref or ''),
             ('DateTime', order['request_datetime'] if trnref else ''),
             ('FeeAmount', '0.00' if payment_status == '1' else ''),
-            ('Status', '0'), ('StatusMsg', 'Success'),
+            ('Status', '0'),
+            ('StatusMsg', 'Success'),
         ]
 
 

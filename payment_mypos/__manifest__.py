@@ -12,12 +12,10 @@
     'external_dependencies': {'python': ['cryptography']},
     'data': [
         'security/ir.model.access.csv',
-
         'views/payment_mypos_templates.xml',
         'views/payment_provider_views.xml',
         'views/payment_transaction_views.xml',
         'wizards/payment_mypos_disconnect_wizard_views.xml',
-
         'data/payment_provider_data.xml',
         'data/ir_cron_data.xml',
     ],

@@ -47,6 +47,7 @@ class InvalidKey(IPCError):
 @dataclass(frozen=True)
 class Credentials:
     """The five settings that identify a store (API §4.1, §3.2, §3.4)."""
+
     sid: str
     wallet_number: str
     key_index: int
@@ -74,7 +75,7 @@ def normalize_pem(text):
     if not match:
         raise InvalidKey("no PEM block (-----BEGIN ...----- / -----END ...-----) found")
     label, body = match.group(1), re.sub(r'\s+', '', match.group(2))
-    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
     return '\n'.join([f'-----BEGIN {label}-----', *lines, f'-----END {label}-----', ''])
 
 
@@ -105,7 +106,7 @@ def _der_read(data, offset):
     start = offset + 2
     if length & 0x80:
         size = length & 0x7F
-        length = int.from_bytes(data[start:start + size], 'big')
+        length = int.from_bytes(data[start : start + size], 'big')
         start += size
     if start + length > len(data):
         raise ValueError("truncated DER")
@@ -171,7 +172,8 @@ def public_key_pem(pem):
     else:
         key = load_public_key(pem)
     return key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo,
+        serialization.Encoding.PEM,
+        serialization.PublicFormat.SubjectPublicKeyInfo,
     ).decode('ascii')
 
 
@@ -179,14 +181,18 @@ def self_signed_certificate(private_key_pem, organization, days=365):
     """Return a self-signed X.509 certificate (PEM) for a private key: myPOS's side of a key pair
     in the emulator and the tests, never used by the module itself."""
     key = load_private_key(private_key_pem)
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, 'BG'),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, 'BG'),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+        ]
+    )
     now = datetime.datetime.utcnow().replace(microsecond=0)
     certificate = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=days))
@@ -199,7 +205,8 @@ def generate_key_pair(bits=2048, organization='Throw-away myPOS'):
     """Return (private key PEM, self-signed certificate PEM) of a new RSA key pair."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
         serialization.NoEncryption(),
     ).decode('ascii')
     return private_pem, self_signed_certificate(private_pem, organization)
@@ -226,6 +233,7 @@ def key_bits(key_or_pem):
 
 
 # === Signatures (API §3) === #
+
 
 def signing_payload(values):
     """Return the bytes that are signed: base64 of the values joined with '-' (API §3.1)."""
@@ -304,8 +312,12 @@ def parse_form(body):
         raise MalformedMessage("the body is empty")
     try:
         pairs = parse_qsl(
-            body, keep_blank_values=True, strict_parsing=True, encoding='utf-8',
-            errors='strict', max_num_fields=MAX_FORM_FIELDS,
+            body,
+            keep_blank_values=True,
+            strict_parsing=True,
+            encoding='utf-8',
+            errors='strict',
+            max_num_fields=MAX_FORM_FIELDS,
         )
     except (ValueError, UnicodeDecodeError) as error:
         raise MalformedMessage(f"the body is not a valid form ({error})") from None
@@ -366,11 +378,28 @@ def verify_form(pairs, public_key_pem):
     return fields
 
 
-_CANONICAL_NAMES = {name.lower(): name for name in (
-    'IPCmethod', 'SID', 'Amount', 'Currency', 'OrderID', 'IPC_Trnref', 'RequestSTAN',
-    'RequestDateTime', 'PaymentMethod', 'BillingDescriptor', 'PAN', 'CardType', 'Status',
-    'StatusMsg', 'OrderStatus', 'PaymentStatus', 'Signature',
-)}
+_CANONICAL_NAMES = {
+    name.lower(): name
+    for name in (
+        'IPCmethod',
+        'SID',
+        'Amount',
+        'Currency',
+        'OrderID',
+        'IPC_Trnref',
+        'RequestSTAN',
+        'RequestDateTime',
+        'PaymentMethod',
+        'BillingDescriptor',
+        'PAN',
+        'CardType',
+        'Status',
+        'StatusMsg',
+        'OrderStatus',
+        'PaymentStatus',
+        'Signature',
+    )
+}
 
 
 # === Amounts (API §7) === #
@@ -443,7 +472,9 @@ def build_cart(lines, total_minor, decimals, currency, fallback_name):
             rows = []
             break
         quantity = int(quantity)
-        rows.append((clean_text(name) or fallback_name, quantity, line_minor // quantity, line_minor))
+        rows.append(
+            (clean_text(name) or fallback_name, quantity, line_minor // quantity, line_minor)
+        )
     if not rows or sum(row[3] for row in rows) != total_minor:
         rows = [(clean_text(fallback_name) or 'Order', 1, total_minor, total_minor)]
     fields = [('CartItems', str(len(rows)))]
@@ -482,7 +513,7 @@ def make_order_id(reference, instance_tag, serial):
     """
     suffix = f'_{instance_tag}_{serial}'
     readable = _ORDER_ID_UNSAFE_RE.sub('-', reference or '').strip('-') or 'tx'
-    return readable[:const.ORDER_ID_MAX_LENGTH - len(suffix)] + suffix
+    return readable[: const.ORDER_ID_MAX_LENGTH - len(suffix)] + suffix
 
 
 def checkout_language(lang):
@@ -499,8 +530,9 @@ def split_name(name):
     return ' '.join(parts[:-1]), parts[-1]
 
 
-def customer_fields(email=None, name=None, phone=None, country_code=None, city=None, zip_code=None,
-                    address=None):
+def customer_fields(
+    email=None, name=None, phone=None, country_code=None, city=None, zip_code=None, address=None
+):
     """Return the optional customer fields of a purchase (API §4.2), leaving out empty ones."""
     first_names, family_name = split_name(name or '')
     candidates = [
@@ -516,8 +548,20 @@ def customer_fields(email=None, name=None, phone=None, country_code=None, city=N
     return [(field, value) for field, value in candidates if value]
 
 
-def build_purchase(credentials, *, order_id, amount_minor, decimals, currency, url_ok, url_cancel,
-                   url_notify, language, customer=(), cart=()):
+def build_purchase(
+    credentials,
+    *,
+    order_id,
+    amount_minor,
+    decimals,
+    currency,
+    url_ok,
+    url_cancel,
+    url_notify,
+    language,
+    customer=(),
+    cart=(),
+):
     """Return the signed fields of an `IPCPurchase` form, in posting order (API §4.2).
 
     :param Credentials credentials: The store.
@@ -576,6 +620,7 @@ def build_request(credentials, method, params, output_format='xml'):
 
 # === Server-to-server answers (API §2, §3.3) === #
 
+
 def parse_response(body):
     """Parse an XML or JSON answer into a tree of (key, value) pairs in document order.
 
@@ -591,10 +636,15 @@ def parse_response(body):
     text = body.strip()
     if text.startswith('{'):
         try:
-            return _json_tree(json.loads(
-                text, object_pairs_hook=list, parse_float=str, parse_int=str,
-                parse_constant=str,
-            ))
+            return _json_tree(
+                json.loads(
+                    text,
+                    object_pairs_hook=list,
+                    parse_float=str,
+                    parse_int=str,
+                    parse_constant=str,
+                )
+            )
         except ValueError as error:
             raise MalformedMessage(f"the answer is not valid JSON ({error})") from None
     if text.startswith('<'):
@@ -614,8 +664,9 @@ def _json_tree(pairs):
         if isinstance(value, list) and all(isinstance(item, tuple) for item in value):
             value = _json_tree(value)
         elif isinstance(value, list):  # A JSON array: flatten its objects in order.
-            value = [(key, _json_tree(item) if isinstance(item, list) else str(item))
-                     for item in value]
+            value = [
+                (key, _json_tree(item) if isinstance(item, list) else str(item)) for item in value
+            ]
         elif value is None:
             value = ''
         elif isinstance(value, bool):
@@ -626,8 +677,7 @@ def _json_tree(pairs):
 
 def _xml_tree(element):
     return [
-        (child.tag, _xml_tree(child) if len(child) else (child.text or ''))
-        for child in element
+        (child.tag, _xml_tree(child) if len(child) else (child.text or '')) for child in element
     ]
 
 
@@ -714,8 +764,10 @@ def read_answer(body, public_key_pem):
     if not signature:
         message = explain_status(status, get_field(tree, 'StatusMsg')) if status else ""
         raise RemoteError(
-            'unsigned', f"myPOS's answer is not signed. {message}".strip(),
-            status=status, tree=tree,
+            'unsigned',
+            f"myPOS's answer is not signed. {message}".strip(),
+            status=status,
+            tree=tree,
         )
     try:
         verify_response(tree, public_key_pem)
@@ -724,11 +776,15 @@ def read_answer(body, public_key_pem):
             'signature',
             "myPOS's answer is signed, but not with the configured myPOS certificate: use the "
             "certificate of the store's current key index (or the configuration pack).",
-            status=status, tree=tree,
+            status=status,
+            tree=tree,
         ) from None
     if str(status) != '0':
         raise RemoteError(
-            'status', explain_status(status, get_field(tree, 'StatusMsg')), status=status, tree=tree,
+            'status',
+            explain_status(status, get_field(tree, 'StatusMsg')),
+            status=status,
+            tree=tree,
         )
     return tree
 
@@ -752,7 +808,9 @@ def decode_configuration_pack(pack):
         raise MalformedMessage(f"the configuration pack lacks {', '.join(missing)}")
     unknown = set(data) - {'sid', 'cn', 'pk', 'pc', 'idx', 'appid', 'pid'}
     if unknown:
-        raise MalformedMessage(f"the configuration pack has unknown keys: {', '.join(sorted(unknown))}")
+        raise MalformedMessage(
+            f"the configuration pack has unknown keys: {', '.join(sorted(unknown))}"
+        )
     try:
         key_index = int(data['idx'])
     except (TypeError, ValueError):
@@ -766,8 +824,11 @@ def decode_configuration_pack(pack):
                 f"the configuration pack's {name} ({key}) is not valid: {error}"
             ) from None
     credentials = Credentials(
-        sid=str(data['sid']), wallet_number=str(data['cn']), key_index=key_index,
-        private_key=pems['pk'], certificate=pems['pc'],
+        sid=str(data['sid']),
+        wallet_number=str(data['cn']),
+        key_index=key_index,
+        private_key=pems['pk'],
+        certificate=pems['pc'],
     )
     check_credentials(credentials)
     return credentials

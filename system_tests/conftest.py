@@ -44,15 +44,20 @@ def generate_key_pair(bits=1024):
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'Throw-away myPOS')])
     now = datetime.datetime.now(datetime.timezone.utc)
     certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=30))
         .sign(key, hashes.SHA256())
     )
     private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption()).decode()
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    ).decode()
     return private_pem, certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
@@ -61,6 +66,7 @@ def load_ipc():
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     from mypos_emulator._ipc import const, ipc
+
     return ipc, const
 
 
@@ -75,8 +81,12 @@ def write_report(name, data):
 
 
 def _psql(db, sql):
-    return subprocess.run(['psql', '-X', '-q', '-A', '-t', '-d', db, '-c', sql],
-                          check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ['psql', '-X', '-q', '-A', '-t', '-d', db, '-c', sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 def _free_port():
@@ -96,19 +106,31 @@ class OdooSystem:
             self.odoo_cmd = [self.python, str(src / 'odoo-bin')]
             default_addons = f'{src}/addons,{src}/odoo/addons'
         else:  # An importable Odoo (pip): its own CLI.
-            self.odoo_cmd = [self.python, '-c',
-                             'import odoo.cli, sys; sys.argv[0] = "odoo"; odoo.cli.main()']
+            self.odoo_cmd = [
+                self.python,
+                '-c',
+                'import odoo.cli, sys; sys.argv[0] = "odoo"; odoo.cli.main()',
+            ]
             default_addons = ''
         addons = os.environ.get('ODOO_ADDONS') or default_addons
         self.data_dir = Path(os.environ.get('MYPOS_SYSTEM_DATA_DIR') or self.workdir / 'data')
         self.prefix = os.environ.get('MYPOS_SYSTEM_DB_PREFIX', 'mypos_sys')
         self.created = []
         self.config = self.workdir / 'odoo.conf'
-        lines = ['[options]', f'addons_path = {addons},{REPO}'.replace(',,', ','),
-                 f'data_dir = {self.data_dir}', 'http_interface = 127.0.0.1', 'list_db = False',
-                 'max_cron_threads = 0']
-        for key, name in (('PGHOST', 'db_host'), ('PGPORT', 'db_port'), ('PGUSER', 'db_user'),
-                          ('PGPASSWORD', 'db_password')):
+        lines = [
+            '[options]',
+            f'addons_path = {addons},{REPO}'.replace(',,', ','),
+            f'data_dir = {self.data_dir}',
+            'http_interface = 127.0.0.1',
+            'list_db = False',
+            'max_cron_threads = 0',
+        ]
+        for key, name in (
+            ('PGHOST', 'db_host'),
+            ('PGPORT', 'db_port'),
+            ('PGUSER', 'db_user'),
+            ('PGPASSWORD', 'db_password'),
+        ):
             if os.environ.get(key):
                 lines.append(f'{name} = {os.environ[key]}')
         self.config.write_text('\n'.join(lines) + '\n')
@@ -117,8 +139,7 @@ class OdooSystem:
     # --- Databases --- #
 
     def drop(self, db):
-        subprocess.run(['dropdb', '--if-exists', '--force', db], check=True,
-                       capture_output=True)
+        subprocess.run(['dropdb', '--if-exists', '--force', db], check=True, capture_output=True)
         shutil.rmtree(self.data_dir / 'filestore' / db, ignore_errors=True)
 
     def new_db(self, suffix):
@@ -136,8 +157,16 @@ class OdooSystem:
                     shutil.copytree(source, self.data_dir / 'filestore' / db)
                 return db, f'copy of {template}'
             print(f"createdb -T {template} failed ({copy.stderr.strip()}): installing afresh")
-        self.odoo('-d', db, '-i', 'payment_mypos,account_payment', '--without-demo=all',
-                  '--stop-after-init', '--no-http', log=f'install-{db}.log')
+        self.odoo(
+            '-d',
+            db,
+            '-i',
+            'payment_mypos,account_payment',
+            '--without-demo=all',
+            '--stop-after-init',
+            '--no-http',
+            log=f'install-{db}.log',
+        )
         return db, 'fresh install of payment_mypos,account_payment'
 
     def cleanup(self):
@@ -151,9 +180,13 @@ class OdooSystem:
     def odoo(self, *args, log):
         logfile = self.workdir / log
         started = time.time()
-        result = subprocess.run([*self.odoo_cmd, '-c', str(self.config), *args,
-                                 f'--logfile={logfile}'], env=self.env, capture_output=True,
-                                text=True, timeout=900)
+        result = subprocess.run(
+            [*self.odoo_cmd, '-c', str(self.config), *args, f'--logfile={logfile}'],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         if result.returncode != 0:
             tail = logfile.read_text(errors='replace')[-4000:] if logfile.exists() else ''
             raise AssertionError(f"odoo {' '.join(args)} failed:\n{result.stderr[-2000:]}\n{tail}")
@@ -162,15 +195,26 @@ class OdooSystem:
     def action(self, db, action, **arguments):
         result = subprocess.run(
             [self.python, str(ACTIONS), str(self.config), db, action, json.dumps(arguments)],
-            env=dict(self.env, PYTHONPATH=os.pathsep.join(filter(None, [
-                str(Path(self.odoo_cmd[1]).parent) if len(self.odoo_cmd) == 2 else '',
-                self.env.get('PYTHONPATH', '')]))),
-            capture_output=True, text=True, timeout=900,
+            env=dict(
+                self.env,
+                PYTHONPATH=os.pathsep.join(
+                    filter(
+                        None,
+                        [
+                            str(Path(self.odoo_cmd[1]).parent) if len(self.odoo_cmd) == 2 else '',
+                            self.env.get('PYTHONPATH', ''),
+                        ],
+                    )
+                ),
+            ),
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
         lines = [line for line in result.stdout.splitlines() if line.startswith('RESULT ')]
         if result.returncode != 0 or not lines:
             raise AssertionError(f"action {action} on {db} failed:\n{result.stderr[-4000:]}")
-        return json.loads(lines[-1][len('RESULT '):])
+        return json.loads(lines[-1][len('RESULT ') :])
 
     @contextlib.contextmanager
     def server(self, db, workers=4):
@@ -178,11 +222,25 @@ class OdooSystem:
         port = _free_port()
         logfile = self.workdir / f'server-{db}.log'
         process = subprocess.Popen(
-            [*self.odoo_cmd, '-c', str(self.config), '-d', db, f'--db-filter=^{db}$',
-             f'--workers={workers}', '--max-cron-threads=0', f'--http-port={port}',
-             '--gevent-port=0', '--limit-time-real=300', '--limit-time-cpu=300',
-             f'--logfile={logfile}', '--log-level=info'],
-            env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                *self.odoo_cmd,
+                '-c',
+                str(self.config),
+                '-d',
+                db,
+                f'--db-filter=^{db}$',
+                f'--workers={workers}',
+                '--max-cron-threads=0',
+                f'--http-port={port}',
+                '--gevent-port=0',
+                '--limit-time-real=300',
+                '--limit-time-cpu=300',
+                f'--logfile={logfile}',
+                '--log-level=info',
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         url = f'http://127.0.0.1:{port}'
         try:

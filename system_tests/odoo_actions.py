@@ -13,6 +13,7 @@ import sys
 
 def _env(cr):
     from odoo import SUPERUSER_ID, api
+
     return api.Environment(cr, SUPERUSER_ID, {})
 
 
@@ -26,14 +27,17 @@ def setup_provider(env, certificate, credentials=None, journal=True):
     values = {'state': 'test', 'is_published': True, 'mypos_public_certificate': certificate}
     values.update(credentials or {})
     if journal and 'journal_id' in provider._fields:
-        bank = env['account.journal'].search([
-            ('type', '=', 'bank'), ('company_id', '=', provider.company_id.id)], limit=1)
+        bank = env['account.journal'].search(
+            [('type', '=', 'bank'), ('company_id', '=', provider.company_id.id)], limit=1
+        )
         if bank:
             values['journal_id'] = bank.id
     provider.write(values)
     env['ir.config_parameter'].set_param('payment_mypos.sandbox_url', 'http://127.0.0.1:9/vmp')
-    return {'provider_id': provider.id, 'journal': bool(provider['journal_id'].id)
-            if 'journal_id' in provider._fields else None}
+    return {
+        'provider_id': provider.id,
+        'journal': bool(provider['journal_id'].id) if 'journal_id' in provider._fields else None,
+    }
 
 
 def create_transactions(env, prefix, count, amount=10.0):
@@ -43,15 +47,31 @@ def create_transactions(env, prefix, count, amount=10.0):
     currency.active = True
     partner = env.ref('base.partner_admin')
     method = env.ref('payment.payment_method_card')
-    txs = env['payment.transaction'].create([{
-        'provider_id': provider.id, 'payment_method_id': method.id,
-        'reference': f'{prefix}-{index}', 'amount': amount + index / 100,
-        'currency_id': currency.id, 'partner_id': partner.id, 'operation': 'online_redirect',
-    } for index in range(count)])
+    txs = env['payment.transaction'].create(
+        [
+            {
+                'provider_id': provider.id,
+                'payment_method_id': method.id,
+                'reference': f'{prefix}-{index}',
+                'amount': amount + index / 100,
+                'currency_id': currency.id,
+                'partner_id': partner.id,
+                'operation': 'online_redirect',
+            }
+            for index in range(count)
+        ]
+    )
     result = []
     for tx in txs:
-        result.append({'id': tx.id, 'reference': tx.reference, 'order_id': tx._mypos_get_order_id(),
-                       'amount': '%.2f' % tx.amount, 'currency': tx.currency_id.name})
+        result.append(
+            {
+                'id': tx.id,
+                'reference': tx.reference,
+                'order_id': tx._mypos_get_order_id(),
+                'amount': '%.2f' % tx.amount,
+                'currency': tx.currency_id.name,
+            }
+        )
     return result
 
 
@@ -70,15 +90,21 @@ def transactions(env, ids, post_process=False):
         for payment in env['account.payment'].search([('payment_transaction_id', 'in', ids)]):
             payments.setdefault(str(payment.payment_transaction_id.id), []).append(payment.id)
     return {
-        'transactions': {str(tx.id): {
-            'state': tx.state, 'provider_reference': tx.provider_reference,
-            'reference': tx.reference, 'amount': tx.amount,
-            'is_post_processed': tx.is_post_processed,
-            'payment_id': tx.payment_id.id if 'payment_id' in tx._fields else None,
-        } for tx in txs},
+        'transactions': {
+            str(tx.id): {
+                'state': tx.state,
+                'provider_reference': tx.provider_reference,
+                'reference': tx.reference,
+                'amount': tx.amount,
+                'is_post_processed': tx.is_post_processed,
+                'payment_id': tx.payment_id.id if 'payment_id' in tx._fields else None,
+            }
+            for tx in txs
+        },
         'account_payments': payments,
         'account_payments_total': env['account.payment'].search_count([])
-        if 'account.payment' in env else None,
+        if 'account.payment' in env
+        else None,
     }
 
 
@@ -95,9 +121,17 @@ def provider_state(env, provider_id):
     if not provider:
         return {'exists': False}
     fields = ['code', 'state', 'is_published', 'name', 'module_id', 'redirect_form_view_id']
-    fields += [f for f in ('mypos_sid', 'mypos_wallet_number', 'mypos_key_index',
-                           'mypos_private_key_pem', 'mypos_public_certificate')
-               if f in provider._fields]
+    fields += [
+        f
+        for f in (
+            'mypos_sid',
+            'mypos_wallet_number',
+            'mypos_key_index',
+            'mypos_private_key_pem',
+            'mypos_public_certificate',
+        )
+        if f in provider._fields
+    ]
     values = provider.read(fields)[0]
     values['module_state'] = provider.module_id.state
     values['exists'] = True
@@ -128,6 +162,7 @@ def main():
     config_file, db, action, arguments = sys.argv[1:5]
     import odoo
     from odoo.tools import config
+
     config.parse_config(['-c', config_file, '-d', db, '--no-http'])
     odoo.service.server.load_server_wide_modules()
     registry = odoo.modules.registry.Registry(db)

@@ -8,7 +8,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
-
 from conftest import generate_key_pair, load_ipc, write_report
 
 IDENTICAL = 50
@@ -19,14 +18,21 @@ CONNECT_ATTEMPTS = 6
 
 def notification(ipc, const, tx, private_key, method='IPCPurchaseNotify', trnref=None):
     fields = [
-        ('IPCmethod', method), ('SID', const.SANDBOX_SID), ('Amount', tx['amount']),
-        ('Currency', tx['currency']), ('OrderID', tx['order_id']),
+        ('IPCmethod', method),
+        ('SID', const.SANDBOX_SID),
+        ('Amount', tx['amount']),
+        ('Currency', tx['currency']),
+        ('OrderID', tx['order_id']),
     ]
     if method in ('IPCPurchaseNotify', 'IPCPurchaseOK'):
         fields += [
-            ('IPC_Trnref', trnref or f"7{tx['id']:05d}"), ('RequestSTAN', '083107'),
-            ('RequestDateTime', '2026-11-24 14:49:48'), ('PaymentMethod', '1'),
-            ('BillingDescriptor', 'myPOS  * TESTSTORE'), ('PAN', '0007'), ('CardType', '3'),
+            ('IPC_Trnref', trnref or f"7{tx['id']:05d}"),
+            ('RequestSTAN', '083107'),
+            ('RequestDateTime', '2026-11-24 14:49:48'),
+            ('PaymentMethod', '1'),
+            ('BillingDescriptor', 'myPOS  * TESTSTORE'),
+            ('PAN', '0007'),
+            ('CardType', '3'),
         ]
     return ipc.sign_fields(fields, private_key)
 
@@ -43,8 +49,7 @@ def fire(url, requests_to_send, threads):
             pass
         for attempt in range(CONNECT_ATTEMPTS):
             try:
-                response = requests.post(url + path, data=data, allow_redirects=False,
-                                         timeout=240)
+                response = requests.post(url + path, data=data, allow_redirects=False, timeout=240)
                 return path, response.status_code, response.text[:200], attempt
             except requests.ConnectionError as error:
                 # Odoo's prefork server listens with a backlog of 8 x workers: the kernel resets
@@ -76,24 +81,32 @@ def test_concurrent_notifications(odoo_system):
         fire(url, [('/payment/mypos/webhook', {'warm': '1'})] * (WORKERS * 2), WORKERS * 2)
         t0 = time.time()
         signed = notification(ipc, const, one, private_key)
-        burst = [('/payment/mypos/webhook', signed)] * IDENTICAL + [(
-            '/payment/mypos/return',
-            notification(ipc, const, one, private_key, method='IPCPurchaseOK'),
-        )]
+        burst = [('/payment/mypos/webhook', signed)] * IDENTICAL + [
+            (
+                '/payment/mypos/return',
+                notification(ipc, const, one, private_key, method='IPCPurchaseOK'),
+            )
+        ]
         answers_one = fire(url, burst, len(burst))
         t1 = time.time()
-        answers_many = fire(url, [
-            ('/payment/mypos/webhook', notification(ipc, const, tx, private_key)) for tx in many
-        ], 100)
+        answers_many = fire(
+            url,
+            [('/payment/mypos/webhook', notification(ipc, const, tx, private_key)) for tx in many],
+            100,
+        )
         t2 = time.time()
         log = logfile.read_text(errors='replace')
-    after = odoo_system.action(db, 'transactions', ids=[one['id']] + [tx['id'] for tx in many],
-                               post_process=True)
+    after = odoo_system.action(
+        db, 'transactions', ids=[one['id']] + [tx['id'] for tx in many], post_process=True
+    )
 
     def histogram(answers):
-        return dict(collections.Counter(
-            f'{path.rsplit("/", 1)[-1]} {status} {text if status == 200 else ""}'.strip()
-            for path, status, text, _retries in answers))
+        return dict(
+            collections.Counter(
+                f'{path.rsplit("/", 1)[-1]} {status} {text if status == 200 else ""}'.strip()
+                for path, status, text, _retries in answers
+            )
+        )
 
     retries = log.count('tries left, try again in')
     # Odoo logs a serialization failure as an ERROR "bad query" before retrying the request.
@@ -101,7 +114,7 @@ def test_concurrent_notifications(odoo_system):
     errors, conflicts = [], 0
     for index, line in enumerate(lines):
         if ' ERROR ' in line or ' CRITICAL ' in line:
-            following = '\n'.join(lines[index:index + 6])
+            following = '\n'.join(lines[index : index + 6])
             if 'bad query' in line and 'could not serialize access' in following:
                 conflicts += 1
             else:
@@ -110,40 +123,51 @@ def test_concurrent_notifications(odoo_system):
     payments_one = after['account_payments'].get(str(one['id']), [])
     states_many = collections.Counter(after['transactions'][str(tx['id'])]['state'] for tx in many)
     payments_many = sum(len(after['account_payments'].get(str(tx['id']), [])) for tx in many)
-    write_report('concurrency', {
-        'database': how, 'workers': WORKERS,
-        'identical': {
-            'requests': f'{IDENTICAL} identical signed IPCPurchaseNotify + 1 browser return',
-            'answers': histogram(answers_one), 'seconds': round(t1 - t0, 2),
-            'final_state': state_one['state'], 'account_payments': len(payments_one),
+    write_report(
+        'concurrency',
+        {
+            'database': how,
+            'workers': WORKERS,
+            'identical': {
+                'requests': f'{IDENTICAL} identical signed IPCPurchaseNotify + 1 browser return',
+                'answers': histogram(answers_one),
+                'seconds': round(t1 - t0, 2),
+                'final_state': state_one['state'],
+                'account_payments': len(payments_one),
+            },
+            'distinct': {
+                'requests': f'{DISTINCT} signed IPCPurchaseNotify for {DISTINCT} transactions',
+                'answers': histogram(answers_many),
+                'seconds': round(t2 - t1, 2),
+                'final_states': dict(states_many),
+                'account_payments': payments_many,
+            },
+            'serialization_conflicts_logged': conflicts,
+            'serialization_retries_logged': retries,
+            'connection_resets_resent': {
+                'identical': sum(a[3] for a in answers_one),
+                'distinct': sum(a[3] for a in answers_many),
+            },
+            'server_errors_logged': len(errors),
+            'server_error_samples': [line[:300] for line in errors[:5]],
+            'setup_seconds': round(prepared - started, 1),
         },
-        'distinct': {
-            'requests': f'{DISTINCT} signed IPCPurchaseNotify for {DISTINCT} transactions',
-            'answers': histogram(answers_many), 'seconds': round(t2 - t1, 2),
-            'final_states': dict(states_many), 'account_payments': payments_many,
-        },
-        'serialization_conflicts_logged': conflicts,
-        'serialization_retries_logged': retries,
-        'connection_resets_resent': {
-            'identical': sum(a[3] for a in answers_one), 'distinct': sum(a[3] for a in answers_many),
-        },
-        'server_errors_logged': len(errors),
-        'server_error_samples': [line[:300] for line in errors[:5]],
-        'setup_seconds': round(prepared - started, 1),
-    })
+    )
 
     # 50 identical notifications and the browser return, together.
     webhook_answers = [a for a in answers_one if a[0].endswith('webhook')]
-    assert all(status == 200 and text == 'OK' for _p, status, text, _r in webhook_answers), \
+    assert all(status == 200 and text == 'OK' for _p, status, text, _r in webhook_answers), (
         histogram(answers_one)
+    )
     (return_answer,) = [a for a in answers_one if a[0].endswith('return')]
     assert return_answer[1] in (302, 303), return_answer
     assert state_one['state'] == 'done'
     assert state_one['provider_reference'] == f"7{one['id']:05d}"
     assert len(payments_one) == 1, after['account_payments']
     # 200 distinct notifications at once: all acknowledged, all done, one payment each.
-    assert all(status == 200 and text == 'OK' for _p, status, text, _r in answers_many), \
-        histogram(answers_many)
+    assert all(status == 200 and text == 'OK' for _p, status, text, _r in answers_many), histogram(
+        answers_many
+    )
     assert states_many == {'done': DISTINCT}
     assert payments_many == DISTINCT
     assert not errors, errors[:5]

@@ -8,8 +8,13 @@ import time
 
 from conftest import generate_key_pair, write_report
 
-CREDENTIAL_FIELDS = ('mypos_sid', 'mypos_wallet_number', 'mypos_key_index',
-                     'mypos_private_key_pem', 'mypos_public_certificate')
+CREDENTIAL_FIELDS = (
+    'mypos_sid',
+    'mypos_wallet_number',
+    'mypos_key_index',
+    'mypos_private_key_pem',
+    'mypos_public_certificate',
+)
 
 
 def test_upgrade_then_uninstall(odoo_system):
@@ -17,12 +22,18 @@ def test_upgrade_then_uninstall(odoo_system):
     db, how = odoo_system.new_db('upg')
     store_key, _store_certificate = generate_key_pair()
     _mypos_key, certificate = generate_key_pair()
-    setup = odoo_system.action(db, 'setup_provider', certificate=certificate, journal=False,
-                               credentials={
-                                   'mypos_sid': '000000000012345',
-                                   'mypos_wallet_number': '40012345678',
-                                   'mypos_key_index': 3, 'mypos_private_key': store_key,
-                               })
+    setup = odoo_system.action(
+        db,
+        'setup_provider',
+        certificate=certificate,
+        journal=False,
+        credentials={
+            'mypos_sid': '000000000012345',
+            'mypos_wallet_number': '40012345678',
+            'mypos_key_index': 3,
+            'mypos_private_key': store_key,
+        },
+    )
     provider_id = setup['provider_id']
     txs = odoo_system.action(db, 'create_transactions', prefix='UPG', count=3)
     ids = [tx['id'] for tx in txs]
@@ -33,8 +44,9 @@ def test_upgrade_then_uninstall(odoo_system):
     assert provider_before['mypos_sid'] == '000000000012345'
     assert 'PRIVATE KEY' in provider_before['mypos_private_key_pem']
 
-    upgrade_seconds = odoo_system.odoo('-d', db, '-u', 'payment_mypos', '--stop-after-init',
-                                       '--no-http', log=f'upgrade-{db}.log')
+    upgrade_seconds = odoo_system.odoo(
+        '-d', db, '-u', 'payment_mypos', '--stop-after-init', '--no-http', log=f'upgrade-{db}.log'
+    )
     provider_upgraded = odoo_system.action(db, 'provider_state', provider_id=provider_id)
     txs_upgraded = odoo_system.action(db, 'transactions', ids=ids)
 
@@ -46,30 +58,45 @@ def test_upgrade_then_uninstall(odoo_system):
     txs_after = odoo_system.action(db, 'transactions', ids=ids)
 
     def summary(transactions):
-        return {key: (value['state'], value['provider_reference'], value['reference'],
-                      value['amount']) for key, value in transactions['transactions'].items()}
+        return {
+            key: (value['state'], value['provider_reference'], value['reference'], value['amount'])
+            for key, value in transactions['transactions'].items()
+        }
 
-    kept = {field: provider_upgraded.get(field) == provider_before.get(field)
-            for field in CREDENTIAL_FIELDS}
-    write_report('upgrade', {
-        'database': how,
-        'upgrade': {
-            'seconds': round(upgrade_seconds, 1),
-            'credentials_kept': kept,
-            'transactions_kept': summary(txs_upgraded) == summary(txs_before),
-            'transactions': len(ids),
+    kept = {
+        field: provider_upgraded.get(field) == provider_before.get(field)
+        for field in CREDENTIAL_FIELDS
+    }
+    write_report(
+        'upgrade',
+        {
+            'database': how,
+            'upgrade': {
+                'seconds': round(upgrade_seconds, 1),
+                'credentials_kept': kept,
+                'transactions_kept': summary(txs_upgraded) == summary(txs_before),
+                'transactions': len(ids),
+            },
+            'uninstall': {
+                'seconds': round(uninstall_seconds, 1),
+                'module_state': module['state'],
+                'provider': {
+                    key: provider_after.get(key)
+                    for key in (
+                        'exists',
+                        'code',
+                        'state',
+                        'is_published',
+                        'redirect_form_view_id',
+                        'module_state',
+                    )
+                },
+                'credential_columns_left': sorted(set(CREDENTIAL_FIELDS) & set(provider_after)),
+                'transactions_readable': summary(txs_after) == summary(txs_before),
+            },
+            'total_seconds': round(time.time() - started, 1),
         },
-        'uninstall': {
-            'seconds': round(uninstall_seconds, 1),
-            'module_state': module['state'],
-            'provider': {key: provider_after.get(key) for key in (
-                'exists', 'code', 'state', 'is_published', 'redirect_form_view_id',
-                'module_state')},
-            'credential_columns_left': sorted(set(CREDENTIAL_FIELDS) & set(provider_after)),
-            'transactions_readable': summary(txs_after) == summary(txs_before),
-        },
-        'total_seconds': round(time.time() - started, 1),
-    })
+    )
 
     assert all(kept.values()), kept
     assert summary(txs_upgraded) == summary(txs_before)

@@ -16,35 +16,31 @@ target is a ratio against a baseline measured in the same run, on the same Odoo:
 """
 
 import argparse
-import base64
 import datetime
 import http.client
 import json
 import os
 import platform
 import re
-import shutil
 import signal
 import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import textwrap
 import time
 import timeit
 import urllib.parse
 
 MODULES = ('payment_mypos', 'payment_demo')
-BENCH_PREFIX = 'BENCH-'        # references of the open transactions the webhook pays
-CHECKOUT_PREFIX = 'BCHK'       # reference prefix of the transactions the checkout creates
+BENCH_PREFIX = 'BENCH-'  # references of the open transactions the webhook pays
+CHECKOUT_PREFIX = 'BCHK'  # reference prefix of the transactions the checkout creates
 CONCURRENCY = (1, 8, 20)
-AMOUNT = 12.34                 # checkout amount (EUR)
+AMOUNT = 12.34  # checkout amount (EUR)
 
 TARGETS = {
-    'throughput': 0.6,   # webhook req/s >= 0.6 x /web/health req/s at 20 clients
-    'p99': 3.0,          # webhook p99 <= 3 x /web/health p99 at 20 clients
-    'checkout': 1.2,     # myPOS /payment/transaction median <= 1.2 x payment_demo's
+    'throughput': 0.6,  # webhook req/s >= 0.6 x /web/health req/s at 20 clients
+    'p99': 3.0,  # webhook p99 <= 3 x /web/health p99 at 20 clients
+    'checkout': 1.2,  # myPOS /payment/transaction median <= 1.2 x payment_demo's
 }
 
 
@@ -61,20 +57,40 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--config', required=True, help="Odoo configuration file")
     parser.add_argument('--db', required=True, help="the benchmark database")
-    parser.add_argument('--odoo-src', default='', help="Odoo source tree (odoo-bin); empty: python -m odoo")
+    parser.add_argument(
+        '--odoo-src', default='', help="Odoo source tree (odoo-bin); empty: python -m odoo"
+    )
     parser.add_argument('--work-dir', required=True, help="where keys, bodies, scripts and logs go")
     parser.add_argument('--repo', required=True)
-    parser.add_argument('--module-source', default='working tree',
-                        help="which payment_mypos is measured, for the results")
-    parser.add_argument('--command', default='tools/bench', help="the command line shown in the results")
-    parser.add_argument('--open-transactions', type=int, default=12000,
-                        help="open (draft) myPOS transactions kept in the database [%(default)s]")
-    parser.add_argument('--duration', type=float, default=10,
-                        help="seconds of each load level, per route [%(default)s]")
-    parser.add_argument('--checkout-calls', type=int, default=60,
-                        help="/payment/transaction calls per provider [%(default)s]")
-    parser.add_argument('--quick', action='store_true',
-                        help="smoke run: 3 s load levels, 20 checkout calls")
+    parser.add_argument(
+        '--module-source',
+        default='working tree',
+        help="which payment_mypos is measured, for the results",
+    )
+    parser.add_argument(
+        '--command', default='tools/bench', help="the command line shown in the results"
+    )
+    parser.add_argument(
+        '--open-transactions',
+        type=int,
+        default=12000,
+        help="open (draft) myPOS transactions kept in the database [%(default)s]",
+    )
+    parser.add_argument(
+        '--duration',
+        type=float,
+        default=10,
+        help="seconds of each load level, per route [%(default)s]",
+    )
+    parser.add_argument(
+        '--checkout-calls',
+        type=int,
+        default=60,
+        help="/payment/transaction calls per provider [%(default)s]",
+    )
+    parser.add_argument(
+        '--quick', action='store_true', help="smoke run: 3 s load levels, 20 checkout calls"
+    )
     parser.add_argument('--no-doc', action='store_true', help="do not rewrite docs/BENCHMARKS.md")
     parser.add_argument('--note', default='', help="a remark written under the results")
     args = parser.parse_args()
@@ -86,6 +102,7 @@ def parse_args():
 # ---------------------------------------------------------------------------
 # Odoo: database and server
 # ---------------------------------------------------------------------------
+
 
 def odoo_command(args):
     if args.odoo_src:
@@ -101,6 +118,7 @@ def free_port():
 
 def installed_modules(db):
     import psycopg2
+
     try:
         connection = psycopg2.connect(dbname=db)
     except psycopg2.OperationalError:
@@ -108,7 +126,7 @@ def installed_modules(db):
     try:
         with connection.cursor() as cr:
             cr.execute("SELECT name FROM ir_module_module WHERE state = 'installed'")
-            return {name for name, in cr.fetchall()}
+            return {name for (name,) in cr.fetchall()}
     except psycopg2.Error:
         return set()
     finally:
@@ -121,7 +139,9 @@ def install_or_update(args):
     installed = installed_modules(args.db)
     if installed is None or not set(MODULES) <= installed:
         if installed is not None and not installed:
-            die(f"database {args.db} exists but is not an Odoo database: drop it (dropdb {args.db})")
+            die(
+                f"database {args.db} exists but is not an Odoo database: drop it (dropdb {args.db})"
+            )
         log(f"Installing {','.join(MODULES)} into {args.db} (log: {logfile})")
         odoo_args = ['-i', ','.join(MODULES), '--without-demo=all']
     elif os.environ.get('MYPOS_BENCH_NO_UPDATE') == '1':
@@ -130,8 +150,17 @@ def install_or_update(args):
         log(f"Updating payment_mypos in {args.db} (log: {logfile})")
         odoo_args = ['-u', 'payment_mypos']
     result = subprocess.run(
-        odoo_command(args) + ['-c', args.config, '-d', args.db, *odoo_args, '--stop-after-init',
-                              '--no-http', f'--logfile={logfile}'],
+        odoo_command(args)
+        + [
+            '-c',
+            args.config,
+            '-d',
+            args.db,
+            *odoo_args,
+            '--stop-after-init',
+            '--no-http',
+            f'--logfile={logfile}',
+        ],
         check=False,
     )
     if result.returncode:
@@ -145,12 +174,14 @@ def generate_key_pair(bits):
     """Return (private key PEM, self-signed certificate PEM) of a throw-away RSA pair."""
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from mypos_emulator._ipc import ipc  # The protocol functions, without booting Odoo.
+
     return ipc.generate_key_pair(bits, 'Throw-away myPOS (bench)')
 
 
 def boot_odoo(args):
     import odoo
     from odoo.tools import config
+
     config.parse_config(['-c', args.config, '-d', args.db, '--log-level=warn', '--no-http'])
     return odoo
 
@@ -169,15 +200,25 @@ def prepare_database(args, base_url, certificate):
         eur.active = True
         card = env.ref('payment.payment_method_card')
         demo_method = env.ref('payment_demo.payment_method_demo')
-        partner = env['res.partner'].search([('ref', '=', 'mypos-bench')], limit=1) or \
-            env['res.partner'].create({
-                'name': 'Bench Customer', 'ref': 'mypos-bench', 'email': 'bench@example.com',
-                'street': '1 Bench Street', 'city': 'Sofia', 'zip': '1000',
-                'country_id': env.ref('base.bg').id, 'phone': '+359 2 000 0000',
-            })
+        partner = env['res.partner'].search([('ref', '=', 'mypos-bench')], limit=1) or env[
+            'res.partner'
+        ].create(
+            {
+                'name': 'Bench Customer',
+                'ref': 'mypos-bench',
+                'email': 'bench@example.com',
+                'street': '1 Bench Street',
+                'city': 'Sofia',
+                'zip': '1000',
+                'country_id': env.ref('base.bg').id,
+                'phone': '+359 2 000 0000',
+            }
+        )
         mypos = env.ref('payment_mypos.payment_provider_mypos')
         demo = env.ref('payment.payment_provider_demo')
-        mypos.write({'state': 'test', 'is_published': True, 'mypos_public_certificate': certificate})
+        mypos.write(
+            {'state': 'test', 'is_published': True, 'mypos_public_certificate': certificate}
+        )
         demo.write({'state': 'test', 'is_published': True})
         mypos.payment_method_ids |= card
         demo.payment_method_ids |= demo_method
@@ -187,42 +228,56 @@ def prepare_database(args, base_url, certificate):
         # The transactions a previous run's checkout created.
         Transaction.search([('reference', '=like', CHECKOUT_PREFIX + '%')]).unlink()
         # Open transactions: reset those a previous run paid, create the missing ones.
-        cr.execute("""
+        cr.execute(
+            """
             UPDATE payment_transaction
                SET state = 'draft', provider_reference = NULL, state_message = NULL,
                    is_post_processed = FALSE, payment_method_id = %s
              WHERE provider_id = %s AND reference LIKE %s AND state != 'draft'
-        """, [card.id, mypos.id, BENCH_PREFIX + '%'])
+        """,
+            [card.id, mypos.id, BENCH_PREFIX + '%'],
+        )
         env.invalidate_all()
-        existing = Transaction.search_count([
-            ('provider_id', '=', mypos.id), ('reference', '=like', BENCH_PREFIX + '%'),
-        ])
+        existing = Transaction.search_count(
+            [
+                ('provider_id', '=', mypos.id),
+                ('reference', '=like', BENCH_PREFIX + '%'),
+            ]
+        )
         if existing < args.open_transactions:
             log(f"Creating {args.open_transactions - existing} open myPOS transactions")
             for start in range(existing, args.open_transactions, 1000):
                 stop = min(start + 1000, args.open_transactions)
-                txs = Transaction.create([{
-                    'provider_id': mypos.id,
-                    'payment_method_id': card.id,
-                    'reference': f'{BENCH_PREFIX}{index:06d}',
-                    'amount': 10 + (index % 900) / 10,
-                    'currency_id': eur.id,
-                    'partner_id': partner.id,
-                    'operation': 'online_redirect',
-                    'landing_route': '/payment/status',
-                } for index in range(start, stop)])
+                txs = Transaction.create(
+                    [
+                        {
+                            'provider_id': mypos.id,
+                            'payment_method_id': card.id,
+                            'reference': f'{BENCH_PREFIX}{index:06d}',
+                            'amount': 10 + (index % 900) / 10,
+                            'currency_id': eur.id,
+                            'partner_id': partner.id,
+                            'operation': 'online_redirect',
+                            'landing_route': '/payment/status',
+                        }
+                        for index in range(start, stop)
+                    ]
+                )
                 for tx in txs:
                     tx._mypos_get_order_id()
                 env.flush_all()
                 cr.commit()
                 env.invalidate_all()
-        cr.execute("""
+        cr.execute(
+            """
             SELECT t.id, t.mypos_order_id, t.amount, c.name
               FROM payment_transaction t JOIN res_currency c ON c.id = t.currency_id
              WHERE t.provider_id = %s AND t.reference LIKE %s AND t.state = 'draft'
                AND t.mypos_order_id IS NOT NULL
              ORDER BY t.id
-        """, [mypos.id, BENCH_PREFIX + '%'])
+        """,
+            [mypos.id, BENCH_PREFIX + '%'],
+        )
         open_txs = cr.fetchall()
         sid = mypos._mypos_get_credentials().sid
         # payment.utils.generate_access_token needs a request; the same HMAC without one.
@@ -247,6 +302,7 @@ def prepare_database(args, base_url, certificate):
 
 def count_paid(args, context, since_ids):
     import psycopg2
+
     connection = psycopg2.connect(dbname=args.db)
     try:
         with connection.cursor() as cr:
@@ -271,6 +327,7 @@ def server_environment(args):
     """
     import importlib.metadata
     import warnings
+
     env = dict(os.environ)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -297,8 +354,10 @@ def server_environment(args):
             os.makedirs(folder, exist_ok=True)
             with open(os.path.join(folder, 'METADATA'), 'w', encoding='utf-8') as file:
                 file.write(f'Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n')
-        log(f"pkg_resources cannot see {', '.join(n for n, _v in shims)}: adding metadata for "
-            f"them on the server's PYTHONPATH (else Odoo respawns its gevent process in a loop)")
+        log(
+            f"pkg_resources cannot see {', '.join(n for n, _v in shims)}: adding metadata for "
+            f"them on the server's PYTHONPATH (else Odoo respawns its gevent process in a loop)"
+        )
         env['PYTHONPATH'] = os.pathsep.join(filter(None, [shim_dir, env.get('PYTHONPATH')]))
     return env
 
@@ -316,14 +375,27 @@ class OdooServer:
         if os.path.exists(self.logfile):
             os.remove(self.logfile)
         command = odoo_command(self.args) + [
-            '-c', self.args.config, '-d', self.args.db, f'--db-filter=^{re.escape(self.args.db)}$',
-            '--workers=2', '--max-cron-threads=0', '--http-interface=127.0.0.1',
-            f'--http-port={self.port}', f'--gevent-port={free_port()}',
-            '--log-level=info', f'--logfile={self.logfile}', '--no-database-list',
+            '-c',
+            self.args.config,
+            '-d',
+            self.args.db,
+            f'--db-filter=^{re.escape(self.args.db)}$',
+            '--workers=2',
+            '--max-cron-threads=0',
+            '--http-interface=127.0.0.1',
+            f'--http-port={self.port}',
+            f'--gevent-port={free_port()}',
+            '--log-level=info',
+            f'--logfile={self.logfile}',
+            '--no-database-list',
         ]
-        log(f"Starting Odoo with 2 HTTP workers on http://127.0.0.1:{self.port} (log: {self.logfile})")
+        log(
+            f"Starting Odoo with 2 HTTP workers on http://127.0.0.1:{self.port} (log: {self.logfile})"
+        )
         self.process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, start_new_session=True,
+            command,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
             env=server_environment(self.args),
         )
         deadline = time.monotonic() + 90
@@ -357,9 +429,16 @@ class OdooServer:
         )
         with open(self.logfile, encoding='utf-8', errors='replace') as file:
             return [
-                (m.group(1), m.group(2).split('?')[0], int(m.group(3)), int(m.group(4)),
-                 float(m.group(5)), float(m.group(6)))
-                for m in map(pattern.search, file) if m
+                (
+                    m.group(1),
+                    m.group(2).split('?')[0],
+                    int(m.group(3)),
+                    int(m.group(4)),
+                    float(m.group(5)),
+                    float(m.group(6)),
+                )
+                for m in map(pattern.search, file)
+                if m
             ]
 
 
@@ -452,10 +531,22 @@ def run_wrk(args, port, mode, clients, duration, bodies_file=''):
     with open(script, 'w', encoding='utf-8') as file:
         file.write(WRK_SCRIPT)
     command = [
-        'wrk', '-t1', f'-c{clients}', f'-d{max(1, round(duration))}s', '--timeout', '10s',
-        '-s', script, f'http://127.0.0.1:{port}', '--', mode, bodies_file,
+        'wrk',
+        '-t1',
+        f'-c{clients}',
+        f'-d{max(1, round(duration))}s',
+        '--timeout',
+        '10s',
+        '-s',
+        script,
+        f'http://127.0.0.1:{port}',
+        '--',
+        mode,
+        bodies_file,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=False)
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=duration + 60, check=False
+    )
     match = re.search(r'^WRK_JSON (.*)$', result.stdout, re.M)
     if result.returncode or not match:
         die(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -469,6 +560,7 @@ def run_wrk(args, port, mode, clients, duration, bodies_file=''):
 def notification_bodies(private_key, sid, txs, run_tag):
     """Signed IPCPurchaseNotify bodies, one per transaction, in myPOS's field order."""
     from odoo.addons.payment_mypos import ipc
+
     now = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M:%S')
     bodies = []
     for index, (_tx_id, order_id, amount, currency) in enumerate(txs):
@@ -501,8 +593,8 @@ def write_bodies(args, name, bodies):
 # Checkout: /payment/transaction, sequentially
 # ---------------------------------------------------------------------------
 
-class CheckoutClient:
 
+class CheckoutClient:
     def __init__(self, port, context):
         self.port = port
         self.context = context
@@ -569,6 +661,7 @@ def run_checkout(port, context, calls):
 # Protocol functions, in-process
 # ---------------------------------------------------------------------------
 
+
 def per_op(function, min_time=0.4):
     timer = timeit.Timer(function)
     number, _elapsed = timer.autorange()
@@ -579,8 +672,21 @@ def per_op(function, min_time=0.4):
 
 def bench_protocol():
     from odoo.addons.payment_mypos import ipc
-    values = ['IPCPurchaseNotify', '000000000000010', '23.45', 'EUR', 'S00042-1_0a1b2c3d_42',
-              '410227', '083107', '2026-11-24 14:49:48', '1', 'myPOS  * TESTSTORE', '0007', '3']
+
+    values = [
+        'IPCPurchaseNotify',
+        '000000000000010',
+        '23.45',
+        'EUR',
+        'S00042-1_0a1b2c3d_42',
+        '410227',
+        '083107',
+        '2026-11-24 14:49:48',
+        '1',
+        'myPOS  * TESTSTORE',
+        '0007',
+        '3',
+    ]
     rows = []
     for bits in (1024, 2048):
         private_pem, certificate = generate_key_pair(bits)
@@ -627,7 +733,8 @@ def bench_protocol():
         ipc.verify(values, signature, second_cert)
     after_second = ipc._load_public_key.cache_info()
     cache = {
-        'misses_first': after_first.misses, 'hits_first': after_first.hits,
+        'misses_first': after_first.misses,
+        'hits_first': after_first.hits,
         'misses_second': after_second.misses - after_first.misses,
         'second_rejects_old_signature': not ipc.verify(values, signature, second_cert),
     }
@@ -638,17 +745,23 @@ def bench_protocol():
 # Report
 # ---------------------------------------------------------------------------
 
+
 def machine_info(args):
     def read(command):
         try:
-            return subprocess.run(command, capture_output=True, text=True, timeout=10).stdout.strip()
+            return subprocess.run(
+                command, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return '?'
 
     cpu = '?'
     try:
         with open('/proc/cpuinfo', encoding='utf-8') as file:
-            cpu = next((line.split(':', 1)[1].strip() for line in file if line.startswith('model name')), '?')
+            cpu = next(
+                (line.split(':', 1)[1].strip() for line in file if line.startswith('model name')),
+                '?',
+            )
     except OSError:
         pass
     ram = '?'
@@ -658,8 +771,10 @@ def machine_info(args):
             ram = f'{kib / 1024 / 1024:.1f} GiB'
     except (OSError, StopIteration, ValueError):
         pass
-    import odoo.release
     import cryptography
+
+    import odoo.release
+
     pg = read(['psql', '-X', '-A', '-t', '-d', args.db, '-c', 'SHOW server_version'])
     wrk = read(['wrk', '--version']).splitlines()
     return {
@@ -687,8 +802,7 @@ def fmt_ms(us):
 def query_stats(counts):
     if not counts:
         return 'n/a'
-    return (f'{statistics.median(counts):g} (min {min(counts)}, max {max(counts)}, '
-            f'n={len(counts)})')
+    return f'{statistics.median(counts):g} (min {min(counts)}, max {max(counts)}, n={len(counts)})'
 
 
 def render(results, args):
@@ -697,13 +811,19 @@ def render(results, args):
     add = lines.append
     add(f"Date: {results['date']}  ")
     add(f"Command: `{args.command}`  ")
-    add(f"Machine: {m['cpus']} CPUs ({m['cpu']}), {m['ram']} RAM, Linux {m['kernel']}; "
-        f"load average at start {results['load_start']}  ")
-    add(f"Software: Odoo {m['odoo']}, Python {m['python']}, PostgreSQL {m['postgresql']}, "
-        f"cryptography {m['cryptography']}, {m['wrk']}  ")
-    add(f"Setup: odoo-bin --workers=2 --max-cron-threads=0, log level info, database "
+    add(
+        f"Machine: {m['cpus']} CPUs ({m['cpu']}), {m['ram']} RAM, Linux {m['kernel']}; "
+        f"load average at start {results['load_start']}  "
+    )
+    add(
+        f"Software: Odoo {m['odoo']}, Python {m['python']}, PostgreSQL {m['postgresql']}, "
+        f"cryptography {m['cryptography']}, {m['wrk']}  "
+    )
+    add(
+        f"Setup: odoo-bin --workers=2 --max-cron-threads=0, log level info, database "
         f"`{args.db}` with {results['open_before']} open myPOS transactions; load levels of "
-        f"{args.duration:g} s per route; {args.checkout_calls} checkout calls per provider.")
+        f"{args.duration:g} s per route; {args.checkout_calls} checkout calls per provider."
+    )
     if args.note:
         add('')
         add(f"Note: {args.note}")
@@ -717,32 +837,42 @@ def render(results, args):
     add('')
     add('### Webhook against /web/health (wrk, loopback)')
     add('')
-    add('| Clients | Route | Requests | Errors | Req/s | p50 ms | p90 ms | p99 ms | '
-        'Req/s ratio | p50 ratio | p99 ratio |')
+    add(
+        '| Clients | Route | Requests | Errors | Req/s | p50 ms | p90 ms | p99 ms | '
+        'Req/s ratio | p50 ratio | p99 ratio |'
+    )
     add('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
     for level in results['loads']:
         health, hook = level['health'], level['webhook']
-        add(f"| {level['clients']} | /web/health | {health['requests']} | {health['errors']} | "
+        add(
+            f"| {level['clients']} | /web/health | {health['requests']} | {health['errors']} | "
             f"{health['rps']:.0f} | {fmt_ms(health['p50_us'])} | {fmt_ms(health['p90_us'])} | "
-            f"{fmt_ms(health['p99_us'])} | 1 | 1 | 1 |")
-        add(f"| {level['clients']} | webhook | {hook['requests']} | {hook['errors']} | "
+            f"{fmt_ms(health['p99_us'])} | 1 | 1 | 1 |"
+        )
+        add(
+            f"| {level['clients']} | webhook | {hook['requests']} | {hook['errors']} | "
             f"{hook['rps']:.0f} | {fmt_ms(hook['p50_us'])} | {fmt_ms(hook['p90_us'])} | "
             f"{fmt_ms(hook['p99_us'])} | {hook['rps'] / health['rps']:.3f} | "
-            f"{hook['p50_us'] / health['p50_us']:.1f} | {hook['p99_us'] / health['p99_us']:.1f} |")
+            f"{hook['p50_us'] / health['p50_us']:.1f} | {hook['p99_us'] / health['p99_us']:.1f} |"
+        )
     add('')
     floor, at20 = results['floor'], results['loads'][-1]
     add('')
-    add(f"For scale (not a target): Odoo's cheapest route through a database, "
+    add(
+        f"For scale (not a target): Odoo's cheapest route through a database, "
         f"`/web/webclient/version_info` (JSON-RPC, `auth='none'`, no ORM work), at 20 clients: "
         f"{floor['rps']:.0f} req/s, p99 {fmt_ms(floor['p99_us'])} ms, "
         f"{floor['rps'] / at20['health']['rps']:.3f} of /web/health; the webhook makes "
-        f"{at20['webhook']['rps'] / floor['rps']:.3f} of that floor ({floor['errors']} error(s)).")
+        f"{at20['webhook']['rps'] / floor['rps']:.3f} of that floor ({floor['errors']} error(s))."
+    )
     add('')
-    add(f"Errors = answers other than `200 OK` (`pass` for /web/health) plus socket errors and "
+    add(
+        f"Errors = answers other than `200 OK` (`pass` for /web/health) plus socket errors and "
         f"timeouts. Each notification is distinct, signed and for another open transaction: the "
         f"server logged {results['ok_answers']} webhook calls answered 200 (warm-up included, "
         f"and those still in flight when a time box ended), and {results['paid']} transactions "
-        f"are now done.")
+        f"are now done."
+    )
     add('')
     add('### Checkout: /payment/transaction (sequential, alternating)')
     add('')
@@ -750,29 +880,37 @@ def render(results, args):
     add('| --- | --- | ---: | ---: | ---: |')
     for provider, flow in (('demo', 'direct'), ('mypos', 'redirect (renders the signed form)')):
         times = results['checkout'][provider]
-        add(f"| {'payment_demo' if provider == 'demo' else 'payment_mypos'} | {flow} | "
+        add(
+            f"| {'payment_demo' if provider == 'demo' else 'payment_mypos'} | {flow} | "
             f"{statistics.median(times) * 1000:.1f} | {percentile(times, 90) * 1000:.1f} | "
-            f"{statistics.median(times) / statistics.median(results['checkout']['demo']):.2f} |")
+            f"{statistics.median(times) / statistics.median(results['checkout']['demo']):.2f} |"
+        )
     add('')
     add('### Protocol functions (in-process, per operation)')
     add('')
-    add('| Key | sign µs | verify µs | sign, key parsed each time µs | '
+    add(
+        '| Key | sign µs | verify µs | sign, key parsed each time µs | '
         'verify, certificate parsed each time µs | parse private key µs (cached) | '
-        'parse certificate µs (cached) |')
+        'parse certificate µs (cached) |'
+    )
     add('| --- | ---: | ---: | ---: | ---: | ---: | ---: |')
     for row in results['protocol']:
-        add(f"| RSA {row['bits']} | {row['sign'] * 1e6:.0f} | {row['verify'] * 1e6:.0f} | "
+        add(
+            f"| RSA {row['bits']} | {row['sign'] * 1e6:.0f} | {row['verify'] * 1e6:.0f} | "
             f"{row['sign_uncached'] * 1e6:.0f} ({row['sign_uncached'] / row['sign']:.1f}x) | "
             f"{row['verify_uncached'] * 1e6:.0f} ({row['verify_uncached'] / row['verify']:.1f}x) | "
             f"{row['parse_private'] * 1e6:.0f} ({row['parse_private_cached'] * 1e6:.1f}) | "
-            f"{row['parse_public'] * 1e6:.0f} ({row['parse_public_cached'] * 1e6:.1f}) |")
+            f"{row['parse_public'] * 1e6:.0f} ({row['parse_public_cached'] * 1e6:.1f}) |"
+        )
     cache = results['cache']
     add('')
-    add(f"Key cache (by content): 100 verifications with one certificate parsed it "
+    add(
+        f"Key cache (by content): 100 verifications with one certificate parsed it "
         f"{cache['misses_first']} time(s) ({cache['hits_first']} cache hits); a changed "
         f"certificate was parsed {cache['misses_second']} time(s) for its 100 verifications, "
         f"and signatures of the old key "
-        f"{'no longer verify' if cache['second_rejects_old_signature'] else 'STILL VERIFY'}.")
+        f"{'no longer verify' if cache['second_rejects_old_signature'] else 'STILL VERIFY'}."
+    )
     add('')
     add("### SQL queries per request (Odoo's per-request counter, server log)")
     add('')
@@ -875,8 +1013,9 @@ def main():
     bodies = notification_bodies(private_key, context['sid'], txs, run_tag)
     warmup_file = write_bodies(args, 'bodies-warmup.txt', bodies[:200])
     level_files = {
-        clients: write_bodies(args, f'bodies-{clients}.txt',
-                              bodies[200 + i * per_level:200 + (i + 1) * per_level])
+        clients: write_bodies(
+            args, f'bodies-{clients}.txt', bodies[200 + i * per_level : 200 + (i + 1) * per_level]
+        )
         for i, clients in enumerate(CONCURRENCY)
     }
 
@@ -900,12 +1039,16 @@ def main():
             health = run_wrk(args, port, 'health', clients, args.duration)
             hook = run_wrk(args, port, 'webhook', clients, args.duration, level_files[clients])
             if hook['spare']:
-                log(f"  the {per_level} notifications ran out before the time box "
-                    f"(fine: the run is bounded by them)")
+                log(
+                    f"  the {per_level} notifications ran out before the time box "
+                    f"(fine: the run is bounded by them)"
+                )
             loads.append({'clients': clients, 'health': health, 'webhook': hook})
-            log(f"  health {health['rps']:.0f} req/s p99 {fmt_ms(health['p99_us'])} ms; "
+            log(
+                f"  health {health['rps']:.0f} req/s p99 {fmt_ms(health['p99_us'])} ms; "
                 f"webhook {hook['rps']:.0f} req/s p99 {fmt_ms(hook['p99_us'])} ms, "
-                f"{hook['errors']} error(s)")
+                f"{hook['errors']} error(s)"
+            )
 
         # Not a target: Odoo's cheapest route that goes through a database (registry, cursor,
         # ir.http routing), to show how much of the gap to /web/health is Odoo's own.
@@ -921,19 +1064,30 @@ def main():
 
     # Query counts. The checkout's calls are sequential: the n-th logged call is the n-th made,
     # which alternated mypos/demo (demo first on odd rounds).
-    webhook_queries = [q for method, path, status, q, *_times in requests_log
-                       if path == '/payment/mypos/webhook' and status == 200]
-    health_queries = [q for method, path, status, q, *_times in requests_log if path == '/web/health']
-    checkout_calls = [q for method, path, status, q, *_times in requests_log
-                      if path == '/payment/transaction']
+    webhook_queries = [
+        q
+        for method, path, status, q, *_times in requests_log
+        if path == '/payment/mypos/webhook' and status == 200
+    ]
+    health_queries = [
+        q for method, path, status, q, *_times in requests_log if path == '/web/health'
+    ]
+    checkout_calls = [
+        q for method, path, status, q, *_times in requests_log if path == '/payment/transaction'
+    ]
     checkout_queries = {'mypos': [], 'demo': []}
     if len(checkout_calls) >= len(checkout_order):
         # Skip the warm-up calls (5 rounds), which fill the caches.
-        for provider, count in list(zip(checkout_order, checkout_calls[-len(checkout_order):]))[10:]:
+        for provider, count in list(zip(checkout_order, checkout_calls[-len(checkout_order) :]))[
+            10:
+        ]:
             checkout_queries[provider].append(count)
 
-    ok_answers = sum(1 for method, path, status, q, *_times in requests_log
-                     if path == '/payment/mypos/webhook' and status == 200)
+    ok_answers = sum(
+        1
+        for method, path, status, q, *_times in requests_log
+        if path == '/payment/mypos/webhook' and status == 200
+    )
     paid = count_paid(args, context, [tx[0] for tx in txs])
 
     at20 = next(level for level in loads if level['clients'] == 20)
@@ -948,39 +1102,74 @@ def main():
             test_bounds = dict(re.findall(r'^(\w+_MAX_QUERIES) = (\d+)', file.read(), re.M))
     webhook_max = max(webhook_queries) if webhook_queries else None
     targets = [
-        ('Webhook throughput at 20 clients, ratio to /web/health', f'{rps_ratio:.3f}',
-         f'>= {TARGETS["throughput"]}', verdict(rps_ratio >= TARGETS['throughput'])),
-        ('Webhook p99 at 20 clients, ratio to /web/health', f'{p99_ratio:.1f}',
-         f'<= {TARGETS["p99"]:g}', verdict(p99_ratio <= TARGETS['p99'])),
-        ('Redirect form (/payment/transaction) median, ratio to payment_demo',
-         f'{checkout_ratio:.2f}', f'<= {TARGETS["checkout"]}',
-         verdict(checkout_ratio <= TARGETS['checkout'])),
-        ('Keys parsed once per process, by content (parses for 100 verifications; after a '
-         'certificate change)', f"{cache['misses_first']}; {cache['misses_second']}", '1; 1',
-         verdict(cache['misses_first'] == 1 and cache['misses_second'] == 1
-                 and cache['second_rejects_old_signature'])),
+        (
+            'Webhook throughput at 20 clients, ratio to /web/health',
+            f'{rps_ratio:.3f}',
+            f'>= {TARGETS["throughput"]}',
+            verdict(rps_ratio >= TARGETS['throughput']),
+        ),
+        (
+            'Webhook p99 at 20 clients, ratio to /web/health',
+            f'{p99_ratio:.1f}',
+            f'<= {TARGETS["p99"]:g}',
+            verdict(p99_ratio <= TARGETS['p99']),
+        ),
+        (
+            'Redirect form (/payment/transaction) median, ratio to payment_demo',
+            f'{checkout_ratio:.2f}',
+            f'<= {TARGETS["checkout"]}',
+            verdict(checkout_ratio <= TARGETS['checkout']),
+        ),
+        (
+            'Keys parsed once per process, by content (parses for 100 verifications; after a '
+            'certificate change)',
+            f"{cache['misses_first']}; {cache['misses_second']}",
+            '1; 1',
+            verdict(
+                cache['misses_first'] == 1
+                and cache['misses_second'] == 1
+                and cache['second_rejects_old_signature']
+            ),
+        ),
         ('Webhook answers other than OK (all levels)', str(errors), '0', verdict(errors == 0)),
-        ('SQL queries per webhook call, per redirect-form render (server log, max in this '
-         'run; the test counts on its test cursor)',
-         f"{webhook_max}; {max(checkout_queries['mypos'], default=None)}",
-         f"test bounds {test_bounds.get('WEBHOOK_MAX_QUERIES', '?')}; "
-         f"{test_bounds.get('REDIRECT_FORM_MAX_QUERIES', '?')}",
-         'asserted by payment_mypos/tests/test_performance.py'),
+        (
+            'SQL queries per webhook call, per redirect-form render (server log, max in this '
+            'run; the test counts on its test cursor)',
+            f"{webhook_max}; {max(checkout_queries['mypos'], default=None)}",
+            f"test bounds {test_bounds.get('WEBHOOK_MAX_QUERIES', '?')}; "
+            f"{test_bounds.get('REDIRECT_FORM_MAX_QUERIES', '?')}",
+            'asserted by payment_mypos/tests/test_performance.py',
+        ),
     ]
     server_times = []
-    for name, path in (('GET /web/health', '/web/health'),
-                       ('POST /payment/mypos/webhook', '/payment/mypos/webhook'),
-                       ('POST /payment/transaction (both providers)', '/payment/transaction')):
+    for name, path in (
+        ('GET /web/health', '/web/health'),
+        ('POST /payment/mypos/webhook', '/payment/mypos/webhook'),
+        ('POST /payment/transaction (both providers)', '/payment/transaction'),
+    ):
         rows = [(sql, rest) for _m, p, _s, _q, sql, rest in requests_log if p == path]
         if rows:
-            server_times.append((name, len(rows), statistics.median(r[0] for r in rows),
-                                 statistics.median(r[1] for r in rows)))
+            server_times.append(
+                (
+                    name,
+                    len(rows),
+                    statistics.median(r[0] for r in rows),
+                    statistics.median(r[1] for r in rows),
+                )
+            )
     results = {
         'server_times': server_times,
-        'date': date, 'machine': machine, 'load_start': load_start,
-        'open_before': context['open_count'], 'loads': loads, 'checkout': checkout,
+        'date': date,
+        'machine': machine,
+        'load_start': load_start,
+        'open_before': context['open_count'],
+        'loads': loads,
+        'checkout': checkout,
         'floor': floor,
-        'protocol': protocol, 'cache': cache, 'targets': targets, 'paid': paid,
+        'protocol': protocol,
+        'cache': cache,
+        'targets': targets,
+        'paid': paid,
         'ok_answers': ok_answers,
         'queries': [
             ('GET /web/health', health_queries),
@@ -999,8 +1188,6 @@ def main():
         with open(path, 'w', encoding='utf-8') as file:
             file.write(DOC_HEAD + table)
         log(f"Results written to {path}")
-
-
 
 
 if __name__ == '__main__':

@@ -8,6 +8,7 @@ Only cosmetic: it keeps the test output readable. It changes no test behaviour.
   (test_enable must stay off while the registry loads, or Odoo would run every
   installed module's at_install tests), so that single record is dropped.
 """
+
 import logging
 
 
@@ -21,4 +22,3 @@ class _DropImportFrameworkError(logging.Filter):
 
 # Installed at plugin import time, i.e. before pytest-odoo's pytest_cmdline_main.
 logging.getLogger("odoo.tests.common").addFilter(_DropImportFrameworkError())
-

@@ -41,11 +41,15 @@ class Merchant:
                 except ipc.IPCError:
                     verified = False
                 with merchant._lock:
-                    merchant.requests.append({
-                        'path': self.path, 'pairs': pairs, 'verified': verified,
-                        'user_agent': self.headers.get('User-Agent'),
-                        'content_type': self.headers.get('Content-Type'),
-                    })
+                    merchant.requests.append(
+                        {
+                            'path': self.path,
+                            'pairs': pairs,
+                            'verified': verified,
+                            'user_agent': self.headers.get('User-Agent'),
+                            'content_type': self.headers.get('Content-Type'),
+                        }
+                    )
                 status, text = (200, 'page')
                 if self.path == '/notify':
                     answer = merchant.answer
@@ -63,8 +67,9 @@ class Merchant:
         self._server = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
         self._server.daemon_threads = True
         self.url = f'http://127.0.0.1:{self._server.server_address[1]}'
-        threading.Thread(target=self._server.serve_forever, kwargs={'poll_interval': 0.05},
-                         daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={'poll_interval': 0.05}, daemon=True
+        ).start()
 
     def stop(self):
         self._server.shutdown()
@@ -73,35 +78,61 @@ class Merchant:
     def received(self, path='/notify'):
         """[(IPCmethod, pairs dict, verified)] of the requests to `path`, oldest first."""
         with self._lock:
-            return [(dict(r['pairs']).get('IPCmethod'), dict(r['pairs']), r['verified'])
-                    for r in self.requests if r['path'] == path]
+            return [
+                (dict(r['pairs']).get('IPCmethod'), dict(r['pairs']), r['verified'])
+                for r in self.requests
+                if r['path'] == path
+            ]
 
 
-def purchase_fields(merchant_url, order_id, amount='23.45', currency='EUR', rows=DEFAULT_ROWS,
-                    overrides=None, drop=(), extra=(), key=STORE_KEY, notify_url=None):
+def purchase_fields(
+    merchant_url,
+    order_id,
+    amount='23.45',
+    currency='EUR',
+    rows=DEFAULT_ROWS,
+    overrides=None,
+    drop=(),
+    extra=(),
+    key=STORE_KEY,
+    notify_url=None,
+):
     """Signed IPCPurchase fields; `overrides` replace values by name, `drop` removes fields."""
     fields = [
-        ('IPCmethod', 'IPCPurchase'), ('IPCVersion', '1.4'), ('IPCLanguage', 'EN'),
-        ('SID', const.SANDBOX_SID), ('WalletNumber', const.SANDBOX_WALLET_NUMBER),
-        ('KeyIndex', '1'), ('Source', 'emulator_tests'), ('Amount', amount),
-        ('Currency', currency), ('OrderID', order_id), ('URL_OK', merchant_url + '/ok'),
+        ('IPCmethod', 'IPCPurchase'),
+        ('IPCVersion', '1.4'),
+        ('IPCLanguage', 'EN'),
+        ('SID', const.SANDBOX_SID),
+        ('WalletNumber', const.SANDBOX_WALLET_NUMBER),
+        ('KeyIndex', '1'),
+        ('Source', 'emulator_tests'),
+        ('Amount', amount),
+        ('Currency', currency),
+        ('OrderID', order_id),
+        ('URL_OK', merchant_url + '/ok'),
         ('URL_Cancel', merchant_url + '/cancel'),
         ('URL_Notify', notify_url or merchant_url + '/notify'),
-        ('CardTokenRequest', '0'), ('PaymentParametersRequired', '3'),
+        ('CardTokenRequest', '0'),
+        ('PaymentParametersRequired', '3'),
         ('CartItems', str(len(rows))),
     ]
     for n, (article, quantity, price, row_amount) in enumerate(rows, start=1):
-        fields += [(f'Article_{n}', article), (f'Quantity_{n}', quantity),
-                   (f'Price_{n}', price), (f'Currency_{n}', currency),
-                   (f'Amount_{n}', row_amount)]
+        fields += [
+            (f'Article_{n}', article),
+            (f'Quantity_{n}', quantity),
+            (f'Price_{n}', price),
+            (f'Currency_{n}', currency),
+            (f'Amount_{n}', row_amount),
+        ]
     overrides = dict(overrides or {})
     fields = [(name, overrides.pop(name, value)) for name, value in fields if name not in drop]
     fields += list(overrides.items()) + list(extra)
     return ipc.sign_fields(fields, key)
 
 
-def credentials(emu, key=STORE_KEY, sid=const.SANDBOX_SID, wallet=const.SANDBOX_WALLET_NUMBER,
-                key_index=1):
+def credentials(
+    emu, key=STORE_KEY, sid=const.SANDBOX_SID, wallet=const.SANDBOX_WALLET_NUMBER, key_index=1
+):
     return ipc.Credentials(sid, wallet, key_index, key, emu.certificate_pem)
 
 
@@ -114,8 +145,9 @@ def post(url, pairs, user_agent='emulator-tests', timeout=10.0):
 
 def api_call(emu, method, params, output_format='xml', timeout=10.0, **credential_options):
     """Send a signed server-to-server call; return (HTTP status, raw body, parsed tree or None)."""
-    fields = ipc.build_request(credentials(emu, **credential_options), method, params,
-                               output_format)
+    fields = ipc.build_request(
+        credentials(emu, **credential_options), method, params, output_format
+    )
     status, _headers, body = post(emu.url, fields, timeout=timeout)
     try:
         tree = ipc.parse_response(body)

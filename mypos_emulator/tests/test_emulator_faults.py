@@ -21,12 +21,17 @@ def _control(emu, name, data=None):
         status, _headers, body = http_request('GET', f'{emu.base_url}/_emulator/{name}')
     else:
         status, _headers, body = http_request(
-            'POST', f'{emu.base_url}/_emulator/{name}', json.dumps(data),
-            {'Content-Type': 'application/json'}, timeout=30)
+            'POST',
+            f'{emu.base_url}/_emulator/{name}',
+            json.dumps(data),
+            {'Content-Type': 'application/json'},
+            timeout=30,
+        )
     return status, json.loads(body)
 
 
 # === Notifications === #
+
 
 def test_notify_delay(emu, merchant):
     emu.faults.notify_delay = 0.4
@@ -101,11 +106,12 @@ def test_notify_fail_once(emu, merchant):
 def test_notify_omit_card_type(emu, merchant):
     emu.faults.notify_omit_card_type = True
     assert emu.pay(purchase_fields(merchant.url, 'NOCT-1')).outcome == 'paid'
-    (_method, notify, verified), = merchant.received('/notify')
+    ((_method, notify, verified),) = merchant.received('/notify')
     assert verified and 'CardType' not in notify
 
 
 # === Server-to-server calls === #
+
 
 def _paid(emu, merchant, order_id):
     result = emu.pay(purchase_fields(merchant.url, order_id))
@@ -114,8 +120,12 @@ def _paid(emu, merchant, order_id):
 
 
 def _refund(emu, trnref, order_id, amount='1.00', **options):
-    return api_call(emu, 'IPCRefund', [('IPC_Trnref', trnref), ('OrderID', order_id),
-                                       ('Amount', amount), ('Currency', 'EUR')], **options)
+    return api_call(
+        emu,
+        'IPCRefund',
+        [('IPC_Trnref', trnref), ('OrderID', order_id), ('Amount', amount), ('Currency', 'EUR')],
+        **options,
+    )
 
 
 def test_api_http_status(emu, merchant):
@@ -142,8 +152,9 @@ def test_api_bad_signature(emu, merchant):
     trnref = _paid(emu, merchant, 'BADSIG-1')
     emu.faults.api_bad_signature = True
     for output_format in ('xml', 'json'):
-        _status, _body, tree = _refund(emu, trnref, f'BADSIG-1-{output_format}',
-                                       output_format=output_format)
+        _status, _body, tree = _refund(
+            emu, trnref, f'BADSIG-1-{output_format}', output_format=output_format
+        )
         assert field(tree, 'Status') == '0'
         with pytest.raises(ipc.InvalidSignature):
             ipc.verify_response(tree, emu.certificate_pem)
@@ -205,6 +216,7 @@ def test_bad_fault_values_are_refused(emu):
 
 
 # === Control endpoints === #
+
 
 def test_control_endpoints(emu, merchant):
     status, faults = _control(emu, 'faults', {'notify_duplicate': True, 'api_timeout': '0'})

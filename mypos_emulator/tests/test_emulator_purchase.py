@@ -6,12 +6,29 @@ from mypos_emulator import http_request
 from mypos_emulator._ipc import const, ipc
 
 from .helpers import (
-    STORE_KEY, api_call, field, load_vectors, post, purchase_fields,
+    STORE_KEY,
+    api_call,
+    field,
+    load_vectors,
+    post,
+    purchase_fields,
 )
 
-NOTIFY_ORDER = ['IPCmethod', 'SID', 'Amount', 'Currency', 'OrderID', 'IPC_Trnref', 'RequestSTAN',
-                'RequestDateTime', 'PaymentMethod', 'BillingDescriptor', 'PAN', 'CardType',
-                'Signature']
+NOTIFY_ORDER = [
+    'IPCmethod',
+    'SID',
+    'Amount',
+    'Currency',
+    'OrderID',
+    'IPC_Trnref',
+    'RequestSTAN',
+    'RequestDateTime',
+    'PaymentMethod',
+    'BillingDescriptor',
+    'PAN',
+    'CardType',
+    'Signature',
+]
 SHORT_ORDER = ['IPCmethod', 'SID', 'Amount', 'Currency', 'OrderID', 'Signature']
 
 
@@ -20,6 +37,7 @@ def _signed_pairs(vector):
 
 
 # === Merchant signatures (reference vectors) === #
+
 
 @pytest.mark.parametrize('vector', load_vectors()['valid'], ids=lambda v: v['name'][:40])
 def test_reference_vectors_pass_the_signature_check(emu, vector):
@@ -65,10 +83,16 @@ BAD_PURCHASES = [
     ('three decimals', dict(amount='23.450'), 9),
     ('zero amount', dict(amount='0.00', rows=[('Free', '1', '0.00', '0.00')]), 9),
     ('cart does not add up', dict(amount='24.00'), 9),
-    ('row amount is not quantity x price',
-     dict(rows=[('Chair', '2', '10.00', '21.00'), ('Delivery', '1', '2.45', '2.45')]), 9),
-    ('fractional quantity',
-     dict(rows=[('Cheese', '1.5', '10.00', '15.00'), ('Rest', '1', '8.45', '8.45')]), 5),
+    (
+        'row amount is not quantity x price',
+        dict(rows=[('Chair', '2', '10.00', '21.00'), ('Delivery', '1', '2.45', '2.45')]),
+        9,
+    ),
+    (
+        'fractional quantity',
+        dict(rows=[('Cheese', '1.5', '10.00', '15.00'), ('Rest', '1', '8.45', '8.45')]),
+        5,
+    ),
     ('row currency differs', dict(overrides={'Currency_2': 'USD'}), 5),
     ('currency not enabled', dict(currency='XAU'), 25),
     ('notify URL not http(s)', dict(notify_url='ftp://127.0.0.1/notify'), 5),
@@ -79,17 +103,23 @@ BAD_PURCHASES = [
 ]
 
 
-@pytest.mark.parametrize('options, expected', [case[1:] for case in BAD_PURCHASES],
-                         ids=[case[0] for case in BAD_PURCHASES])
+@pytest.mark.parametrize(
+    'options, expected',
+    [case[1:] for case in BAD_PURCHASES],
+    ids=[case[0] for case in BAD_PURCHASES],
+)
 def test_bad_purchases_get_the_error_page(emu, merchant, options, expected):
     options = dict(options)
     if options.get('key') == 'other':
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
+
         other = rsa.generate_private_key(65537, 1024)
         options['key'] = other.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()).decode()
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
     order_id = options.pop('order_id', 'BAD-1')
     result = emu.pay(purchase_fields(merchant.url, order_id, **options))
     assert (result.outcome, result.status) == ('rejected', expected), result.message
@@ -114,15 +144,20 @@ def test_user_agent_is_required(emu, merchant):
 
 def test_field_names_are_case_insensitive(emu, merchant):
     fields = purchase_fields(merchant.url, 'CASE-1')[:-1]
-    renamed = {'WalletNumber': 'walletnumber', 'KeyIndex': 'keyindex', 'URL_Cancel': 'URL_CANCEL',
-               'Amount': 'amount'}
+    renamed = {
+        'WalletNumber': 'walletnumber',
+        'KeyIndex': 'keyindex',
+        'URL_Cancel': 'URL_CANCEL',
+        'Amount': 'amount',
+    }
     fields = ipc.sign_fields([(renamed.get(n, n), v) for n, v in fields], STORE_KEY)
     assert emu.pay(fields).outcome == 'paid'
 
 
 def test_unknown_method_is_unsupported(emu):
-    fields = ipc.sign_fields([('IPCmethod', 'IPCFoo'), ('IPCVersion', '1.4'),
-                              ('SID', const.SANDBOX_SID)], STORE_KEY)
+    fields = ipc.sign_fields(
+        [('IPCmethod', 'IPCFoo'), ('IPCVersion', '1.4'), ('SID', const.SANDBOX_SID)], STORE_KEY
+    )
     _status, _headers, body = post(emu.url, fields)
     assert field(ipc.parse_response(body), 'Status') == '10'
 
@@ -134,10 +169,11 @@ def test_checkout_endpoint_is_post_only(emu):
 
 # === Paying === #
 
+
 def test_paid_purchase_notifies_then_returns_to_url_ok(emu, merchant):
     result = emu.pay(purchase_fields(merchant.url, 'PAY-1'), follow=True)
     assert (result.outcome, result.status) == ('paid', 0)
-    (method, notify, verified), = merchant.received('/notify')
+    ((method, notify, verified),) = merchant.received('/notify')
     assert method == 'IPCPurchaseNotify' and verified
     request = merchant.requests[0]
     assert request['user_agent'] and request['content_type'] == 'application/x-www-form-urlencoded'
@@ -150,26 +186,42 @@ def test_paid_purchase_notifies_then_returns_to_url_ok(emu, merchant):
     # The browser is sent to URL_OK with a signed IPCPurchaseOK.
     assert result.return_url == merchant.url + '/ok'
     assert result.return_method == 'IPCPurchaseOK'
-    assert ipc.verify_form(result.return_fields, emu.certificate_pem)['IPC_Trnref'] == \
-        result.ipc_trnref
+    assert (
+        ipc.verify_form(result.return_fields, emu.certificate_pem)['IPC_Trnref']
+        == result.ipc_trnref
+    )
     assert result.followed['status'] == 200
-    (method, ok_fields, verified), = merchant.received('/ok')
+    ((method, ok_fields, verified),) = merchant.received('/ok')
     assert (method, verified) == ('IPCPurchaseOK', True)
     assert 'id="return_form"' in result.html and 'submit()' in result.html
     order = emu.order('PAY-1')
-    assert order['status'] == 'paid' and order['last_message'][0] == ['IPCmethod',
-                                                                     'IPCPurchaseNotify']
+    assert order['status'] == 'paid' and order['last_message'][0] == [
+        'IPCmethod',
+        'IPCPurchaseNotify',
+    ]
 
 
-@pytest.mark.parametrize('answer', [(200, 'ok'), (200, 'OK\n'), (200, ' OK'), (500, 'OK'),
-                                    (200, ''), (302, 'OK'), (400, 'REFUSED: wrong amount')])
+@pytest.mark.parametrize(
+    'answer',
+    [
+        (200, 'ok'),
+        (200, 'OK\n'),
+        (200, ' OK'),
+        (500, 'OK'),
+        (200, ''),
+        (302, 'OK'),
+        (400, 'REFUSED: wrong amount'),
+    ],
+)
 def test_unacknowledged_notify_is_rolled_back(emu, merchant, answer):
     merchant.answer = answer
     result = emu.pay(purchase_fields(merchant.url, 'ROLL-1'), follow=True)
     assert result.outcome == 'reversed'
     received = merchant.received('/notify')
-    assert [method for method, _fields, _ok in received] == ['IPCPurchaseNotify',
-                                                            'IPCPurchaseRollback']
+    assert [method for method, _fields, _ok in received] == [
+        'IPCPurchaseNotify',
+        'IPCPurchaseRollback',
+    ]
     assert all(ok for _method, _fields, ok in received)
     rollback = merchant.requests[1]['pairs']
     assert [name for name, _value in rollback] == SHORT_ORDER
@@ -182,12 +234,16 @@ def test_unacknowledged_notify_is_rolled_back(emu, merchant, answer):
 
 
 def test_unreachable_notify_url_is_rolled_back(emu, merchant):
-    result = emu.pay(purchase_fields(merchant.url, 'DOWN-1',
-                                     notify_url='http://127.0.0.1:9/notify'))
+    result = emu.pay(
+        purchase_fields(merchant.url, 'DOWN-1', notify_url='http://127.0.0.1:9/notify')
+    )
     assert result.outcome == 'reversed' and result.return_url == merchant.url + '/cancel'
     notify, rollback = emu.notifications('DOWN-1')
     assert (notify['method'], notify['delivered'], notify['error'] is not None) == (
-        'IPCPurchaseNotify', False, True)
+        'IPCPurchaseNotify',
+        False,
+        True,
+    )
     assert rollback['method'] == 'IPCPurchaseRollback' and not rollback['delivered']
 
 
@@ -196,8 +252,10 @@ def test_cancel_button(emu, merchant):
     assert result.outcome == 'cancelled'
     assert result.return_url == merchant.url + '/cancel'
     assert [name for name, _value in result.return_fields] == SHORT_ORDER
-    assert ipc.verify_form(result.return_fields, emu.certificate_pem)['IPCmethod'] == \
-        'IPCPurchaseCancel'
+    assert (
+        ipc.verify_form(result.return_fields, emu.certificate_pem)['IPCmethod']
+        == 'IPCPurchaseCancel'
+    )
     assert merchant.received('/notify') == [] and len(merchant.received('/cancel')) == 1
     assert emu.order('CANCEL-1')['status'] == 'cancelled'
 
@@ -209,9 +267,15 @@ def test_declined_card_then_retry(emu, merchant):
     assert 'id="retry"' in result.html and 'id="cancel"' in result.html
     assert result.return_url is None and merchant.requests == []
     # Same session: try another card.
-    status, _headers, body = post(result.session_url, [
-        ('card_number', '4006090000000007'), ('card_expiry', '12/30'), ('card_cvc', '123'),
-        ('action', 'pay')])
+    status, _headers, body = post(
+        result.session_url,
+        [
+            ('card_number', '4006090000000007'),
+            ('card_expiry', '12/30'),
+            ('card_cvc', '123'),
+            ('action', 'pay'),
+        ],
+    )
     assert status == 200 and 'IPCPurchaseOK' in body.decode()
     assert emu.order('DECL-1')['status'] == 'paid'
     assert [a['outcome'] for a in emu.order('DECL-1')['attempts']] == ['declined', 'approved']
@@ -222,9 +286,20 @@ def test_payment_page_has_stable_ids(emu, merchant):
     assert status == 0
     _status, _headers, body = http_request('GET', session_url)
     html = body.decode()
-    for element in ('id="card_number"', 'id="card_expiry"', 'id="card_cvc"', 'id="pay"',
-                    'id="cancel"', 'name="card_number"', '23.45', 'EUR', 'Chair', 'Delivery',
-                    'myPOS Emulator Store', 'PAGE-1'):
+    for element in (
+        'id="card_number"',
+        'id="card_expiry"',
+        'id="card_cvc"',
+        'id="pay"',
+        'id="cancel"',
+        'name="card_number"',
+        '23.45',
+        'EUR',
+        'Chair',
+        'Delivery',
+        'myPOS Emulator Store',
+        'PAGE-1',
+    ):
         assert element in html
     assert html.count('class="cart_row"') == 2
 
@@ -255,30 +330,45 @@ def test_second_session_of_a_paid_order_is_closed(emu, merchant):
     fields = purchase_fields(merchant.url, 'TWO-1')
     _status, first_session, _html = emu.submit(fields)
     assert emu.pay(fields).outcome == 'paid'
-    status, headers, _body = post(first_session, [('card_number', '4006090000000007'),
-                                                  ('card_expiry', '12/30'), ('card_cvc', '1'),
-                                                  ('action', 'pay')])
+    status, headers, _body = post(
+        first_session,
+        [
+            ('card_number', '4006090000000007'),
+            ('card_expiry', '12/30'),
+            ('card_cvc', '1'),
+            ('action', 'pay'),
+        ],
+    )
     assert headers['x-emulator-outcome'] == 'closed' and headers['x-emulator-status'] == '20'
 
 
 def test_pay_accepts_the_redirect_form_html(emu, merchant):
     """What Odoo renders: QWeb-escaped values, posted unescaped by the browser, as signed."""
-    fields = purchase_fields(merchant.url, 'HTML-1', amount='10.00',
-                             rows=[('Стол & "chair" <b>', '1', '10.00', '10.00')])
+    fields = purchase_fields(
+        merchant.url, 'HTML-1', amount='10.00', rows=[('Стол & "chair" <b>', '1', '10.00', '10.00')]
+    )
     from html import escape
-    html = '<form action="https://www.mypos.com/vmp/checkout-test" method="post">' + ''.join(
-        f'<input type="hidden" name="{escape(n)}" value="{escape(v)}"/>' for n, v in fields
-    ) + '</form>'
+
+    html = (
+        '<form action="https://www.mypos.com/vmp/checkout-test" method="post">'
+        + ''.join(
+            f'<input type="hidden" name="{escape(n)}" value="{escape(v)}"/>' for n, v in fields
+        )
+        + '</form>'
+    )
     result = emu.pay(html)
     assert result.outcome == 'paid', result.message
 
 
 def test_card_token_and_customer_fields_in_notify(emu, merchant):
-    fields = purchase_fields(merchant.url, 'TOKEN-1', overrides={
-        'CardTokenRequest': '2', 'PaymentParametersRequired': '2'},
-        extra=[('CustomerEmail', 'ann@example.com'), ('CustomerFirstNames', 'Ann')])
+    fields = purchase_fields(
+        merchant.url,
+        'TOKEN-1',
+        overrides={'CardTokenRequest': '2', 'PaymentParametersRequired': '2'},
+        extra=[('CustomerEmail', 'ann@example.com'), ('CustomerFirstNames', 'Ann')],
+    )
     assert emu.pay(fields, card='5555555555554444').outcome == 'paid'
-    (_method, notify, verified), = merchant.received('/notify')
+    ((_method, notify, verified),) = merchant.received('/notify')
     assert verified and notify['CardToken'] and notify['ExpDate'] == '3012'
     assert notify['CardType'] == '1' and notify['PAN'] == '4444'
     assert notify['CustomerEmail'] == 'ann@example.com' and notify['CustomerFirstNames'] == 'Ann'

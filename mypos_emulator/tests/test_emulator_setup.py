@@ -32,18 +32,35 @@ def test_key_pair_persists_in_the_state_dir(emulator_state_dir, tmp_path):
 
 def test_configured_merchant_key(emulator_state_dir, tmp_path):
     key = rsa.generate_private_key(65537, 1024, default_backend())
-    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode()
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    with Emulator(port=0, state_dir=emulator_state_dir, merchant_public_key_pem=public_pem,
-                  sid='000000000012345', wallet_number='40000000001', key_index=3) as emu:
-        fields = purchase_fields('http://127.0.0.1:9', 'KEY-1', key=private_pem, overrides={
-            'SID': '000000000012345', 'WalletNumber': '40000000001', 'KeyIndex': '3'})
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    with Emulator(
+        port=0,
+        state_dir=emulator_state_dir,
+        merchant_public_key_pem=public_pem,
+        sid='000000000012345',
+        wallet_number='40000000001',
+        key_index=3,
+    ) as emu:
+        fields = purchase_fields(
+            'http://127.0.0.1:9',
+            'KEY-1',
+            key=private_pem,
+            overrides={'SID': '000000000012345', 'WalletNumber': '40000000001', 'KeyIndex': '3'},
+        )
         assert emu.submit(fields)[0] == 0
         # The sandbox store key is not this merchant's key any more.
-        sandbox = purchase_fields('http://127.0.0.1:9', 'KEY-2', overrides={
-            'SID': '000000000012345', 'WalletNumber': '40000000001', 'KeyIndex': '3'})
+        sandbox = purchase_fields(
+            'http://127.0.0.1:9',
+            'KEY-2',
+            overrides={'SID': '000000000012345', 'WalletNumber': '40000000001', 'KeyIndex': '3'},
+        )
         assert emu.submit(sandbox)[0] == 2
 
 
@@ -54,9 +71,20 @@ def test_loopback_only(emulator_state_dir):
 
 def test_command_line(emulator_state_dir):
     process = subprocess.Popen(
-        [sys.executable, '-m', 'mypos_emulator', '--port', '0', '--state-dir',
-         str(emulator_state_dir), '--quiet'],
-        cwd=REPO_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            '-m',
+            'mypos_emulator',
+            '--port',
+            '0',
+            '--state-dir',
+            str(emulator_state_dir),
+            '--quiet',
+        ],
+        cwd=REPO_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, 'PYTHONPATH': str(REPO_DIR)},
     )
     try:
@@ -82,6 +110,7 @@ def test_command_line(emulator_state_dir):
 
 def test_require_https_notify(emulator_state_dir):
     from .helpers import Merchant
+
     with Emulator(port=0, state_dir=emulator_state_dir, require_https_notify=True) as emu:
         merchant = Merchant(emu.certificate_pem)
         try:

@@ -8,7 +8,6 @@ from odoo.http import request
 
 from odoo.addons.payment_mypos import const, ipc
 
-
 _logger = logging.getLogger(__name__)
 
 
@@ -19,7 +18,9 @@ class MyPOSController(http.Controller):
 
     # The messages each route applies; any other signed message is refused there.
     _WEBHOOK_METHODS = (
-        const.NOTIFY_METHODS['done'], const.NOTIFY_METHODS['cancel'], const.RETURN_METHODS['cancel'],
+        const.NOTIFY_METHODS['done'],
+        const.NOTIFY_METHODS['cancel'],
+        const.RETURN_METHODS['cancel'],
     )
     _RETURN_METHODS = (const.RETURN_METHODS['ok'], const.RETURN_METHODS['cancel'])
 
@@ -43,14 +44,19 @@ class MyPOSController(http.Controller):
             reason = error.args[0] if error.args else str(error)
             _logger.warning("Refused a myPOS notification: %s", reason)
             return request.make_response(
-                f'REFUSED: {reason}', headers=[('Content-Type', 'text/plain; charset=utf-8')],
+                f'REFUSED: {reason}',
+                headers=[('Content-Type', 'text/plain; charset=utf-8')],
                 status=400,
             )
         return request.make_response('OK', headers=[('Content-Type', 'text/plain; charset=utf-8')])
 
     @http.route(
-        [_return_url, _cancel_url], type='http', auth='public', methods=['GET', 'POST'],
-        csrf=False, save_session=False,
+        [_return_url, _cancel_url],
+        type='http',
+        auth='public',
+        methods=['GET', 'POST'],
+        csrf=False,
+        save_session=False,
     )
     def mypos_return_from_checkout(self, **_kwargs):
         """Bring the shopper back from myPOS's page to Odoo's payment status page.
@@ -100,11 +106,14 @@ class MyPOSController(http.Controller):
             return
         ipc.check_pairs(pairs)
         _logger.info(
-            "Message received from myPOS on %s: %s", request.httprequest.path,
+            "Message received from myPOS on %s: %s",
+            request.httprequest.path,
             [(name, value) for name, value in pairs if name != 'Signature'],
         )
-        tx_sudo = request.env['payment.transaction'].sudo()._get_tx_from_notification_data(
-            'mypos', {'OrderID': ipc.get_field(pairs, 'OrderID')}
+        tx_sudo = (
+            request.env['payment.transaction']
+            .sudo()
+            ._get_tx_from_notification_data('mypos', {'OrderID': ipc.get_field(pairs, 'OrderID')})
         )
         notification_data = tx_sudo.provider_id._mypos_verify_message(pairs)
         method = notification_data.get('IPCmethod')

@@ -4,7 +4,6 @@ import re
 
 from odoo import api, fields, models
 
-
 # Values that must never be stored in clear in the log, whatever the field is called.
 _CARD_NUMBER_RE = re.compile(r'\b\d{12,19}\b')
 # Fields whose value is replaced by a short marker: long, or secret.
@@ -31,7 +30,9 @@ def redact_pairs(pairs, depth=0):
         if name.lower() in _HIDDEN_FIELDS:
             value = f'[{len(value)} characters, not shown]' if value else ''
         else:
-            value = _CARD_NUMBER_RE.sub(lambda m: '*' * (len(m.group()) - 4) + m.group()[-4:], value)
+            value = _CARD_NUMBER_RE.sub(
+                lambda m: '*' * (len(m.group()) - 4) + m.group()[-4:], value
+            )
         lines.append(f'{indent}{name} = {value}')
     return '\n'.join(line for line in lines if line)
 
@@ -42,24 +43,31 @@ class PaymentMyPOSLog(models.Model):
     Written for support: an accountant opens the transaction and sees every call (refund, status
     check) and every message myPOS sent about it, redacted (no signature, no card data).
     """
+
     _name = 'payment.mypos.log'
     _description = "myPOS Call Log"
     _order = 'id desc'
     _rec_name = 'method'
 
     transaction_id = fields.Many2one(
-        string="Transaction", comodel_name='payment.transaction', required=True, index=True,
-        ondelete='cascade', readonly=True,
+        string="Transaction",
+        comodel_name='payment.transaction',
+        required=True,
+        index=True,
+        ondelete='cascade',
+        readonly=True,
     )
     direction = fields.Selection(
         string="Direction",
         selection=[('out', "Sent to myPOS"), ('in', "Received from myPOS")],
-        required=True, readonly=True,
+        required=True,
+        readonly=True,
     )
     method = fields.Char(string="IPC Method", readonly=True)
     order_id = fields.Char(string="myPOS Order ID", readonly=True)
     outcome = fields.Char(
-        string="Outcome", readonly=True,
+        string="Outcome",
+        readonly=True,
         help="What the module concluded from the exchange (or why there was no usable answer).",
     )
     payload = fields.Text(string="Content (redacted)", readonly=True)
@@ -74,11 +82,13 @@ class PaymentMyPOSLog(models.Model):
         :param list pairs: The fields, as (name, value) pairs (nested lists allowed), or None.
         :return: The log record.
         """
-        return self.sudo().create({
-            'transaction_id': transaction.id,
-            'direction': direction,
-            'method': method,
-            'order_id': order_id,
-            'outcome': (outcome or '')[:1000] or False,
-            'payload': redact_pairs(pairs) if pairs else False,
-        })
+        return self.sudo().create(
+            {
+                'transaction_id': transaction.id,
+                'direction': direction,
+                'method': method,
+                'order_id': order_id,
+                'outcome': (outcome or '')[:1000] or False,
+                'payload': redact_pairs(pairs) if pairs else False,
+            }
+        )

@@ -20,7 +20,6 @@ from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment_mypos import const, ipc
 from odoo.addons.payment_mypos.controllers.main import MyPOSController
 
-
 _logger = logging.getLogger(__name__)
 
 
@@ -44,13 +43,11 @@ class PaymentProvider(models.Model):
     _name = 'payment.provider'
     _inherit = ['payment.provider', 'mail.thread']
 
-    code = fields.Selection(
-        selection_add=[('mypos', "myPOS")], ondelete={'mypos': 'set default'}
-    )
+    code = fields.Selection(selection_add=[('mypos', "myPOS")], ondelete={'mypos': 'set default'})
     mypos_sid = fields.Char(
         string="myPOS Store ID (SID)",
         help="The Store ID from myPOS's dashboard (Online stores). In test mode, leave empty to "
-             "use myPOS's public sandbox store.",
+        "use myPOS's public sandbox store.",
         groups='base.group_system',
     )
     mypos_wallet_number = fields.Char(
@@ -61,7 +58,7 @@ class PaymentProvider(models.Model):
     mypos_key_index = fields.Integer(
         string="myPOS Key Index",
         help="The index myPOS gave your store's public key (1 to 99; use the latest one). In test "
-             "mode, 0 uses the sandbox's key index.",
+        "mode, 0 uses the sandbox's key index.",
         groups='base.group_system',
     )
     # The stored secret. No view shows it and no browser ever receives it: the form edits it
@@ -74,7 +71,7 @@ class PaymentProvider(models.Model):
     mypos_private_key = fields.Char(
         string="myPOS Store Private Key",
         help="The RSA private key (PEM) whose certificate you uploaded to myPOS. It is never shown "
-             "again: leave it blank to keep the stored key. In test mode, empty uses the sandbox.",
+        "again: leave it blank to keep the stored key. In test mode, empty uses the sandbox.",
         compute='_compute_mypos_private_key',
         inverse='_inverse_mypos_private_key',
         groups='base.group_system',
@@ -87,15 +84,15 @@ class PaymentProvider(models.Model):
     mypos_public_certificate = fields.Text(
         string="myPOS Certificate",
         help="myPOS's public certificate (or its bare public key), PEM, from the store's Keys page. "
-             "It verifies what myPOS sends. In test mode, empty uses the sandbox certificate.",
+        "It verifies what myPOS sends. In test mode, empty uses the sandbox certificate.",
         groups='base.group_system',
     )
     # Write-only, like the private key: pasting a pack fills the five fields above on save.
     mypos_configuration_pack = fields.Text(
         string="myPOS Configuration Pack",
         help="The base64 Configuration Pack from myPOS's dashboard (Online stores > your store > "
-             "Keys). Importing it replaces the Store ID, wallet number, key index, store private "
-             "key and myPOS certificate.",
+        "Keys). Importing it replaces the Store ID, wallet number, key index, store private "
+        "key and myPOS certificate.",
         compute='_compute_mypos_configuration_pack',
         inverse='_inverse_mypos_configuration_pack',
         groups='base.group_system',
@@ -114,20 +111,29 @@ class PaymentProvider(models.Model):
         groups='base.group_system',
     )
     mypos_last_test_date = fields.Datetime(
-        string="myPOS Last Connection Test", readonly=True, copy=False, groups='base.group_system',
+        string="myPOS Last Connection Test",
+        readonly=True,
+        copy=False,
+        groups='base.group_system',
     )
     mypos_last_test_result = fields.Text(
-        string="myPOS Last Test Outcome", readonly=True, copy=False, groups='base.group_system',
+        string="myPOS Last Test Outcome",
+        readonly=True,
+        copy=False,
+        groups='base.group_system',
     )
     mypos_last_test_success = fields.Boolean(
-        string="myPOS Last Test Succeeded", readonly=True, copy=False, groups='base.group_system',
+        string="myPOS Last Test Succeeded",
+        readonly=True,
+        copy=False,
+        groups='base.group_system',
     )
 
     # Capabilities
     mypos_online_payments = fields.Boolean(
         string="Online Payments",
         help="Offer myPOS's hosted payment page at checkout. When off, myPOS is not offered to "
-             "customers, but notifications, refunds and status checks keep working.",
+        "customers, but notifications, refunds and status checks keep working.",
         default=True,
     )
     mypos_terminal_payments = fields.Boolean(
@@ -137,7 +143,7 @@ class PaymentProvider(models.Model):
         readonly=True,
     )
 
-    #=== COMPUTE METHODS ===#
+    # === COMPUTE METHODS ===#
 
     def _compute_mypos_configuration_pack(self):
         for provider in self:
@@ -174,12 +180,13 @@ class PaymentProvider(models.Model):
             except ipc.InvalidKey:
                 provider.mypos_private_key_info = _("A key is stored but cannot be read")
                 continue
-            fingerprint = hashlib.sha256(key.public_key().public_numbers().n.to_bytes(
-                (key.key_size + 7) // 8, 'big'
-            )).hexdigest()[:16]
+            fingerprint = hashlib.sha256(
+                key.public_key().public_numbers().n.to_bytes((key.key_size + 7) // 8, 'big')
+            ).hexdigest()[:16]
             provider.mypos_private_key_info = _(
                 "RSA %(bits)s-bit key stored (public key fingerprint %(fp)s)",
-                bits=key.key_size, fp=fingerprint,
+                bits=key.key_size,
+                fp=fingerprint,
             )
 
     def _inverse_mypos_private_key(self):
@@ -199,42 +206,57 @@ class PaymentProvider(models.Model):
         # Forget the entered value, so that not even the answer to this save echoes it back.
         self.invalidate_recordset(['mypos_private_key'])
 
-    #=== CONSTRAINT METHODS ===#
+    # === CONSTRAINT METHODS ===#
 
     @api.constrains(
-        'state', 'code', 'mypos_sid', 'mypos_wallet_number', 'mypos_key_index',
-        'mypos_private_key', 'mypos_private_key_pem', 'mypos_public_certificate',
+        'state',
+        'code',
+        'mypos_sid',
+        'mypos_wallet_number',
+        'mypos_key_index',
+        'mypos_private_key',
+        'mypos_private_key_pem',
+        'mypos_public_certificate',
     )
     def _check_mypos_credentials(self):
         """Check the credentials: all required when enabled, valid whenever given."""
         for provider in self.filtered(lambda p: p.code == 'mypos' and p.state != 'disabled'):
             if provider.state == 'enabled':
                 missing = [
-                    provider._fields[name].string for name in (
-                        'mypos_sid', 'mypos_wallet_number', 'mypos_key_index',
-                        'mypos_private_key_pem', 'mypos_public_certificate',
-                    ) if not provider[name]
+                    provider._fields[name].string
+                    for name in (
+                        'mypos_sid',
+                        'mypos_wallet_number',
+                        'mypos_key_index',
+                        'mypos_private_key_pem',
+                        'mypos_public_certificate',
+                    )
+                    if not provider[name]
                 ]
                 if missing:
-                    raise ValidationError("myPOS: " + _(
-                        "To enable myPOS, fill in: %s.", ", ".join(missing)
-                    ))
+                    raise ValidationError(
+                        "myPOS: " + _("To enable myPOS, fill in: %s.", ", ".join(missing))
+                    )
             try:
                 ipc.check_credentials(provider._mypos_get_credentials())
             except ipc.IPCError as error:
                 raise ValidationError("myPOS: " + _("Invalid credentials: %s.", error)) from None
 
-    #=== CRUD METHODS ===#
+    # === CRUD METHODS ===#
 
     def write(self, vals):
         """Override of `payment` to forget the parsed keys when the key material changes."""
         res = super().write(vals)
-        if {'mypos_private_key', 'mypos_private_key_pem', 'mypos_public_certificate',
-                'mypos_configuration_pack'} & set(vals):
+        if {
+            'mypos_private_key',
+            'mypos_private_key_pem',
+            'mypos_public_certificate',
+            'mypos_configuration_pack',
+        } & set(vals):
             ipc.forget_keys()
         return res
 
-    #=== BUSINESS METHODS ===#
+    # === BUSINESS METHODS ===#
 
     def _mypos_get_credentials(self):
         """Return the store credentials; in test state, empty ones fall back to the sandbox.
@@ -261,11 +283,13 @@ class PaymentProvider(models.Model):
             key_index=pick(self.mypos_key_index, lambda: const.SANDBOX_KEY_INDEX, signing),
             private_key=pick(
                 self.mypos_private_key_pem,
-                lambda: _read_addon_file(const.SANDBOX_PRIVATE_KEY_FILE), signing,
+                lambda: _read_addon_file(const.SANDBOX_PRIVATE_KEY_FILE),
+                signing,
             ),
             certificate=pick(
                 self.mypos_public_certificate,
-                lambda: _read_addon_file(const.SANDBOX_CERTIFICATE_FILE), verifying,
+                lambda: _read_addon_file(const.SANDBOX_CERTIFICATE_FILE),
+                verifying,
             ),
         )
 
@@ -299,7 +323,10 @@ class PaymentProvider(models.Model):
         fields = ipc.build_request(credentials, method, params)
         url = self._mypos_get_api_url()
         _logger.info(
-            "Sending %s to %s for %s:\n%s", method, url, reference,
+            "Sending %s to %s for %s:\n%s",
+            method,
+            url,
+            reference,
             pprint.pformat([field for field in fields if field[0] != 'Signature']),
         )
         # The whole call, body included, must fit in REQUEST_TIMEOUT (plus one last read at most).
@@ -307,28 +334,44 @@ class PaymentProvider(models.Model):
         connect_timeout = min(const.CONNECT_TIMEOUT, const.REQUEST_TIMEOUT / 2)
         try:
             response = requests.post(
-                url, data=fields, headers={'User-Agent': const.USER_AGENT},
-                timeout=(connect_timeout, const.REQUEST_TIMEOUT - connect_timeout), stream=True,
+                url,
+                data=fields,
+                headers={'User-Agent': const.USER_AGENT},
+                timeout=(connect_timeout, const.REQUEST_TIMEOUT - connect_timeout),
+                stream=True,
             )
             with response:
                 body = self._mypos_read_body(response, deadline)
         except requests.exceptions.Timeout:
             _logger.warning("%s to %s timed out", method, url)
-            raise ipc.RemoteError('timeout', _(
-                "myPOS did not answer within %(seconds)s seconds (%(url)s).",
-                seconds=const.REQUEST_TIMEOUT, url=url,
-            )) from None
+            raise ipc.RemoteError(
+                'timeout',
+                _(
+                    "myPOS did not answer within %(seconds)s seconds (%(url)s).",
+                    seconds=const.REQUEST_TIMEOUT,
+                    url=url,
+                ),
+            ) from None
         except requests.exceptions.RequestException as error:
             _logger.warning("%s to %s failed: %s", method, url, error)
-            raise ipc.RemoteError('unreachable', _(
-                "myPOS cannot be reached at %(url)s (%(error)s).", url=url, error=type(error).__name__,
-            )) from None
+            raise ipc.RemoteError(
+                'unreachable',
+                _(
+                    "myPOS cannot be reached at %(url)s (%(error)s).",
+                    url=url,
+                    error=type(error).__name__,
+                ),
+            ) from None
         if response.status_code != 200:
             _logger.warning("%s to %s answered HTTP %s", method, url, response.status_code)
-            raise ipc.RemoteError('http', _(
-                "myPOS answered with HTTP error %(code)s at %(url)s.",
-                code=response.status_code, url=url,
-            ))
+            raise ipc.RemoteError(
+                'http',
+                _(
+                    "myPOS answered with HTTP error %(code)s at %(url)s.",
+                    code=response.status_code,
+                    url=url,
+                ),
+            )
         try:
             tree = ipc.read_answer(body, credentials.certificate)
         except ipc.RemoteError as error:
@@ -353,10 +396,13 @@ class PaymentProvider(models.Model):
             chunks.append(chunk)
             size += len(chunk)
             if size > MAX_ANSWER_BYTES:
-                raise ipc.RemoteError('garbage', _(
-                    "myPOS's answer is larger than %(size)s bytes: it is not an answer of myPOS.",
-                    size=MAX_ANSWER_BYTES,
-                ))
+                raise ipc.RemoteError(
+                    'garbage',
+                    _(
+                        "myPOS's answer is larger than %(size)s bytes: it is not an answer of myPOS.",
+                        size=MAX_ANSWER_BYTES,
+                    ),
+                )
             if time.monotonic() > deadline:
                 raise requests.exceptions.ReadTimeout("the answer took too long to arrive")
         return b''.join(chunks)
@@ -406,7 +452,7 @@ class PaymentProvider(models.Model):
         )
         return providers
 
-    #=== ACTION METHODS - ADMINISTRATION ===#
+    # === ACTION METHODS - ADMINISTRATION ===#
 
     def action_mypos_test_connection(self):
         """Check the setup and make a signed call that moves no money; record and show the outcome.
@@ -424,16 +470,21 @@ class PaymentProvider(models.Model):
         if self.code != 'mypos':
             raise UserError("myPOS: " + _("This is not a myPOS provider."))
         if self.state == 'disabled':
-            raise UserError("myPOS: " + _(
-                "The provider is disabled. Set it to Test Mode (or Enabled) before testing the "
-                "connection."
-            ))
+            raise UserError(
+                "myPOS: "
+                + _(
+                    "The provider is disabled. Set it to Test Mode (or Enabled) before testing the "
+                    "connection."
+                )
+            )
         success, outcome = self._mypos_test_connection()
-        self.write({
-            'mypos_last_test_date': fields.Datetime.now(),
-            'mypos_last_test_result': outcome,
-            'mypos_last_test_success': success,
-        })
+        self.write(
+            {
+                'mypos_last_test_date': fields.Datetime.now(),
+                'mypos_last_test_result': outcome,
+                'mypos_last_test_success': success,
+            }
+        )
         return {
             'type': 'ir.actions.client',
             'tag': 'display_notification',
@@ -478,7 +529,8 @@ class PaymentProvider(models.Model):
         warning = self.mypos_environment_warning
         message = _(
             "Store ID (SID): %(sid)s, wallet number: %(wallet)s, key index: %(index)s.",
-            sid=self.mypos_sid or '-', wallet=self.mypos_wallet_number or '-',
+            sid=self.mypos_sid or '-',
+            wallet=self.mypos_wallet_number or '-',
             index=self.mypos_key_index or '-',
         )
         return {
@@ -493,7 +545,7 @@ class PaymentProvider(models.Model):
             },
         }
 
-    #=== BUSINESS METHODS - ADMINISTRATION ===#
+    # === BUSINESS METHODS - ADMINISTRATION ===#
 
     def _mypos_import_configuration_pack(self, pack):
         """Decode and validate myPOS's Configuration Pack, then store its five credentials at once.
@@ -507,26 +559,37 @@ class PaymentProvider(models.Model):
         try:
             credentials = ipc.decode_configuration_pack(pack)
         except ipc.IPCError as error:
-            raise ValidationError("myPOS: " + _(
-                "The configuration pack cannot be imported: %(reason)s. Copy the whole pack again "
-                "from myPOS's dashboard (Online stores > your store > Keys). Nothing was changed.",
-                reason=error,
-            )) from None
-        self.write({
-            'mypos_sid': credentials.sid,
-            'mypos_wallet_number': credentials.wallet_number,
-            'mypos_key_index': credentials.key_index,
-            'mypos_private_key_pem': credentials.private_key,
-            'mypos_public_certificate': credentials.certificate,
-        })
+            raise ValidationError(
+                "myPOS: "
+                + _(
+                    "The configuration pack cannot be imported: %(reason)s. Copy the whole pack again "
+                    "from myPOS's dashboard (Online stores > your store > Keys). Nothing was changed.",
+                    reason=error,
+                )
+            ) from None
+        self.write(
+            {
+                'mypos_sid': credentials.sid,
+                'mypos_wallet_number': credentials.wallet_number,
+                'mypos_key_index': credentials.key_index,
+                'mypos_private_key_pem': credentials.private_key,
+                'mypos_public_certificate': credentials.certificate,
+            }
+        )
         _logger.info(
             "myPOS configuration pack imported on provider %s by user %s (SID %s, key index %s)",
-            self.id, self.env.uid, credentials.sid, credentials.key_index,
+            self.id,
+            self.env.uid,
+            credentials.sid,
+            credentials.key_index,
         )
-        self.message_post(body=_(
-            "A myPOS configuration pack was imported by %(user)s: the store credentials were "
-            "replaced.", user=self.env.user.name,
-        ))
+        self.message_post(
+            body=_(
+                "A myPOS configuration pack was imported by %(user)s: the store credentials were "
+                "replaced.",
+                user=self.env.user.name,
+            )
+        )
 
     def _mypos_get_environment_warning(self):
         """Return a warning when the credentials seem to belong to the other environment, or ''.
@@ -572,21 +635,26 @@ class PaymentProvider(models.Model):
         parts = urlsplit(url)
         problems = []
         if parts.scheme != 'https':
-            problems.append(_(
-                "The webhook URL %(url)s is not https: myPOS notifies https URLs only. Serve Odoo "
-                "over https and set the system parameter web.base.url to its https address.",
-                url=url,
-            ))
+            problems.append(
+                _(
+                    "The webhook URL %(url)s is not https: myPOS notifies https URLs only. Serve Odoo "
+                    "over https and set the system parameter web.base.url to its https address.",
+                    url=url,
+                )
+            )
         try:
             port = parts.port
         except ValueError:
             port = -1
         if port not in (None, 443) and not (parts.scheme == 'http' and port == 80):
-            problems.append(_(
-                "The webhook URL %(url)s names port %(port)s: use the default https port (443), "
-                "without a port in web.base.url.",
-                url=url, port=port,
-            ))
+            problems.append(
+                _(
+                    "The webhook URL %(url)s names port %(port)s: use the default https port (443), "
+                    "without a port in web.base.url.",
+                    url=url,
+                    port=port,
+                )
+            )
         host = (parts.hostname or '').lower()
         try:
             address = ipaddress.ip_address(host)
@@ -595,11 +663,14 @@ class PaymentProvider(models.Model):
         else:
             local = not address.is_global
         if local:
-            problems.append(_(
-                "The webhook URL %(url)s points to %(host)s, which myPOS cannot reach from the "
-                "internet: set web.base.url to the public domain name of this database.",
-                url=url, host=host or '?',
-            ))
+            problems.append(
+                _(
+                    "The webhook URL %(url)s points to %(host)s, which myPOS cannot reach from the "
+                    "internet: set web.base.url to the public domain name of this database.",
+                    url=url,
+                    host=host or '?',
+                )
+            )
         return problems
 
     def _mypos_test_connection(self):
@@ -625,8 +696,11 @@ class PaymentProvider(models.Model):
             if credentials.sid == const.SANDBOX_SID or (
                 credentials.wallet_number == const.SANDBOX_WALLET_NUMBER
             ):
-                problems.append(_("Sandbox credentials in live mode.") + " "
-                                + self._mypos_get_environment_warning())
+                problems.append(
+                    _("Sandbox credentials in live mode.")
+                    + " "
+                    + self._mypos_get_environment_warning()
+                )
             problems += self._mypos_get_webhook_problems()
         if problems:  # Calling myPOS would only add noise, or use the wrong store.
             return False, "\n".join(problems)
@@ -646,7 +720,10 @@ class PaymentProvider(models.Model):
             "myPOS answered %(method)s at %(url)s and its signature verifies with the configured "
             "myPOS certificate: requests signed with key index %(index)s are accepted for store "
             "%(sid)s.",
-            method=method, url=url, index=credentials.key_index, sid=credentials.sid,
+            method=method,
+            url=url,
+            index=credentials.key_index,
+            sid=credentials.sid,
         )
         if status:
             outcome += " " + _(
@@ -679,31 +756,38 @@ class PaymentProvider(models.Model):
             return _(
                 "Endpoint timed out: %(error)s Check that this server can open https connections "
                 "to %(url)s (firewall, proxy), then try again; if it persists, myPOS may be "
-                "having an outage.", error=error, url=url,
+                "having an outage.",
+                error=error,
+                url=url,
             )
         if error.kind == 'unreachable':
             return _(
                 "Endpoint unreachable: %(error)s Check this server's internet access (DNS, "
                 "firewall, outgoing https) and, in test mode, the system parameter "
-                "payment_mypos.sandbox_url if it is set.", error=error,
+                "payment_mypos.sandbox_url if it is set.",
+                error=error,
             )
         if error.kind == 'http':
             return _(
                 "Endpoint error: %(error)s The URL may be wrong (check the system parameter "
                 "payment_mypos.sandbox_url if it is set) or myPOS may be having an outage; try "
-                "again later.", error=error,
+                "again later.",
+                error=error,
             )
         if error.kind == 'garbage':
             return _(
                 "Not a myPOS answer: %(error)s The endpoint %(url)s does not lead to myPOS's API "
-                "(a proxy or a wrong URL?).", error=error, url=url,
+                "(a proxy or a wrong URL?).",
+                error=error,
+                url=url,
             )
         if error.kind == 'signature':
             return _(
                 "The answer's signature does not verify: the configured myPOS certificate does "
                 "not match the key myPOS signs with for key index %(index)s. Download the myPOS "
                 "certificate of that key index from myPOS's dashboard (Online stores > your store "
-                "> Keys), or import the configuration pack again.", index=credentials.key_index,
+                "> Keys), or import the configuration pack again.",
+                index=credentials.key_index,
             )
         if status is None:  # Unsigned, without a status.
             return _(
@@ -713,16 +797,20 @@ class PaymentProvider(models.Model):
         if status == 2:
             headline = _(
                 "Request signature refused: the store private key or the key index (%(index)s) "
-                "does not match the public key uploaded to myPOS.", index=credentials.key_index,
+                "does not match the public key uploaded to myPOS.",
+                index=credentials.key_index,
             )
         elif status == 4:
             headline = _(
-                "Invalid Store ID (SID): myPOS does not know store %(sid)s.", sid=credentials.sid,
+                "Invalid Store ID (SID): myPOS does not know store %(sid)s.",
+                sid=credentials.sid,
             )
         elif status in (5, 6, 25):
             headline = _(
                 "Wallet or store problem: wallet number %(wallet)s, or store %(sid)s's setup in "
-                "myPOS's dashboard.", wallet=credentials.wallet_number, sid=credentials.sid,
+                "myPOS's dashboard.",
+                wallet=credentials.wallet_number,
+                sid=credentials.sid,
             )
         elif status == 3:
             headline = _(
@@ -735,28 +823,37 @@ class PaymentProvider(models.Model):
         parts = [headline, status_text]
         if status in (3, 4, 5):
             if self.state == 'test' and credentials.sid != const.SANDBOX_SID:
-                parts.append(_(
-                    "Live credentials in test mode? These are not myPOS's public sandbox "
-                    "credentials; myPOS's sandbox refuses a live store's. Set the provider to "
-                    "Enabled to use them, or clear them to test with the sandbox store."
-                ))
+                parts.append(
+                    _(
+                        "Live credentials in test mode? These are not myPOS's public sandbox "
+                        "credentials; myPOS's sandbox refuses a live store's. Set the provider to "
+                        "Enabled to use them, or clear them to test with the sandbox store."
+                    )
+                )
             elif self.state == 'enabled':
-                parts.append(_(
-                    "Sandbox credentials in live mode? myPOS's live endpoint refuses sandbox "
-                    "credentials: import your store's live configuration pack."
-                ))
+                parts.append(
+                    _(
+                        "Sandbox credentials in live mode? myPOS's live endpoint refuses sandbox "
+                        "credentials: import your store's live configuration pack."
+                    )
+                )
         if error.kind == 'unsigned':
-            parts.append(_(
-                "(myPOS did not sign this answer, so it cannot be fully trusted.)"
-            ))
+            parts.append(_("(myPOS did not sign this answer, so it cannot be fully trusted.)"))
         return " ".join(parts)
 
     def _mypos_get_open_transactions(self):
         """Return the myPOS transactions of this provider whose payment may still be under way."""
         self.ensure_one()
-        return self.env['payment.transaction'].sudo().search([
-            ('provider_id', '=', self.id), ('state', 'in', ('draft', 'pending')),
-        ])
+        return (
+            self.env['payment.transaction']
+            .sudo()
+            .search(
+                [
+                    ('provider_id', '=', self.id),
+                    ('state', 'in', ('draft', 'pending')),
+                ]
+            )
+        )
 
     def _mypos_disconnect(self):
         """Forget the store's credentials and disable the provider, keeping myPOS's certificate.
@@ -769,26 +866,34 @@ class PaymentProvider(models.Model):
         self.ensure_one()
         open_count = len(self._mypos_get_open_transactions())
         former_sid = self.mypos_sid or self.mypos_disconnected_sid
-        self.write({
-            'state': 'disabled',
-            'mypos_sid': False,
-            'mypos_wallet_number': False,
-            'mypos_key_index': 0,
-            'mypos_private_key_pem': False,
-            'mypos_disconnected_sid': former_sid,
-            'mypos_last_test_date': False,
-            'mypos_last_test_result': False,
-            'mypos_last_test_success': False,
-        })
+        self.write(
+            {
+                'state': 'disabled',
+                'mypos_sid': False,
+                'mypos_wallet_number': False,
+                'mypos_key_index': 0,
+                'mypos_private_key_pem': False,
+                'mypos_disconnected_sid': former_sid,
+                'mypos_last_test_date': False,
+                'mypos_last_test_result': False,
+                'mypos_last_test_success': False,
+            }
+        )
         now = fields.Datetime.now()
         _logger.info(
             "myPOS account disconnected from provider %s by user %s (%s open transactions)",
-            self.id, self.env.uid, open_count,
+            self.id,
+            self.env.uid,
+            open_count,
         )
-        self.message_post(body=_(
-            "myPOS account disconnected by %(user)s on %(date)s: Store ID, wallet number, key "
-            "index and private key cleared, provider disabled. %(count)s transaction(s) were "
-            "still draft or pending; their notifications are still verified with the kept myPOS "
-            "certificate and applied.",
-            user=self.env.user.name, date=format_datetime(self.env, now), count=open_count,
-        ))
+        self.message_post(
+            body=_(
+                "myPOS account disconnected by %(user)s on %(date)s: Store ID, wallet number, key "
+                "index and private key cleared, provider disabled. %(count)s transaction(s) were "
+                "still draft or pending; their notifications are still verified with the kept myPOS "
+                "certificate and applied.",
+                user=self.env.user.name,
+                date=format_datetime(self.env, now),
+                count=open_count,
+            )
+        )

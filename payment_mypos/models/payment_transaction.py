@@ -16,7 +16,6 @@ from odoo.addons.payment.const import CURRENCY_MINOR_UNITS
 from odoo.addons.payment_mypos import const, ipc
 from odoo.addons.payment_mypos.controllers.main import MyPOSController
 
-
 _logger = logging.getLogger(__name__)
 
 REFUND_METHOD = 'IPCRefund'
@@ -30,7 +29,7 @@ DEFAULT_MAX_CHECKS = 12
 FIRST_CHECK_DELAY = timedelta(minutes=10)
 MAX_CHECK_INTERVAL = timedelta(hours=12)
 # Key space of the advisory lock taken while a refund is being sent (pg_try_advisory_xact_lock).
-REFUND_LOCK_SPACE = 0x6d79706f  # 'mypo'
+REFUND_LOCK_SPACE = 0x6D79706F  # 'mypo'
 
 
 class PaymentTransaction(models.Model):
@@ -45,37 +44,49 @@ class PaymentTransaction(models.Model):
     )
 
     mypos_log_ids = fields.One2many(
-        string="myPOS Log", comodel_name='payment.mypos.log', inverse_name='transaction_id',
+        string="myPOS Log",
+        comodel_name='payment.mypos.log',
+        inverse_name='transaction_id',
         readonly=True,
     )
     mypos_log_count = fields.Integer(string="myPOS Messages", compute='_compute_mypos_log_count')
     mypos_next_check = fields.Datetime(
         string="Next myPOS Status Check",
         help="When the scheduled action will next ask myPOS about this transaction. Empty once "
-             "the transaction is final or the checks gave up.",
-        readonly=True, copy=False, index='btree_not_null',
+        "the transaction is final or the checks gave up.",
+        readonly=True,
+        copy=False,
+        index='btree_not_null',
     )
     mypos_check_count = fields.Integer(
-        string="myPOS Status Checks", help="Scheduled status checks made so far.",
-        readonly=True, copy=False,
+        string="myPOS Status Checks",
+        help="Scheduled status checks made so far.",
+        readonly=True,
+        copy=False,
     )
     mypos_last_check = fields.Datetime(string="Last myPOS Status Check", readonly=True, copy=False)
     mypos_last_refund_request = fields.Datetime(
-        string="Last Refund Sent to myPOS", readonly=True, copy=False,
+        string="Last Refund Sent to myPOS",
+        readonly=True,
+        copy=False,
     )
 
-    _sql_constraints = [(
-        'mypos_order_id_uniq', 'unique(mypos_order_id)', "The myPOS Order ID must be unique.",
-    )]
+    _sql_constraints = [
+        (
+            'mypos_order_id_uniq',
+            'unique(mypos_order_id)',
+            "The myPOS Order ID must be unique.",
+        )
+    ]
 
-    #=== COMPUTE METHODS ===#
+    # === COMPUTE METHODS ===#
 
     @api.depends('mypos_log_ids')
     def _compute_mypos_log_count(self):
         for tx in self:
             tx.mypos_log_count = len(tx.mypos_log_ids)
 
-    #=== BUSINESS METHODS - PAYMENT FLOW ===#
+    # === BUSINESS METHODS - PAYMENT FLOW ===#
 
     def _mypos_get_order_id(self):
         """Return the myPOS OrderID of the transaction, assigning it on first use.
@@ -105,19 +116,30 @@ class PaymentTransaction(models.Model):
         """
         documents = []
         if 'sale_order_ids' in self._fields and self.sale_order_ids:
-            documents.append([
-                (line.product_id.display_name or line.name, line.product_uom_qty, line.price_total)
-                for line in self.sale_order_ids.order_line
-                if not line.display_type
-            ] if len(self.sale_order_ids) == 1
-                and self.sale_order_ids.currency_id == self.currency_id else None)
+            documents.append(
+                [
+                    (
+                        line.product_id.display_name or line.name,
+                        line.product_uom_qty,
+                        line.price_total,
+                    )
+                    for line in self.sale_order_ids.order_line
+                    if not line.display_type
+                ]
+                if len(self.sale_order_ids) == 1
+                and self.sale_order_ids.currency_id == self.currency_id
+                else None
+            )
         if 'invoice_ids' in self._fields and self.invoice_ids:
-            documents.append([
-                (line.product_id.display_name or line.name, line.quantity, line.price_total)
-                for line in self.invoice_ids.invoice_line_ids
-                if line.display_type == 'product'
-            ] if len(self.invoice_ids) == 1
-                and self.invoice_ids.currency_id == self.currency_id else None)
+            documents.append(
+                [
+                    (line.product_id.display_name or line.name, line.quantity, line.price_total)
+                    for line in self.invoice_ids.invoice_line_ids
+                    if line.display_type == 'product'
+                ]
+                if len(self.invoice_ids) == 1 and self.invoice_ids.currency_id == self.currency_id
+                else None
+            )
         if len(documents) != 1 or documents[0] is None:
             return []
         return [
@@ -164,7 +186,10 @@ class PaymentTransaction(models.Model):
                     address=self.partner_address,
                 ),
                 cart=ipc.build_cart(
-                    self._mypos_get_cart_lines(), amount_minor, decimals, self.currency_id.name,
+                    self._mypos_get_cart_lines(),
+                    amount_minor,
+                    decimals,
+                    self.currency_id.name,
                     fallback_name=self.reference,
                 ),
             )
@@ -173,11 +198,14 @@ class PaymentTransaction(models.Model):
             raise ValidationError("myPOS: " + _("The payment cannot be started: %s", error))
         _logger.info(
             "Redirecting %s (myPOS OrderID %s) to myPOS for %s %s",
-            self.reference, order_id, dict(purchase)['Amount'], self.currency_id.name,
+            self.reference,
+            order_id,
+            dict(purchase)['Amount'],
+            self.currency_id.name,
         )
         return {'api_url': provider._mypos_get_api_url(), 'fields': purchase}
 
-    #=== BUSINESS METHODS - NOTIFICATIONS ===#
+    # === BUSINESS METHODS - NOTIFICATIONS ===#
 
     @api.model
     def _get_tx_from_notification_data(self, provider_code, notification_data):
@@ -212,16 +240,23 @@ class PaymentTransaction(models.Model):
         # myPOS's refund answer carries no SID (API §4.5); every other message does.
         sid_required = not (self.operation == 'refund' and 'SID' not in notification_data)
         if sid_required and notification_data.get('SID') != credentials.sid:
-            raise ValidationError("myPOS: " + _(
-                "The message is for store %(sid)s, not this provider's store.",
-                sid=notification_data.get('SID'),
-            ))
+            raise ValidationError(
+                "myPOS: "
+                + _(
+                    "The message is for store %(sid)s, not this provider's store.",
+                    sid=notification_data.get('SID'),
+                )
+            )
         currency = notification_data.get('Currency')
         if currency != self.currency_id.name:
-            raise ValidationError("myPOS: " + _(
-                "The currency %(received)s does not match the transaction's %(expected)s.",
-                received=currency, expected=self.currency_id.name,
-            ))
+            raise ValidationError(
+                "myPOS: "
+                + _(
+                    "The currency %(received)s does not match the transaction's %(expected)s.",
+                    received=currency,
+                    expected=self.currency_id.name,
+                )
+            )
         try:
             amount = ipc.parse_amount(notification_data.get('Amount'), self._mypos_decimals())
         except ipc.IPCError as error:
@@ -229,11 +264,14 @@ class PaymentTransaction(models.Model):
         # Refund transactions carry a negative amount; myPOS states every amount positive.
         expected = payment_utils.to_minor_currency_units(abs(self.amount), self.currency_id)
         if amount != expected:
-            raise ValidationError("myPOS: " + _(
-                "The amount %(received)s does not match the transaction's %(expected)s.",
-                received=notification_data.get('Amount'),
-                expected=ipc.format_amount(expected, self._mypos_decimals()),
-            ))
+            raise ValidationError(
+                "myPOS: "
+                + _(
+                    "The amount %(received)s does not match the transaction's %(expected)s.",
+                    received=notification_data.get('Amount'),
+                    expected=ipc.format_amount(expected, self._mypos_decimals()),
+                )
+            )
 
     def _process_notification_data(self, notification_data):
         """Override of `payment` to apply a verified myPOS message to the transaction.
@@ -254,8 +292,12 @@ class PaymentTransaction(models.Model):
         method = notification_data.get('IPCmethod')
         if not self.env.context.get('mypos_logged'):  # Messages posted to us (the webhook).
             self.env['payment.mypos.log']._mypos_add(
-                self, 'in', method, list(notification_data.items()),
-                order_id=notification_data.get('OrderID'), outcome=_("Received and verified"),
+                self,
+                'in',
+                method,
+                list(notification_data.items()),
+                order_id=notification_data.get('OrderID'),
+                outcome=_("Received and verified"),
             )
         self._mypos_check_notification_data(notification_data)
         if self.operation == 'refund' or method == REFUND_METHOD:
@@ -268,9 +310,7 @@ class PaymentTransaction(models.Model):
             if self.state == 'draft':
                 self._set_pending()
         else:
-            raise ValidationError(
-                "myPOS: " + _("Received an unsupported message %s.", method)
-            )
+            raise ValidationError("myPOS: " + _("Received an unsupported message %s.", method))
 
     def _mypos_apply_payment(self, notification_data):
         """Mark the transaction done with its myPOS reference; idempotent."""
@@ -279,17 +319,24 @@ class PaymentTransaction(models.Model):
             raise ValidationError("myPOS: " + _("The payment notification has no IPC_Trnref."))
         if self.state == 'done':
             if self.provider_reference != reference:
-                raise ValidationError("myPOS: " + _(
-                    "The transaction is already paid with myPOS reference %(paid)s; refusing "
-                    "a second payment %(new)s so that myPOS reverses it.",
-                    paid=self.provider_reference, new=reference,
-                ))
+                raise ValidationError(
+                    "myPOS: "
+                    + _(
+                        "The transaction is already paid with myPOS reference %(paid)s; refusing "
+                        "a second payment %(new)s so that myPOS reverses it.",
+                        paid=self.provider_reference,
+                        new=reference,
+                    )
+                )
             return  # A repeated notification.
         if self.state == 'cancel':
-            raise ValidationError("myPOS: " + _(
-                "The transaction is cancelled in Odoo; refusing the payment so that myPOS "
-                "reverses it."
-            ))
+            raise ValidationError(
+                "myPOS: "
+                + _(
+                    "The transaction is cancelled in Odoo; refusing the payment so that myPOS "
+                    "reverses it."
+                )
+            )
         self.provider_reference = reference
         payment_method = self.env['payment.method']._get_from_code(
             const.CARD_TYPE_MAPPING.get(notification_data.get('CardType'), '')
@@ -304,7 +351,8 @@ class PaymentTransaction(models.Model):
             # stays, as the accounting may already be posted; a person must look at it.
             _logger.warning(
                 "myPOS sent %s for %s, which is already done; leaving it for a manual check",
-                method, self.reference,
+                method,
+                self.reference,
             )
             message = _(
                 "myPOS reports this payment as reversed (%s) although Odoo had already confirmed "
@@ -321,7 +369,7 @@ class PaymentTransaction(models.Model):
                 message = _("The payment was cancelled on myPOS's page.")
             self._set_canceled(state_message=message)
 
-    #=== BUSINESS METHODS - CALLS TO MYPOS ===#
+    # === BUSINESS METHODS - CALLS TO MYPOS ===#
 
     def _mypos_call(self, method, params):
         """Send a server-to-server call about this transaction and log both directions.
@@ -345,12 +393,20 @@ class PaymentTransaction(models.Model):
             tree = provider._mypos_make_request(method, params, reference=self.reference)
         except ipc.RemoteError as error:
             log._mypos_add(
-                self, 'in', method, error.tree, order_id=order_id,
+                self,
+                'in',
+                method,
+                error.tree,
+                order_id=order_id,
                 outcome=f"{error.kind}: {error.args[0] if error.args else error}",
             )
             raise
         log._mypos_add(
-            self, 'in', method, tree, order_id=order_id,
+            self,
+            'in',
+            method,
+            tree,
+            order_id=order_id,
             outcome=_("Signed answer, status 0 (%s)", ipc.get_field(tree, 'StatusMsg') or ''),
         )
         return tree
@@ -359,11 +415,12 @@ class PaymentTransaction(models.Model):
     def _mypos_answer_data(tree):
         """Return the top-level fields of a verified answer as a dict, `Signature` excluded."""
         return {
-            name: value for name, value in tree
+            name: value
+            for name, value in tree
             if not isinstance(value, list) and name.lower() != 'signature'
         }
 
-    #=== BUSINESS METHODS - REFUNDS ===#
+    # === BUSINESS METHODS - REFUNDS ===#
 
     def _send_refund_request(self, amount_to_refund=None):
         """Override of `payment` to refund the payment with myPOS's `IPCRefund` (API §4.5).
@@ -402,10 +459,14 @@ class PaymentTransaction(models.Model):
             'SELECT pg_try_advisory_xact_lock(%s, %s)', [REFUND_LOCK_SPACE, self.id]
         )
         if not self.env.cr.fetchone()[0]:
-            raise UserError("myPOS: " + _(
-                "A refund of %s is being sent to myPOS right now. Wait for it to finish, then "
-                "check the refunds of this payment.", self.reference,
-            ))
+            raise UserError(
+                "myPOS: "
+                + _(
+                    "A refund of %s is being sent to myPOS right now. Wait for it to finish, then "
+                    "check the refunds of this payment.",
+                    self.reference,
+                )
+            )
         self.mypos_last_refund_request = fields.Datetime.now()
         self.flush_recordset(['mypos_last_refund_request'])
 
@@ -417,32 +478,52 @@ class PaymentTransaction(models.Model):
                           myPOS's answer, or the amount exceeds what is left to refund.
         """
         if self.operation == 'refund' or not self.provider_reference:
-            raise UserError("myPOS: " + _(
-                "%s cannot be refunded: it has no myPOS transaction reference (IPC_Trnref).",
-                self.reference,
-            ))
+            raise UserError(
+                "myPOS: "
+                + _(
+                    "%s cannot be refunded: it has no myPOS transaction reference (IPC_Trnref).",
+                    self.reference,
+                )
+            )
         refunds = self.child_transaction_ids.filtered(lambda tx: tx.operation == 'refund')
         # Only a refund whose automatic checks gave up (checked, nothing scheduled) lets a new
         # refund through; it still counts in the amount refunded below.
         waiting = refunds.filtered(
-            lambda tx: tx.state in ('draft', 'pending', 'authorized')
-            and not (tx.mypos_check_count and not tx.mypos_next_check)
+            lambda tx: (
+                tx.state in ('draft', 'pending', 'authorized')
+                and not (tx.mypos_check_count and not tx.mypos_next_check)
+            )
         )
         if waiting:
-            raise UserError("myPOS: " + _(
-                "The refund %s of this payment is still waiting for myPOS's confirmation. Use "
-                "\"Check status with myPOS\" on it before refunding again.", waiting[0].reference,
-            ))
+            raise UserError(
+                "myPOS: "
+                + _(
+                    "The refund %s of this payment is still waiting for myPOS's confirmation. Use "
+                    "\"Check status with myPOS\" on it before refunding again.",
+                    waiting[0].reference,
+                )
+            )
         # Refunds still unconfirmed count as made: a refund must never exceed the payment.
-        refunded = -sum(refunds.filtered(lambda tx: tx.state != 'error' and tx.state != 'cancel')
-                        .mapped('amount'))
+        refunded = -sum(
+            refunds.filtered(lambda tx: tx.state != 'error' and tx.state != 'cancel').mapped(
+                'amount'
+            )
+        )
         left = self.currency_id.round(self.amount - refunded)
-        if self.currency_id.compare_amounts(amount, 0) <= 0 or \
-                self.currency_id.compare_amounts(amount, left) > 0:
-            raise UserError("myPOS: " + _(
-                "The refund of %(amount)s exceeds what is left to refund on %(reference)s "
-                "(%(left)s).", amount=amount, reference=self.reference, left=left,
-            ))
+        if (
+            self.currency_id.compare_amounts(amount, 0) <= 0
+            or self.currency_id.compare_amounts(amount, left) > 0
+        ):
+            raise UserError(
+                "myPOS: "
+                + _(
+                    "The refund of %(amount)s exceeds what is left to refund on %(reference)s "
+                    "(%(left)s).",
+                    amount=amount,
+                    reference=self.reference,
+                    left=left,
+                )
+            )
 
     def _mypos_send_refund(self):
         """Send this refund transaction to myPOS and apply the answer.
@@ -475,10 +556,13 @@ class PaymentTransaction(models.Model):
         except ValidationError as error:
             # Signed success that does not match the request: money may have moved.
             _logger.warning("Unexpected myPOS refund answer for %s: %s", self.reference, error)
-            self._set_pending(state_message=_(
-                "myPOS accepted the refund but its answer does not match it (%s). It will be "
-                "checked with myPOS; compare with myPOS's dashboard.", error.args[0],
-            ))
+            self._set_pending(
+                state_message=_(
+                    "myPOS accepted the refund but its answer does not match it (%s). It will be "
+                    "checked with myPOS; compare with myPOS's dashboard.",
+                    error.args[0],
+                )
+            )
             self._mypos_schedule_check()
 
     def _mypos_apply_refund_failure(self, error):
@@ -490,10 +574,13 @@ class PaymentTransaction(models.Model):
         if error.kind == 'status' and str(error.status) == '20':
             # E_DUPLICATE_TRANSMISSION on our own, replay-stable OrderID: this very refund was
             # already sent (a replayed request). Only the status check can tell how it ended.
-            self._set_pending(state_message="myPOS: " + _(
-                "myPOS already received this refund (%s). Its result will be fetched from myPOS.",
-                message,
-            ))
+            self._set_pending(
+                state_message="myPOS: "
+                + _(
+                    "myPOS already received this refund (%s). Its result will be fetched from myPOS.",
+                    message,
+                )
+            )
             self._mypos_schedule_check()
         elif error.kind in ('status', 'unreachable'):
             # A signed refusal, or nothing could be sent: no money moved.
@@ -501,19 +588,27 @@ class PaymentTransaction(models.Model):
         else:
             # Timeout, HTTP error, garbage, unsigned or wrongly signed answer: myPOS may have made
             # the refund. Never send it again; the status check settles it.
-            self._set_pending(state_message="myPOS: " + _(
-                "No usable answer from myPOS (%s). The refund may have been made: it will be "
-                "checked with myPOS, not sent again.", message,
-            ))
+            self._set_pending(
+                state_message="myPOS: "
+                + _(
+                    "No usable answer from myPOS (%s). The refund may have been made: it will be "
+                    "checked with myPOS, not sent again.",
+                    message,
+                )
+            )
             self._mypos_schedule_check()
 
     def _mypos_apply_refund(self, notification_data):
         """Mark a refund done from myPOS's signed answer (or its status); idempotent."""
         if self.operation != 'refund' or notification_data.get('IPCmethod') != REFUND_METHOD:
-            raise ValidationError("myPOS: " + _(
-                "%(method)s cannot be applied to %(reference)s.",
-                method=notification_data.get('IPCmethod'), reference=self.reference,
-            ))
+            raise ValidationError(
+                "myPOS: "
+                + _(
+                    "%(method)s cannot be applied to %(reference)s.",
+                    method=notification_data.get('IPCmethod'),
+                    reference=self.reference,
+                )
+            )
         if self.state == 'done':
             return
         self.provider_reference = notification_data.get('IPC_Trnref') or self.mypos_order_id
@@ -523,11 +618,11 @@ class PaymentTransaction(models.Model):
             # No browser polls a refund: have the outbound payment created now.
             self.env.ref('payment.cron_post_process_payment_tx')._trigger()
 
-    #=== BUSINESS METHODS - STATUS CHECK ===#
+    # === BUSINESS METHODS - STATUS CHECK ===#
 
     def _mypos_schedule_check(self):
         """Schedule the next status check of this transaction (growing interval)."""
-        interval = min(FIRST_CHECK_DELAY * (2 ** self.mypos_check_count), MAX_CHECK_INTERVAL)
+        interval = min(FIRST_CHECK_DELAY * (2**self.mypos_check_count), MAX_CHECK_INTERVAL)
         self.mypos_next_check = fields.Datetime.now() + interval
 
     def _mypos_check_status(self):
@@ -566,7 +661,8 @@ class PaymentTransaction(models.Model):
             allowed = (REFUND_METHOD,)
         else:
             allowed = (
-                const.NOTIFY_METHODS['done'], const.NOTIFY_METHODS['cancel'],
+                const.NOTIFY_METHODS['done'],
+                const.NOTIFY_METHODS['cancel'],
                 const.RETURN_METHODS['cancel'],
             )
         if data.get('OrderID') != self.mypos_order_id or method not in allowed:
@@ -576,16 +672,30 @@ class PaymentTransaction(models.Model):
                 self.with_context(mypos_logged=True)._handle_notification_data('mypos', data)
         except ValidationError as error:
             _logger.warning("Status check of %s: %s", self.reference, error)
-            self._mypos_log_outcome(_("The nested %(method)s was not applied: %(error)s",
-                                      method=method, error=error.args[0]))
+            self._mypos_log_outcome(
+                _(
+                    "The nested %(method)s was not applied: %(error)s",
+                    method=method,
+                    error=error.args[0],
+                )
+            )
             return 'invalid'
-        self._mypos_log_outcome(_("Applied %(method)s: the transaction is now %(state)s.",
-                                  method=method, state=self.state))
+        self._mypos_log_outcome(
+            _(
+                "Applied %(method)s: the transaction is now %(state)s.",
+                method=method,
+                state=self.state,
+            )
+        )
         return 'applied'
 
     def _mypos_log_outcome(self, outcome):
         self.env['payment.mypos.log']._mypos_add(
-            self, 'in', 'IPCGetTxnStatus', order_id=self.mypos_order_id, outcome=outcome,
+            self,
+            'in',
+            'IPCGetTxnStatus',
+            order_id=self.mypos_order_id,
+            outcome=outcome,
         )
 
     def _mypos_after_scheduled_check(self, outcome, expiry_date, max_checks):
@@ -602,10 +712,7 @@ class PaymentTransaction(models.Model):
         if self.state not in ('draft', 'pending'):
             self.mypos_next_check = False
             return False
-        if (
-            self.operation != 'refund' and outcome == 'unknown'
-            and self.create_date <= expiry_date
-        ):
+        if self.operation != 'refund' and outcome == 'unknown' and self.create_date <= expiry_date:
             self._mypos_expire_quietly()
             return True
         if self.mypos_check_count >= max_checks:
@@ -623,9 +730,14 @@ class PaymentTransaction(models.Model):
     def _mypos_expire_quietly(self):
         """Cancel an unpaid transaction without messages on its documents nor e-mails."""
         hours = self._mypos_get_int_param(EXPIRY_HOURS_PARAM, DEFAULT_EXPIRY_HOURS)
-        expired = self._update_state(('draft', 'pending'), 'cancel', _(
-            "No payment reached myPOS within %s hours: cancelled automatically.", hours,
-        ))
+        expired = self._update_state(
+            ('draft', 'pending'),
+            'cancel',
+            _(
+                "No payment reached myPOS within %s hours: cancelled automatically.",
+                hours,
+            ),
+        )
         # Nothing to post-process for an unpaid transaction: skip the chatter messages and mails
         # the post-processing of linked documents could send.
         expired.write({'is_post_processed': True, 'mypos_next_check': False})
@@ -652,21 +764,30 @@ class PaymentTransaction(models.Model):
         now = fields.Datetime.now()
         max_checks = self._mypos_get_int_param(MAX_CHECKS_PARAM, DEFAULT_MAX_CHECKS)
         expiry_hours = self._mypos_get_int_param(EXPIRY_HOURS_PARAM, DEFAULT_EXPIRY_HOURS)
-        txs = self.sudo().search([
-            ('provider_code', '=', 'mypos'),
-            ('provider_id.state', '!=', 'disabled'),  # Disconnected: nothing to ask with.
-            ('state', 'in', ('draft', 'pending')),
-            ('mypos_check_count', '<', max_checks),
-            '|', ('mypos_next_check', '<=', now),
-            '&', ('mypos_next_check', '=', False), ('create_date', '<=', now - FIRST_CHECK_DELAY),
-        ], order='mypos_next_check asc nulls first, id asc', limit=batch_size)
+        txs = self.sudo().search(
+            [
+                ('provider_code', '=', 'mypos'),
+                ('provider_id.state', '!=', 'disabled'),  # Disconnected: nothing to ask with.
+                ('state', 'in', ('draft', 'pending')),
+                ('mypos_check_count', '<', max_checks),
+                '|',
+                ('mypos_next_check', '<=', now),
+                '&',
+                ('mypos_next_check', '=', False),
+                ('create_date', '<=', now - FIRST_CHECK_DELAY),
+            ],
+            order='mypos_next_check asc nulls first, id asc',
+            limit=batch_size,
+        )
         expired_count = 0
         testing = getattr(threading.current_thread(), 'testing', False)
         for tx in txs:
             try:
                 outcome = tx._mypos_check_status()
                 expired_count += tx._mypos_after_scheduled_check(
-                    outcome, now - timedelta(hours=expiry_hours), max_checks,
+                    outcome,
+                    now - timedelta(hours=expiry_hours),
+                    max_checks,
                 )
                 if not testing:
                     self.env.cr.commit()
@@ -681,7 +802,9 @@ class PaymentTransaction(models.Model):
                 self.env.cr.rollback()
         if txs:
             _logger.info(
-                "myPOS status check: %s transaction(s) checked, %s expired", len(txs), expired_count,
+                "myPOS status check: %s transaction(s) checked, %s expired",
+                len(txs),
+                expired_count,
             )
 
     def action_mypos_check_status(self):
@@ -700,10 +823,14 @@ class PaymentTransaction(models.Model):
                 'no_answer': _("myPOS gave no usable answer; see the myPOS log."),
                 'invalid': _("myPOS's answer could not be applied; see the myPOS log."),
             }
-            lines.append(_(
-                "%(reference)s: %(text)s State: %(state)s.", reference=tx.reference,
-                text=texts[outcome], state=dict(tx._fields['state'].selection)[tx.state],
-            ))
+            lines.append(
+                _(
+                    "%(reference)s: %(text)s State: %(state)s.",
+                    reference=tx.reference,
+                    text=texts[outcome],
+                    state=dict(tx._fields['state'].selection)[tx.state],
+                )
+            )
         return {
             'type': 'ir.actions.client',
             'tag': 'display_notification',

@@ -50,9 +50,12 @@ class MyPOSCommon(PaymentHttpCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.mypos_private_key, cls.mypos_certificate = generate_key_pair()
-        cls.provider = cls._prepare_provider('mypos', update_values={
-            'mypos_public_certificate': cls.mypos_certificate,
-        })
+        cls.provider = cls._prepare_provider(
+            'mypos',
+            update_values={
+                'mypos_public_certificate': cls.mypos_certificate,
+            },
+        )
         cls.payment_method = cls.env.ref('payment.payment_method_card')
         cls.payment_method_id = cls.payment_method.id
         cls.payment_method_code = cls.payment_method.code

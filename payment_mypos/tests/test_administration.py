@@ -20,7 +20,10 @@ from odoo.tests import tagged
 
 from odoo.addons.payment_mypos import const, ipc
 from odoo.addons.payment_mypos.tests.common import (
-    SANDBOX_STORE_KEY, MyPOSCommon, generate_key_pair, read_test_file,
+    SANDBOX_STORE_KEY,
+    MyPOSCommon,
+    generate_key_pair,
+    read_test_file,
 )
 
 try:
@@ -48,7 +51,6 @@ def closed_port_url():
 
 
 class MyPOSAdministrationCommon(MyPOSCommon):
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -170,13 +172,15 @@ class TestConnection(MyPOSAdministrationCommon):
     def test_sandbox_credentials_in_live_state(self):
         """Sandbox credentials in live state are refused before anything is sent."""
         self.env['ir.config_parameter'].set_param('web.base.url', 'https://shop.example.com')
-        self.provider.write({
-            'state': 'enabled',
-            'mypos_sid': const.SANDBOX_SID,
-            'mypos_wallet_number': const.SANDBOX_WALLET_NUMBER,
-            'mypos_key_index': const.SANDBOX_KEY_INDEX,
-            'mypos_private_key': SANDBOX_STORE_KEY,
-        })
+        self.provider.write(
+            {
+                'state': 'enabled',
+                'mypos_sid': const.SANDBOX_SID,
+                'mypos_wallet_number': const.SANDBOX_WALLET_NUMBER,
+                'mypos_key_index': const.SANDBOX_KEY_INDEX,
+                'mypos_private_key': SANDBOX_STORE_KEY,
+            }
+        )
         outcome = self._test_connection()
         self.assertIn("Sandbox credentials in live mode", outcome)
         self.assertFalse(self.emulator.api_calls())
@@ -211,7 +215,6 @@ class TestConnection(MyPOSAdministrationCommon):
 
 @tagged('post_install', '-at_install')
 class TestDisconnect(MyPOSAdministrationCommon):
-
     def test_disconnect_then_notification(self):
         """Disconnecting asks with the count of open payments, clears the credentials but the
         certificate, and a notification for a payment under way is still applied."""
@@ -264,7 +267,6 @@ class TestDisconnect(MyPOSAdministrationCommon):
 
 @tagged('post_install', '-at_install')
 class TestConfigurationPack(MyPOSAdministrationCommon):
-
     def setUp(self):
         super().setUp()
         self.sandbox_pack = read_test_file('configuration-pack-test.b64.txt')
@@ -279,8 +281,11 @@ class TestConfigurationPack(MyPOSAdministrationCommon):
         self.assertEqual(result[0]['mypos_sid'], const.SANDBOX_SID)
         self.assertFalse(result[0]['mypos_environment_warning'])
         self.assertEqual(
-            (self.provider.mypos_sid, self.provider.mypos_wallet_number,
-             self.provider.mypos_key_index),
+            (
+                self.provider.mypos_sid,
+                self.provider.mypos_wallet_number,
+                self.provider.mypos_key_index,
+            ),
             (const.SANDBOX_SID, const.SANDBOX_WALLET_NUMBER, const.SANDBOX_KEY_INDEX),
         )
         self.assertEqual(self.provider.mypos_private_key_pem, ipc.normalize_pem(SANDBOX_STORE_KEY))
@@ -328,12 +333,14 @@ class TestConfigurationPack(MyPOSAdministrationCommon):
 
     def test_live_pack_in_test_state_warns(self):
         pack = make_pack(
-            sid=LIVE_SID, cn=LIVE_WALLET, idx=3, pk=self.store_key, pc=self.mypos_certificate,
+            sid=LIVE_SID,
+            cn=LIVE_WALLET,
+            idx=3,
+            pk=self.store_key,
+            pc=self.mypos_certificate,
         )
         self.provider.write({'mypos_configuration_pack': pack})
-        self.assertEqual(
-            (self.provider.mypos_sid, self.provider.mypos_key_index), (LIVE_SID, 3)
-        )
+        self.assertEqual((self.provider.mypos_sid, self.provider.mypos_key_index), (LIVE_SID, 3))
         self.assertIn("Test Mode", self.provider.mypos_environment_warning)
         self.provider.state = 'enabled'
         self.assertFalse(self.provider.mypos_environment_warning)
@@ -341,10 +348,12 @@ class TestConfigurationPack(MyPOSAdministrationCommon):
 
 @tagged('post_install', '-at_install')
 class TestCapabilities(MyPOSAdministrationCommon):
-
     def _compatible(self, report=None):
         return self.env['payment.provider']._get_compatible_providers(
-            self.company.id, self.partner.id, self.amount, currency_id=self.currency.id,
+            self.company.id,
+            self.partner.id,
+            self.amount,
+            currency_id=self.currency.id,
             report=report,
         )
 
@@ -367,9 +376,16 @@ class TestCredentialAccess(MyPOSAdministrationCommon):
     """Item 6: no credential reaches a non-admin, and no secret reaches the log."""
 
     SECRET_FIELDS = [
-        'mypos_sid', 'mypos_wallet_number', 'mypos_key_index', 'mypos_private_key',
-        'mypos_private_key_pem', 'mypos_public_certificate', 'mypos_configuration_pack',
-        'mypos_private_key_info', 'mypos_disconnected_sid', 'mypos_last_test_result',
+        'mypos_sid',
+        'mypos_wallet_number',
+        'mypos_key_index',
+        'mypos_private_key',
+        'mypos_private_key_pem',
+        'mypos_public_certificate',
+        'mypos_configuration_pack',
+        'mypos_private_key_info',
+        'mypos_disconnected_sid',
+        'mypos_last_test_result',
         'mypos_environment_warning',
     ]
 
@@ -384,13 +400,19 @@ class TestCredentialAccess(MyPOSAdministrationCommon):
 
         # Even if another module opened the model to everyone (with export rights), the
         # credential fields stay out of reach.
-        self.env['ir.model.access'].create([{
-            'name': f'test read payment.provider {group.name}',
-            'model_id': self.env['ir.model']._get_id('payment.provider'),
-            'group_id': group.id,
-            'perm_read': True,
-        } for group in self.env.ref('base.group_user') + self.env.ref('base.group_portal')
-            + self.env.ref('base.group_public')])
+        self.env['ir.model.access'].create(
+            [
+                {
+                    'name': f'test read payment.provider {group.name}',
+                    'model_id': self.env['ir.model']._get_id('payment.provider'),
+                    'group_id': group.id,
+                    'perm_read': True,
+                }
+                for group in self.env.ref('base.group_user')
+                + self.env.ref('base.group_portal')
+                + self.env.ref('base.group_public')
+            ]
+        )
         self.internal_user.groups_id += self.env.ref('base.group_allow_export')
         for user in users:
             provider = self.provider.with_user(user)
@@ -415,7 +437,11 @@ class TestCredentialAccess(MyPOSAdministrationCommon):
     def test_no_secret_in_log(self):
         """Importing a pack and testing the connection log no private key nor pack."""
         pack = make_pack(
-            sid=LIVE_SID, cn=LIVE_WALLET, idx=3, pk=self.store_key, pc=self.mypos_certificate,
+            sid=LIVE_SID,
+            cn=LIVE_WALLET,
+            idx=3,
+            pk=self.store_key,
+            pc=self.mypos_certificate,
         )
         self.env['ir.config_parameter'].set_param('payment_mypos.sandbox_url', closed_port_url())
         with self.assertLogs('odoo.addons.payment_mypos', level='DEBUG') as logs:
@@ -431,14 +457,15 @@ class TestCredentialAccess(MyPOSAdministrationCommon):
 
 @tagged('post_install', '-at_install')
 class TestProviderForm(MyPOSAdministrationCommon):
-
     def test_form_renders_administration(self):
         """The provider form shows the administration parts, in a real browser, without error."""
-        self.provider.write({
-            'mypos_last_test_date': '2026-11-24 10:00:00',
-            'mypos_last_test_result': "Endpoint unreachable: (test)",
-            'mypos_last_test_success': False,
-        })
+        self.provider.write(
+            {
+                'mypos_last_test_date': '2026-11-24 10:00:00',
+                'mypos_last_test_result': "Endpoint unreachable: (test)",
+                'mypos_last_test_success': False,
+            }
+        )
         self.provider.message_post(body="Chatter check")
         code = """
             const waitFor = async (selector) => {
@@ -467,14 +494,15 @@ class TestProviderForm(MyPOSAdministrationCommon):
             })().catch((error) => console.error(error.message));
         """
         self.browser_js(
-            f'/odoo/action-payment.action_payment_provider/{self.provider.id}', code,
-            login='admin', timeout=90,
+            f'/odoo/action-payment.action_payment_provider/{self.provider.id}',
+            code,
+            login='admin',
+            timeout=90,
         )
 
 
 @tagged('post_install', '-at_install')
 class TestStatusExplanations(MyPOSAdministrationCommon):
-
     def test_every_status_explained(self):
         """Each documented status (API §5) has a name and an explanation with cause and fix."""
         for code in [*range(26), 99]:

@@ -29,9 +29,15 @@ class BrowserDriver:
         self.browser.stop()
 
     def evaluate(self, expression):
-        answer = self.browser._websocket_request('Runtime.evaluate', params={
-            'expression': expression, 'returnByValue': True, 'awaitPromise': True,
-        }, timeout=30)
+        answer = self.browser._websocket_request(
+            'Runtime.evaluate',
+            params={
+                'expression': expression,
+                'returnByValue': True,
+                'awaitPromise': True,
+            },
+            timeout=30,
+        )
         return answer.get('result', {}).get('value')
 
     def location(self):
@@ -55,7 +61,8 @@ class BrowserDriver:
         element = f'document.querySelector({selector!r})'
         self.wait_for(
             f'!!{element} && !{element}.disabled && {element}.offsetParent !== null',
-            f"a clickable {selector}", timeout,
+            f"a clickable {selector}",
+            timeout,
         )
         self.evaluate(f'{element}.click(), true')
 
@@ -78,7 +85,6 @@ class BrowserDriver:
 
 @tagged('post_install', '-at_install')
 class TestCheckoutInBrowser(MyPOSCommon):
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -89,33 +95,47 @@ class TestCheckoutInBrowser(MyPOSCommon):
         cls.emulator = Emulator(host='127.0.0.1', port=0, state_dir=cls.emulator_dir)
         cls.emulator.start()
         cls.addClassCleanup(cls.emulator.stop)
-        cls.provider.write({
-            'mypos_public_certificate': cls.emulator.certificate_pem,
-            'is_published': True,
-        })
+        cls.provider.write(
+            {
+                'mypos_public_certificate': cls.emulator.certificate_pem,
+                'is_published': True,
+            }
+        )
         cls.env['ir.config_parameter'].set_param('payment_mypos.sandbox_url', cls.emulator.url)
         # Only myPOS at checkout, so the shopper's choice is unambiguous.
-        cls.env['payment.provider'].search([
-            ('id', '!=', cls.provider.id), ('state', '!=', 'disabled'),
-        ]).write({'state': 'disabled'})
-        cls.product = cls.env['product.template'].create({
-            'name': "myPOS Oak Chair",
-            'list_price': 25.0,
-            'taxes_id': [(5, 0, 0)],
-            'is_published': True,
-            'sale_ok': True,
-        })
-        cls.shopper = cls.env['res.users'].create({
-            'name': "Ann Shopper",
-            'login': 'mypos_shopper',
-            'password': 'mypos_shopper',
-            'email': 'ann.shopper@example.com',
-            'groups_id': [(6, 0, [cls.env.ref('base.group_portal').id])],
-        })
-        cls.shopper.partner_id.write({
-            'street': "1 Vitosha Blvd", 'city': "Sofia", 'zip': "1000",
-            'country_id': cls.env.ref('base.bg').id, 'phone': '+359 2 123 456',
-        })
+        cls.env['payment.provider'].search(
+            [
+                ('id', '!=', cls.provider.id),
+                ('state', '!=', 'disabled'),
+            ]
+        ).write({'state': 'disabled'})
+        cls.product = cls.env['product.template'].create(
+            {
+                'name': "myPOS Oak Chair",
+                'list_price': 25.0,
+                'taxes_id': [(5, 0, 0)],
+                'is_published': True,
+                'sale_ok': True,
+            }
+        )
+        cls.shopper = cls.env['res.users'].create(
+            {
+                'name': "Ann Shopper",
+                'login': 'mypos_shopper',
+                'password': 'mypos_shopper',
+                'email': 'ann.shopper@example.com',
+                'groups_id': [(6, 0, [cls.env.ref('base.group_portal').id])],
+            }
+        )
+        cls.shopper.partner_id.write(
+            {
+                'street': "1 Vitosha Blvd",
+                'city': "Sofia",
+                'zip': "1000",
+                'country_id': cls.env.ref('base.bg').id,
+                'phone': '+359 2 123 456',
+            }
+        )
 
     def setUp(self):
         super().setUp()
@@ -180,7 +200,9 @@ class TestCheckoutInBrowser(MyPOSCommon):
         driver.fill('#card_cvc', '123')
         driver.click('#pay')
         driver.wait_for(
-            "location.pathname.startsWith('/shop/confirmation')", "the order confirmation", 90,
+            "location.pathname.startsWith('/shop/confirmation')",
+            "the order confirmation",
+            90,
         )
         driver.wait_for(
             "document.body.innerText.includes('myPOS')", "the payment summary on the page"
@@ -221,7 +243,9 @@ class TestCheckoutInBrowser(MyPOSCommon):
         driver.click('#pay')
         driver.wait_for(
             "/cancel/i.test(document.body.innerText) && location.href.startsWith("
-            f"{self.base_url()!r})", "the cancellation shown to the shopper", 90,
+            f"{self.base_url()!r})",
+            "the cancellation shown to the shopper",
+            90,
         )
         order, tx = self._last_order_and_tx()
         self.assertEqual(tx.state, 'cancel')
@@ -233,20 +257,24 @@ class TestCheckoutInBrowser(MyPOSCommon):
 
 @tagged('post_install', '-at_install')
 class TestAdministratorInBrowser(MyPOSCommon):
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         Emulator = load_emulator()
         cls.emulator = Emulator(
-            host='127.0.0.1', port=0, state_dir=tempfile.mkdtemp(prefix='mypos_emulator_'),
+            host='127.0.0.1',
+            port=0,
+            state_dir=tempfile.mkdtemp(prefix='mypos_emulator_'),
         )
         cls.emulator.start()
         cls.addClassCleanup(cls.emulator.stop)
         cls.env['ir.config_parameter'].set_param('payment_mypos.sandbox_url', cls.emulator.url)
-        cls.provider.write({
-            'state': 'disabled', 'mypos_public_certificate': cls.emulator.certificate_pem,
-        })
+        cls.provider.write(
+            {
+                'state': 'disabled',
+                'mypos_public_certificate': cls.emulator.certificate_pem,
+            }
+        )
 
     def test_enable_test_mode_and_test_connection(self):
         """An administrator sets myPOS to test mode on the form and tests the connection."""
@@ -255,7 +283,9 @@ class TestAdministratorInBrowser(MyPOSCommon):
         self.authenticate('admin', 'admin', browser=driver.browser)
         self.cr.flush()
         self.cr.clear()
-        driver.go(f'{self.base_url()}/odoo/action-payment.action_payment_provider/{self.provider.id}')
+        driver.go(
+            f'{self.base_url()}/odoo/action-payment.action_payment_provider/{self.provider.id}'
+        )
         driver.click('div[name="state"] input[data-value="test"]')
         driver.click('button[name="action_mypos_test_connection"]')
         driver.wait_for(

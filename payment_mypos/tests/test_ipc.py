@@ -6,7 +6,11 @@ import unittest
 
 from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.tests.common import (
-    SANDBOX_STORE_KEY, generate_key_pair, public_key_pem, read_addon_file, read_test_file,
+    SANDBOX_STORE_KEY,
+    generate_key_pair,
+    public_key_pem,
+    read_addon_file,
+    read_test_file,
 )
 
 VECTORS = json.loads(read_test_file('test_vectors.json'))
@@ -16,7 +20,6 @@ MYPOS_CERT = read_addon_file('data/sandbox/mypos-public-cert.pem')
 
 
 class TestSignatures(unittest.TestCase):
-
     def test_outgoing_vectors_signed_exactly(self):
         """Every reference request signs to the reference signature, byte for byte."""
         for vector in OUTGOING:
@@ -74,7 +77,9 @@ class TestSignatures(unittest.TestCase):
         values = [value for _name, value in vector['fields']]
         signature = vector['Signature']
         self.assertFalse(ipc.verify(values[:2] + ['51'] + values[3:], signature, MYPOS_CERT))
-        self.assertFalse(ipc.verify(values, signature.replace('+', '-').replace('/', '_'), MYPOS_CERT))
+        self.assertFalse(
+            ipc.verify(values, signature.replace('+', '-').replace('/', '_'), MYPOS_CERT)
+        )
         self.assertFalse(ipc.verify(values, signature.rstrip('='), MYPOS_CERT))
         self.assertFalse(ipc.verify(values, 'not base64!', MYPOS_CERT))
         self.assertFalse(ipc.verify(values, '', MYPOS_CERT))
@@ -95,13 +100,14 @@ class TestSignatures(unittest.TestCase):
         with self.assertRaisesRegex(ipc.InvalidKey, "no PEM block"):
             ipc.load_private_key("hello")
         with self.assertRaisesRegex(ipc.InvalidKey, "cannot be read"):
-            ipc.load_private_key("-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----")
+            ipc.load_private_key(
+                "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----"
+            )
         with self.assertRaisesRegex(ipc.InvalidKey, "cannot be read"):
             ipc.load_public_key("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----")
 
 
 class TestForms(unittest.TestCase):
-
     def test_parse_form_keeps_order_and_blanks(self):
         self.assertEqual(
             ipc.parse_form(b'B=2&A=&C=x+y%26z'), [('B', '2'), ('A', ''), ('C', 'x y&z')]
@@ -119,7 +125,6 @@ class TestForms(unittest.TestCase):
 
 
 class TestPurchase(unittest.TestCase):
-
     def test_amounts(self):
         """Amounts convert between minor units and myPOS's decimals without floats."""
         self.assertEqual(ipc.format_amount(2345, 2), '23.45')
@@ -132,20 +137,40 @@ class TestPurchase(unittest.TestCase):
                 ipc.parse_amount(bad, 2)
 
     def test_cart_rows_when_lines_add_up(self):
-        cart = ipc.build_cart([('Chair', 2, 2000), ('Free gift', 1, 0), ('Delivery', 1, 345)],
-                              2345, 2, 'EUR', 'S00042')
-        self.assertEqual(cart, [
-            ('CartItems', '2'),
-            ('Article_1', 'Chair'), ('Quantity_1', '2'), ('Price_1', '10.00'),
-            ('Currency_1', 'EUR'), ('Amount_1', '20.00'),
-            ('Article_2', 'Delivery'), ('Quantity_2', '1'), ('Price_2', '3.45'),
-            ('Currency_2', 'EUR'), ('Amount_2', '3.45'),
-        ])
+        cart = ipc.build_cart(
+            [('Chair', 2, 2000), ('Free gift', 1, 0), ('Delivery', 1, 345)],
+            2345,
+            2,
+            'EUR',
+            'S00042',
+        )
+        self.assertEqual(
+            cart,
+            [
+                ('CartItems', '2'),
+                ('Article_1', 'Chair'),
+                ('Quantity_1', '2'),
+                ('Price_1', '10.00'),
+                ('Currency_1', 'EUR'),
+                ('Amount_1', '20.00'),
+                ('Article_2', 'Delivery'),
+                ('Quantity_2', '1'),
+                ('Price_2', '3.45'),
+                ('Currency_2', 'EUR'),
+                ('Amount_2', '3.45'),
+            ],
+        )
 
     def test_cart_single_row_otherwise(self):
         """Fractional quantities, inexact unit prices or a different total give one row."""
-        single = [('CartItems', '1'), ('Article_1', 'S00042'), ('Quantity_1', '1'),
-                  ('Price_1', '10.00'), ('Currency_1', 'EUR'), ('Amount_1', '10.00')]
+        single = [
+            ('CartItems', '1'),
+            ('Article_1', 'S00042'),
+            ('Quantity_1', '1'),
+            ('Price_1', '10.00'),
+            ('Currency_1', 'EUR'),
+            ('Amount_1', '10.00'),
+        ]
         for lines in ([('Cable', 1.5, 1000)], [('Pen', 3, 1000)], [('Chair', 1, 900)], []):
             with self.subTest(lines=lines):
                 self.assertEqual(ipc.build_cart(lines, 1000, 2, 'EUR', 'S00042'), single)
@@ -156,8 +181,9 @@ class TestPurchase(unittest.TestCase):
 
     def test_order_id(self):
         """OrderIDs keep to 80 characters of [A-Za-z0-9_-] and stay unique by their suffix."""
-        self.assertEqual(ipc.make_order_id('INV/2024/00001-1', 'ab12cd34', 57),
-                         'INV-2024-00001-1_ab12cd34_57')
+        self.assertEqual(
+            ipc.make_order_id('INV/2024/00001-1', 'ab12cd34', 57), 'INV-2024-00001-1_ab12cd34_57'
+        )
         long_id = ipc.make_order_id('S' * 200, 'ab12cd34', 123456789)
         self.assertEqual(len(long_id), 80)
         self.assertTrue(long_id.endswith('_ab12cd34_123456789'))
@@ -168,28 +194,47 @@ class TestPurchase(unittest.TestCase):
         self.assertEqual(ipc.checkout_language('el_GR'), 'EL')
         self.assertEqual(ipc.checkout_language('ja_JP'), 'EN')
         self.assertEqual(ipc.checkout_language(False), 'EN')
-        self.assertEqual(ipc.customer_fields(
-            email='ann@example.com', name='Ann Marie Smith', phone='0032 12 34', country_code='be',
-        ), [
-            ('CustomerEmail', 'ann@example.com'), ('CustomerFirstNames', 'Ann Marie'),
-            ('CustomerFamilyName', 'Smith'), ('CustomerPhone', '00321234'),
-            ('CustomerCountry', 'BEL'),
-        ])
+        self.assertEqual(
+            ipc.customer_fields(
+                email='ann@example.com',
+                name='Ann Marie Smith',
+                phone='0032 12 34',
+                country_code='be',
+            ),
+            [
+                ('CustomerEmail', 'ann@example.com'),
+                ('CustomerFirstNames', 'Ann Marie'),
+                ('CustomerFamilyName', 'Smith'),
+                ('CustomerPhone', '00321234'),
+                ('CustomerCountry', 'BEL'),
+            ],
+        )
 
     def test_build_purchase_refuses_unbalanced_cart(self):
-        credentials = ipc.Credentials('000000000000010', '61938166610', 1, SANDBOX_STORE_KEY, MYPOS_CERT)
+        credentials = ipc.Credentials(
+            '000000000000010', '61938166610', 1, SANDBOX_STORE_KEY, MYPOS_CERT
+        )
         cart = ipc.build_cart([('Chair', 1, 900)], 900, 2, 'EUR', 'x')
         with self.assertRaisesRegex(ipc.IPCError, "does not add up"):
             ipc.build_purchase(
-                credentials, order_id='x', amount_minor=1000, decimals=2, currency='EUR',
-                url_ok='u', url_cancel='u', url_notify='u', language='EN', cart=cart,
+                credentials,
+                order_id='x',
+                amount_minor=1000,
+                decimals=2,
+                currency='EUR',
+                url_ok='u',
+                url_cancel='u',
+                url_notify='u',
+                language='EN',
+                cart=cart,
             )
 
 
 class TestConfigurationPack(unittest.TestCase):
-
     def test_sandbox_pack(self):
-        credentials = ipc.decode_configuration_pack(read_test_file('configuration-pack-test.b64.txt'))
+        credentials = ipc.decode_configuration_pack(
+            read_test_file('configuration-pack-test.b64.txt')
+        )
         self.assertEqual(
             (credentials.sid, credentials.wallet_number, credentials.key_index),
             ('000000000000010', '61938166610', 1),
@@ -207,7 +252,6 @@ class TestConfigurationPack(unittest.TestCase):
 
 
 class TestAnswers(unittest.TestCase):
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -225,8 +269,14 @@ class TestAnswers(unittest.TestCase):
 
     def test_read_answer(self):
         """Signed success passes; garbage, unsigned, wrongly signed and failures are told apart."""
-        tree = [('IPCmethod', 'IPCRefund'), ('IPC_Trnref', '1'), ('Amount', '5.00'),
-                ('Currency', 'EUR'), ('Status', '0'), ('StatusMsg', 'Success')]
+        tree = [
+            ('IPCmethod', 'IPCRefund'),
+            ('IPC_Trnref', '1'),
+            ('Amount', '5.00'),
+            ('Currency', 'EUR'),
+            ('Status', '0'),
+            ('StatusMsg', 'Success'),
+        ]
         xml = '<IPC_response>%s</IPC_response>' % ''.join(
             f'<{k}>{v}</{k}>' for k, v in ipc.sign_tree(tree, self.mypos_key)
         )

@@ -5,13 +5,15 @@ from odoo.tests import tagged
 
 from odoo.addons.payment_mypos import const, ipc
 from odoo.addons.payment_mypos.tests.common import (
-    SANDBOX_STORE_KEY, MyPOSCommon, generate_key_pair, public_key_pem,
+    SANDBOX_STORE_KEY,
+    MyPOSCommon,
+    generate_key_pair,
+    public_key_pem,
 )
 
 
 @tagged('post_install', '-at_install')
 class TestPaymentProvider(MyPOSCommon):
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -33,7 +35,9 @@ class TestPaymentProvider(MyPOSCommon):
         self.assertEqual(
             set(provider._get_default_payment_method_codes()), const.DEFAULT_PAYMENT_METHOD_CODES
         )
-        self.assertEqual(provider.redirect_form_view_id, self.env.ref('payment_mypos.redirect_form'))
+        self.assertEqual(
+            provider.redirect_form_view_id, self.env.ref('payment_mypos.redirect_form')
+        )
 
     def test_test_state_falls_back_to_sandbox(self):
         """In test state with empty credentials, the public sandbox store is used."""
@@ -43,7 +47,9 @@ class TestPaymentProvider(MyPOSCommon):
             (credentials.sid, credentials.wallet_number, credentials.key_index),
             (const.SANDBOX_SID, const.SANDBOX_WALLET_NUMBER, const.SANDBOX_KEY_INDEX),
         )
-        self.assertEqual(ipc.normalize_pem(credentials.private_key), ipc.normalize_pem(SANDBOX_STORE_KEY))
+        self.assertEqual(
+            ipc.normalize_pem(credentials.private_key), ipc.normalize_pem(SANDBOX_STORE_KEY)
+        )
         self.assertIn('BEGIN CERTIFICATE', credentials.certificate)
         self.assertEqual(self.provider._mypos_get_api_url(), const.SANDBOX_URL)
 
@@ -121,8 +127,12 @@ class TestPaymentProvider(MyPOSCommon):
     def test_credentials_admin_only(self):
         """Internal and portal users cannot read any credential field."""
         fields = [
-            'mypos_sid', 'mypos_wallet_number', 'mypos_key_index', 'mypos_private_key',
-            'mypos_private_key_pem', 'mypos_public_certificate',
+            'mypos_sid',
+            'mypos_wallet_number',
+            'mypos_key_index',
+            'mypos_private_key',
+            'mypos_private_key_pem',
+            'mypos_public_certificate',
         ]
         self.provider.write(self.live_values)
         for field in fields:  # The model is admin-only too, but sudo() code must not leak them.

@@ -15,13 +15,14 @@ BASE_URL = 'http://shop.example.com'
 
 @tagged('post_install', '-at_install')
 class TestPaymentTransaction(MyPOSCommon):
-
     def setUp(self):
         super().setUp()
-        self.startPatcher(patch(
-            'odoo.addons.payment.models.payment_provider.PaymentProvider.get_base_url',
-            return_value=BASE_URL,
-        ))
+        self.startPatcher(
+            patch(
+                'odoo.addons.payment.models.payment_provider.PaymentProvider.get_base_url',
+                return_value=BASE_URL,
+            )
+        )
 
     def _render(self, tx):
         return tx._get_specific_rendering_values(None)
@@ -32,43 +33,50 @@ class TestPaymentTransaction(MyPOSCommon):
         values = self._render(tx)
         self.assertEqual(values['api_url'], const.SANDBOX_URL)
         fields = values['fields']
-        self.assertEqual(fields[:-1], [
-            ('IPCmethod', 'IPCPurchase'),
-            ('IPCVersion', '1.4'),
-            ('IPCLanguage', 'EN'),
-            ('SID', '000000000000010'),
-            ('WalletNumber', '61938166610'),
-            ('KeyIndex', '1'),
-            ('Source', const.SOURCE),
-            ('Amount', '1111.11'),
-            ('Currency', 'EUR'),
-            ('OrderID', tx.mypos_order_id),
-            ('URL_OK', f'{BASE_URL}/payment/mypos/return'),
-            ('URL_Cancel', f'{BASE_URL}/payment/mypos/cancel'),
-            ('URL_Notify', f'{BASE_URL}/payment/mypos/webhook'),
-            ('CardTokenRequest', '0'),
-            ('PaymentParametersRequired', '2'),
-            ('PaymentMethod', '1'),
-            ('CustomerEmail', 'norbert.buyer@example.com'),
-            ('CustomerFirstNames', 'Norbert'),
-            ('CustomerFamilyName', 'Buyer'),
-            ('CustomerPhone', '003212345678'),
-            ('CustomerCountry', 'BEL'),
-            ('CustomerCity', 'Sin City'),
-            ('CustomerZIPCode', '1000'),
-            ('CustomerAddress', 'Huge Street 2/543'),
-            ('CartItems', '1'),
-            ('Article_1', 'S00042-1'),
-            ('Quantity_1', '1'),
-            ('Price_1', '1111.11'),
-            ('Currency_1', 'EUR'),
-            ('Amount_1', '1111.11'),
-        ])
+        self.assertEqual(
+            fields[:-1],
+            [
+                ('IPCmethod', 'IPCPurchase'),
+                ('IPCVersion', '1.4'),
+                ('IPCLanguage', 'EN'),
+                ('SID', '000000000000010'),
+                ('WalletNumber', '61938166610'),
+                ('KeyIndex', '1'),
+                ('Source', const.SOURCE),
+                ('Amount', '1111.11'),
+                ('Currency', 'EUR'),
+                ('OrderID', tx.mypos_order_id),
+                ('URL_OK', f'{BASE_URL}/payment/mypos/return'),
+                ('URL_Cancel', f'{BASE_URL}/payment/mypos/cancel'),
+                ('URL_Notify', f'{BASE_URL}/payment/mypos/webhook'),
+                ('CardTokenRequest', '0'),
+                ('PaymentParametersRequired', '2'),
+                ('PaymentMethod', '1'),
+                ('CustomerEmail', 'norbert.buyer@example.com'),
+                ('CustomerFirstNames', 'Norbert'),
+                ('CustomerFamilyName', 'Buyer'),
+                ('CustomerPhone', '003212345678'),
+                ('CustomerCountry', 'BEL'),
+                ('CustomerCity', 'Sin City'),
+                ('CustomerZIPCode', '1000'),
+                ('CustomerAddress', 'Huge Street 2/543'),
+                ('CartItems', '1'),
+                ('Article_1', 'S00042-1'),
+                ('Quantity_1', '1'),
+                ('Price_1', '1111.11'),
+                ('Currency_1', 'EUR'),
+                ('Amount_1', '1111.11'),
+            ],
+        )
         name, signature = fields[-1]
         self.assertEqual(name, 'Signature')
-        self.assertTrue(ipc.verify(
-            [value for _name, value in fields[:-1]], signature, public_key_pem(SANDBOX_STORE_KEY)
-        ))
+        self.assertTrue(
+            ipc.verify(
+                [value for _name, value in fields[:-1]],
+                signature,
+                public_key_pem(SANDBOX_STORE_KEY),
+            )
+        )
 
     def test_order_id_unique_per_attempt_and_database(self):
         """Each attempt gets its own OrderID, tagged with this database, at most 80 characters."""
@@ -117,9 +125,13 @@ class TestPaymentTransaction(MyPOSCommon):
         self.assertEqual(posted, self._render(tx)['fields'][:-1] + [posted[-1]])
         self.assertEqual(dict(posted)['CustomerFirstNames'], 'Иван &')
         self.assertEqual(posted[-1][0], 'Signature')
-        self.assertTrue(ipc.verify(
-            [value for _name, value in posted[:-1]], posted[-1][1], public_key_pem(SANDBOX_STORE_KEY)
-        ))
+        self.assertTrue(
+            ipc.verify(
+                [value for _name, value in posted[:-1]],
+                posted[-1][1],
+                public_key_pem(SANDBOX_STORE_KEY),
+            )
+        )
 
     def test_private_key_not_in_redirect_form(self):
         tx = self._create_mypos_transaction()
@@ -132,23 +144,43 @@ class TestPaymentTransaction(MyPOSCommon):
         """A sales order whose lines add up becomes cart rows; otherwise one row."""
         if 'sale.order' not in self.env:
             self.skipTest("needs the sale module")
-        product = self.env['product.product'].create({'name': 'Oak chair', 'list_price': 10.0,
-                                                      'taxes_id': [], 'type': 'consu'})
-        delivery = self.env['product.product'].create({'name': 'Delivery', 'list_price': 3.45,
-                                                       'taxes_id': [], 'type': 'service'})
+        product = self.env['product.product'].create(
+            {'name': 'Oak chair', 'list_price': 10.0, 'taxes_id': [], 'type': 'consu'}
+        )
+        delivery = self.env['product.product'].create(
+            {'name': 'Delivery', 'list_price': 3.45, 'taxes_id': [], 'type': 'service'}
+        )
         pricelist = self.env['product.pricelist'].create(
             {'name': "EUR", 'currency_id': self.currency.id}
         )
-        order = self.env['sale.order'].create({
-            'partner_id': self.partner.id,
-            'pricelist_id': pricelist.id,
-            'order_line': [
-                (0, 0, {'product_id': product.id, 'product_uom_qty': 2, 'price_unit': 10.0,
-                        'tax_id': []}),
-                (0, 0, {'product_id': delivery.id, 'product_uom_qty': 1, 'price_unit': 3.45,
-                        'tax_id': []}),
-            ],
-        })
+        order = self.env['sale.order'].create(
+            {
+                'partner_id': self.partner.id,
+                'pricelist_id': pricelist.id,
+                'order_line': [
+                    (
+                        0,
+                        0,
+                        {
+                            'product_id': product.id,
+                            'product_uom_qty': 2,
+                            'price_unit': 10.0,
+                            'tax_id': [],
+                        },
+                    ),
+                    (
+                        0,
+                        0,
+                        {
+                            'product_id': delivery.id,
+                            'product_uom_qty': 1,
+                            'price_unit': 3.45,
+                            'tax_id': [],
+                        },
+                    ),
+                ],
+            }
+        )
         self.assertEqual(order.currency_id, self.currency)
         tx = self._create_mypos_transaction(
             reference='S-cart-1', amount=order.amount_total, sale_order_ids=[(6, 0, order.ids)]
@@ -156,7 +188,11 @@ class TestPaymentTransaction(MyPOSCommon):
         fields = dict(self._render(tx)['fields'])
         self.assertEqual(fields['Amount'], '23.45')
         self.assertEqual(
-            [fields[f'{n}_{i}'] for i in (1, 2) for n in ('Article', 'Quantity', 'Price', 'Amount')],
+            [
+                fields[f'{n}_{i}']
+                for i in (1, 2)
+                for n in ('Article', 'Quantity', 'Price', 'Amount')
+            ],
             ['Oak chair', '2', '10.00', '20.00', 'Delivery', '1', '3.45', '3.45'],
         )
         # A partial payment of the same order is one row for the amount paid.
@@ -165,5 +201,6 @@ class TestPaymentTransaction(MyPOSCommon):
         )
         fields = dict(self._render(tx_partial)['fields'])
         self.assertEqual(
-            (fields['CartItems'], fields['Article_1'], fields['Amount_1']), ('1', 'S-cart-2', '10.00')
+            (fields['CartItems'], fields['Article_1'], fields['Amount_1']),
+            ('1', 'S-cart-2', '10.00'),
         )

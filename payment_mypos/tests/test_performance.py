@@ -15,7 +15,6 @@ from odoo.tests import tagged
 from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.tests.common import MyPOSCommon, generate_key_pair
 
-
 # Measured with warm caches on Odoo 18.0 (the counts are deterministic here): a webhook call
 # takes 12 queries, /payment/transaction for myPOS 10. No margin on purpose: one more query per
 # call (say, an extra search) must fail the suite.
@@ -25,7 +24,6 @@ REDIRECT_FORM_MAX_QUERIES = 10
 
 @tagged('post_install', '-at_install')
 class TestPerformance(MyPOSCommon):
-
     def _create_txs(self, count):
         return [
             self._create_mypos_transaction(reference=f'PERF-{self._testMethodName[-12:]}-{index}')

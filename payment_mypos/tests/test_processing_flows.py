@@ -12,7 +12,6 @@ CONTROLLER_LOGGER = 'odoo.addons.payment_mypos.controllers.main'
 
 @tagged('post_install', '-at_install')
 class TestWebhook(MyPOSCommon):
-
     def setUp(self):
         super().setUp()
         self.tx = self._create_mypos_transaction()
@@ -106,8 +105,11 @@ class TestWebhook(MyPOSCommon):
         signed = self._sign(self._notification_fields(self.tx))
         cases = [
             (signed + [('Amount', '1111.11')], {}, "appears twice"),
-            (b'{"IPCmethod": "IPCPurchaseNotify"}', {'Content-Type': 'application/json'},
-             "not a valid form"),
+            (
+                b'{"IPCmethod": "IPCPurchaseNotify"}',
+                {'Content-Type': 'application/json'},
+                "not a valid form",
+            ),
             (b'\xff\xfe\x00garbage', {'Content-Type': 'application/octet-stream'}, "not UTF-8"),
             (urlencode(signed).encode(), {'Content-Type': 'text/plain'}, None),
         ]
@@ -160,7 +162,6 @@ class TestWebhook(MyPOSCommon):
 
 @tagged('post_install', '-at_install')
 class TestBrowserReturn(MyPOSCommon):
-
     def setUp(self):
         super().setUp()
         self.tx = self._create_mypos_transaction()

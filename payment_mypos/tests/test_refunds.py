@@ -18,16 +18,19 @@ MUTED = (
 
 @tagged('post_install', '-at_install')
 class TestRefunds(MyPOSEmulatorCommon):
-
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.enable_post_process_patcher = False
         cls.account_payment_installed = 'account.payment' in cls.env
         if cls.account_payment_installed:
-            cls.provider.journal_id = cls.env['account.journal'].search([
-                ('type', '=', 'bank'), ('company_id', '=', cls.provider.company_id.id),
-            ], limit=1)
+            cls.provider.journal_id = cls.env['account.journal'].search(
+                [
+                    ('type', '=', 'bank'),
+                    ('company_id', '=', cls.provider.company_id.id),
+                ],
+                limit=1,
+            )
 
     def setUp(self):
         super().setUp()
@@ -42,7 +45,9 @@ class TestRefunds(MyPOSEmulatorCommon):
         with mute_logger(*MUTED):
             self.tx.action_refund(amount_to_refund=amount)
         self.env.invalidate_all()
-        return self.tx.child_transaction_ids.filtered(lambda t: t.operation == 'refund').sorted('id')[-1:]
+        return self.tx.child_transaction_ids.filtered(lambda t: t.operation == 'refund').sorted(
+            'id'
+        )[-1:]
 
     def _assert_outbound_payment(self, refund_tx, amount):
         if not self.account_payment_installed:
@@ -63,9 +68,14 @@ class TestRefunds(MyPOSEmulatorCommon):
         """Odoo's Refund wizard sends one signed IPCRefund; the refund is done and paid out."""
         if not self.account_payment_installed:
             self.skipTest("account_payment is not installed")
-        wizard = self.env['payment.refund.wizard'].with_context(
-            active_model='account.payment', active_id=self.tx.payment_id.id,
-        ).create({})
+        wizard = (
+            self.env['payment.refund.wizard']
+            .with_context(
+                active_model='account.payment',
+                active_id=self.tx.payment_id.id,
+            )
+            .create({})
+        )
         self.assertEqual(wizard.amount_available_for_refund, 100.0)
         with mute_logger(*MUTED):
             wizard.action_refund()
@@ -88,7 +98,8 @@ class TestRefunds(MyPOSEmulatorCommon):
         triggers = self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)])
         self._refund(30.0)
         self.assertGreater(
-            self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)]), triggers,
+            self.env['ir.cron.trigger'].search_count([('cron_id', '=', cron.id)]),
+            triggers,
         )
 
     def test_two_partial_refunds(self):
@@ -255,7 +266,8 @@ class TestRefunds(MyPOSEmulatorCommon):
         refund_tx = self._refund(10.0)
         logs = refund_tx.mypos_log_ids.sorted('id')
         self.assertEqual(
-            [(log.direction, log.method) for log in logs], [('out', 'IPCRefund'), ('in', 'IPCRefund')],
+            [(log.direction, log.method) for log in logs],
+            [('out', 'IPCRefund'), ('in', 'IPCRefund')],
         )
         self.assertIn(f'IPC_Trnref = {self.trnref}', logs[0].payload)
         self.assertIn('Amount = 10.00', logs[1].payload)

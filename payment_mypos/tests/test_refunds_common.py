@@ -7,6 +7,7 @@ import tempfile
 
 from odoo.addons.payment_mypos.tests.common import MyPOSCommon, load_emulator
 
+
 class MyPOSEmulatorCommon(MyPOSCommon):
     """A myPOS provider pointed at a private emulator; payments are made on the emulator."""
 

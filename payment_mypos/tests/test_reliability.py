@@ -15,25 +15,47 @@ from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos import const
 from odoo.addons.payment_mypos.tests.common import (
-    SANDBOX_STORE_KEY, MyPOSCommon, generate_key_pair,
+    SANDBOX_STORE_KEY,
+    MyPOSCommon,
+    generate_key_pair,
 )
 from odoo.addons.payment_mypos.tests.test_reliability_common import (
-    MUTED_LOGGERS, RawHttpMixin, write_report,
+    MUTED_LOGGERS,
+    RawHttpMixin,
+    write_report,
 )
 
 try:
-    from hypothesis import HealthCheck, given, settings, strategies as st
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
 except ImportError:  # tools/test and .ci/run install it; without it the fuzz test is skipped.
     given = None
 
 FORM = {'Content-Type': 'application/x-www-form-urlencoded'}
 NOTIFY_FIELD_NAMES = [
-    'IPCmethod', 'SID', 'Amount', 'Currency', 'OrderID', 'IPC_Trnref', 'RequestSTAN',
-    'RequestDateTime', 'PaymentMethod', 'BillingDescriptor', 'PAN', 'CardType', 'Signature',
+    'IPCmethod',
+    'SID',
+    'Amount',
+    'Currency',
+    'OrderID',
+    'IPC_Trnref',
+    'RequestSTAN',
+    'RequestDateTime',
+    'PaymentMethod',
+    'BillingDescriptor',
+    'PAN',
+    'CardType',
+    'Signature',
 ]
 METHODS = [
-    'IPCPurchaseNotify', 'IPCPurchaseRollback', 'IPCPurchaseOK', 'IPCPurchaseCancel', 'IPCRefund',
-    'IPCGetTxnStatus', 'ipcpurchasenotify', '',
+    'IPCPurchaseNotify',
+    'IPCPurchaseRollback',
+    'IPCPurchaseOK',
+    'IPCPurchaseCancel',
+    'IPCRefund',
+    'IPCGetTxnStatus',
+    'ipcpurchasenotify',
+    '',
 ]
 
 
@@ -110,113 +132,318 @@ class TestForgedNotifications(RawHttpMixin, MyPOSCommon):
         return [
             # Signature
             ('no signature', None, 'refused', lambda tx: post(notify(tx))),
-            ('empty signature', None, 'refused',
-             lambda tx: post(notify(tx) + [('Signature', '')])),
-            ('signed with another key', None, 'refused',
-             lambda tx: post(sign(notify(tx), self.other_key))),
-            ("signed with myPOS's public sandbox store key", None, 'refused',
-             lambda tx: post(sign(notify(tx), SANDBOX_STORE_KEY))),
-            ('signature truncated by 8 characters', None, 'refused',
-             lambda tx: reencode(tx, lambda s: s[:-8])),
-            ('signature without base64 padding', None, 'refused',
-             lambda tx: reencode(tx, lambda s: s.rstrip('='))),
-            ('signature re-encoded base64url', None, 'refused',
-             lambda tx: reencode(tx, lambda s: base64.urlsafe_b64encode(
-                 base64.b64decode(s)).decode().rstrip('=') + '~')),
-            ('signature re-encoded as hex', None, 'refused',
-             lambda tx: reencode(tx, lambda s: base64.b64decode(s).hex())),
-            ('signature with MIME line breaks', None, 'refused',
-             lambda tx: reencode(tx, lambda s: s[:76] + '\r\n' + s[76:])),
-            ('signature with one bit flipped', None, 'refused',
-             lambda tx: post(_with_signature(signed(tx), base64.b64encode(
-                 bytes([raw_signature(tx)[0] ^ 1]) + raw_signature(tx)[1:]).decode()))),
-            ("another transaction's valid signature", None, 'refused',
-             lambda tx: other_tx_signature(tx)[0]),
+            ('empty signature', None, 'refused', lambda tx: post(notify(tx) + [('Signature', '')])),
+            (
+                'signed with another key',
+                None,
+                'refused',
+                lambda tx: post(sign(notify(tx), self.other_key)),
+            ),
+            (
+                "signed with myPOS's public sandbox store key",
+                None,
+                'refused',
+                lambda tx: post(sign(notify(tx), SANDBOX_STORE_KEY)),
+            ),
+            (
+                'signature truncated by 8 characters',
+                None,
+                'refused',
+                lambda tx: reencode(tx, lambda s: s[:-8]),
+            ),
+            (
+                'signature without base64 padding',
+                None,
+                'refused',
+                lambda tx: reencode(tx, lambda s: s.rstrip('=')),
+            ),
+            (
+                'signature re-encoded base64url',
+                None,
+                'refused',
+                lambda tx: reencode(
+                    tx,
+                    lambda s: (
+                        base64.urlsafe_b64encode(base64.b64decode(s)).decode().rstrip('=') + '~'
+                    ),
+                ),
+            ),
+            (
+                'signature re-encoded as hex',
+                None,
+                'refused',
+                lambda tx: reencode(tx, lambda s: base64.b64decode(s).hex()),
+            ),
+            (
+                'signature with MIME line breaks',
+                None,
+                'refused',
+                lambda tx: reencode(tx, lambda s: s[:76] + '\r\n' + s[76:]),
+            ),
+            (
+                'signature with one bit flipped',
+                None,
+                'refused',
+                lambda tx: post(
+                    _with_signature(
+                        signed(tx),
+                        base64.b64encode(
+                            bytes([raw_signature(tx)[0] ^ 1]) + raw_signature(tx)[1:]
+                        ).decode(),
+                    )
+                ),
+            ),
+            (
+                "another transaction's valid signature",
+                None,
+                'refused',
+                lambda tx: other_tx_signature(tx)[0],
+            ),
             # Fields
-            ('fields reordered (Amount and Currency swapped)', None, 'refused',
-             lambda tx: post([signed(tx)[i] for i in (0, 1, 3, 2, *range(4, len(signed(tx))))])),
-            ('extra field after the signature', None, 'refused',
-             lambda tx: post(signed(tx) + [('Note', 'x')])),
-            ('extra empty field inserted', None, 'refused',
-             lambda tx: post(signed(tx)[:5] + [('Note', '')] + signed(tx)[5:])),
-            ('duplicate field (same value)', None, 'refused',
-             lambda tx: post(signed(tx) + [('OrderID', tx.mypos_order_id)])),
-            ('duplicate field in another case', None, 'refused',
-             lambda tx: post([('orderid', tx.mypos_order_id)] + signed(tx))),
-            ('signed field removed (PAN)', None, 'refused',
-             lambda tx: post(_without(signed(tx), 'PAN'))),
-            ('signed without IPC_Trnref', None, 'refused',
-             lambda tx: post(sign(_without(notify(tx), 'IPC_Trnref')))),
-            ('signed without OrderID', None, 'refused',
-             lambda tx: post(sign(_without(notify(tx), 'OrderID')))),
-            ('signed without IPCmethod', None, 'refused',
-             lambda tx: post(sign(_without(notify(tx), 'IPCmethod')))),
-            ('value tampered after signing (PAN)', None, 'refused',
-             lambda tx: post(_replace(signed(tx), 'PAN', '0008'))),
-            ('unsigned NUL byte in OrderID', None, 'refused',
-             lambda tx: post(_replace(notify(tx), 'OrderID', tx.mypos_order_id + '\x00'))),
-            ('101 fields', None, 'refused',
-             lambda tx: post(signed(tx) + [(f'X{i}', 'x') for i in range(90)])),
+            (
+                'fields reordered (Amount and Currency swapped)',
+                None,
+                'refused',
+                lambda tx: post([signed(tx)[i] for i in (0, 1, 3, 2, *range(4, len(signed(tx))))]),
+            ),
+            (
+                'extra field after the signature',
+                None,
+                'refused',
+                lambda tx: post(signed(tx) + [('Note', 'x')]),
+            ),
+            (
+                'extra empty field inserted',
+                None,
+                'refused',
+                lambda tx: post(signed(tx)[:5] + [('Note', '')] + signed(tx)[5:]),
+            ),
+            (
+                'duplicate field (same value)',
+                None,
+                'refused',
+                lambda tx: post(signed(tx) + [('OrderID', tx.mypos_order_id)]),
+            ),
+            (
+                'duplicate field in another case',
+                None,
+                'refused',
+                lambda tx: post([('orderid', tx.mypos_order_id)] + signed(tx)),
+            ),
+            (
+                'signed field removed (PAN)',
+                None,
+                'refused',
+                lambda tx: post(_without(signed(tx), 'PAN')),
+            ),
+            (
+                'signed without IPC_Trnref',
+                None,
+                'refused',
+                lambda tx: post(sign(_without(notify(tx), 'IPC_Trnref'))),
+            ),
+            (
+                'signed without OrderID',
+                None,
+                'refused',
+                lambda tx: post(sign(_without(notify(tx), 'OrderID'))),
+            ),
+            (
+                'signed without IPCmethod',
+                None,
+                'refused',
+                lambda tx: post(sign(_without(notify(tx), 'IPCmethod'))),
+            ),
+            (
+                'value tampered after signing (PAN)',
+                None,
+                'refused',
+                lambda tx: post(_replace(signed(tx), 'PAN', '0008')),
+            ),
+            (
+                'unsigned NUL byte in OrderID',
+                None,
+                'refused',
+                lambda tx: post(_replace(notify(tx), 'OrderID', tx.mypos_order_id + '\x00')),
+            ),
+            (
+                '101 fields',
+                None,
+                'refused',
+                lambda tx: post(signed(tx) + [(f'X{i}', 'x') for i in range(90)]),
+            ),
             # Content checked after the signature
-            ('wrong SID (signed)', None, 'refused',
-             lambda tx: post(signed(tx, SID='000000000000011'))),
-            ('amount +0.01 (signed)', None, 'refused',
-             lambda tx: post(signed(tx, Amount='%.2f' % (tx.amount + 0.01)))),
-            ('amount -0.01 (signed)', None, 'refused',
-             lambda tx: post(signed(tx, Amount='%.2f' % (tx.amount - 0.01)))),
-            ('amount with a decimal comma (signed)', None, 'refused',
-             lambda tx: post(signed(tx, Amount=('%.2f' % tx.amount).replace('.', ',')))),
-            ('negative amount (signed)', None, 'refused',
-             lambda tx: post(signed(tx, Amount='-%.2f' % tx.amount))),
-            ('other currency USD (signed)', None, 'refused',
-             lambda tx: post(signed(tx, Currency='USD'))),
-            ('currency in lower case (signed)', None, 'refused',
-             lambda tx: post(signed(tx, Currency='eur'))),
-            ('unknown OrderID (signed)', None, 'refused',
-             lambda tx: post(signed(tx, OrderID='S99999-1_deadbeef_9'))),
-            ("another provider's transaction reference as OrderID (signed)", 'dummy', 'refused',
-             lambda tx: post(signed(tx, OrderID=f'{tx.reference}-dummy'))),
-            ('IPCPurchaseOK (a browser return) on the webhook (signed)', None, 'refused',
-             lambda tx: post(signed(tx, IPCmethod='IPCPurchaseOK'))),
-            ('IPCRefund on the webhook (signed)', None, 'refused',
-             lambda tx: post(signed(tx, IPCmethod='IPCRefund'))),
-            ('unknown IPCmethod (signed)', None, 'refused',
-             lambda tx: post(signed(tx, IPCmethod='IPCPurchaseRefund'))),
+            (
+                'wrong SID (signed)',
+                None,
+                'refused',
+                lambda tx: post(signed(tx, SID='000000000000011')),
+            ),
+            (
+                'amount +0.01 (signed)',
+                None,
+                'refused',
+                lambda tx: post(signed(tx, Amount='%.2f' % (tx.amount + 0.01))),
+            ),
+            (
+                'amount -0.01 (signed)',
+                None,
+                'refused',
+                lambda tx: post(signed(tx, Amount='%.2f' % (tx.amount - 0.01))),
+            ),
+            (
+                'amount with a decimal comma (signed)',
+                None,
+                'refused',
+                lambda tx: post(signed(tx, Amount=('%.2f' % tx.amount).replace('.', ','))),
+            ),
+            (
+                'negative amount (signed)',
+                None,
+                'refused',
+                lambda tx: post(signed(tx, Amount='-%.2f' % tx.amount)),
+            ),
+            (
+                'other currency USD (signed)',
+                None,
+                'refused',
+                lambda tx: post(signed(tx, Currency='USD')),
+            ),
+            (
+                'currency in lower case (signed)',
+                None,
+                'refused',
+                lambda tx: post(signed(tx, Currency='eur')),
+            ),
+            (
+                'unknown OrderID (signed)',
+                None,
+                'refused',
+                lambda tx: post(signed(tx, OrderID='S99999-1_deadbeef_9')),
+            ),
+            (
+                "another provider's transaction reference as OrderID (signed)",
+                'dummy',
+                'refused',
+                lambda tx: post(signed(tx, OrderID=f'{tx.reference}-dummy')),
+            ),
+            (
+                'IPCPurchaseOK (a browser return) on the webhook (signed)',
+                None,
+                'refused',
+                lambda tx: post(signed(tx, IPCmethod='IPCPurchaseOK')),
+            ),
+            (
+                'IPCRefund on the webhook (signed)',
+                None,
+                'refused',
+                lambda tx: post(signed(tx, IPCmethod='IPCRefund')),
+            ),
+            (
+                'unknown IPCmethod (signed)',
+                None,
+                'refused',
+                lambda tx: post(signed(tx, IPCmethod='IPCPurchaseRefund')),
+            ),
             # States
             ('replayed notification (repeat)', 'done', 'idempotent', lambda tx: post(signed(tx))),
-            ('replayed notification after a refund', 'refunded', 'idempotent',
-             lambda tx: post(signed(tx))),
-            ('second payment with another IPC_Trnref after done', 'done', 'refused',
-             lambda tx: post(signed(tx, IPC_Trnref='999999'))),
-            ('rollback after done', 'done', 'idempotent',
-             lambda tx: post(sign(notify(tx, method='IPCPurchaseRollback')))),
-            ('rollback after a refund', 'refunded', 'idempotent',
-             lambda tx: post(sign(notify(tx, method='IPCPurchaseRollback')))),
+            (
+                'replayed notification after a refund',
+                'refunded',
+                'idempotent',
+                lambda tx: post(signed(tx)),
+            ),
+            (
+                'second payment with another IPC_Trnref after done',
+                'done',
+                'refused',
+                lambda tx: post(signed(tx, IPC_Trnref='999999')),
+            ),
+            (
+                'rollback after done',
+                'done',
+                'idempotent',
+                lambda tx: post(sign(notify(tx, method='IPCPurchaseRollback'))),
+            ),
+            (
+                'rollback after a refund',
+                'refunded',
+                'idempotent',
+                lambda tx: post(sign(notify(tx, method='IPCPurchaseRollback'))),
+            ),
             ('payment after cancel', 'cancel', 'refused', lambda tx: post(signed(tx))),
             # Bodies and transport
             ('empty body', None, 'refused', lambda tx: post(b'', FORM)),
-            ('1 MB form body', None, 'too_large',
-             lambda tx: post(b'IPCmethod=IPCPurchaseNotify&Note=' + b'x' * (1024 * 1024), FORM)),
-            ('1 MB body without content type', None, 'too_large',
-             lambda tx: post(b'x' * (1024 * 1024), {'Content-Type': ''})),
-            ('non-UTF-8 form body', None, 'refused',
-             lambda tx: post(urlencode(signed(tx)).encode() + b'&Note=%ff%fe\xff', FORM)),
-            ('non-UTF-8 octet-stream body', None, 'refused',
-             lambda tx: post(b'\xff\xfe\x00garbage', {'Content-Type': 'application/octet-stream'})),
-            ('JSON body', None, 'refused',
-             lambda tx: post(json.dumps(dict(signed(tx))).encode(),
-                             {'Content-Type': 'application/json'})),
-            ('XML body', None, 'refused',
-             lambda tx: post(b'<IPC_response><IPCmethod>IPCPurchaseNotify</IPCmethod></IPC_response>',
-                             {'Content-Type': 'text/xml'})),
-            ('multipart body with a broken boundary', None, 'refused',
-             lambda tx: post(b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n',
-                             {'Content-Type': 'multipart/form-data; boundary=y'})),
-            ('signed fields in the query string of an empty POST', None, 'refused',
-             lambda tx: ('POST', b'', {**FORM, '_params': signed(tx)})),
-            ('GET with the signed fields', None, 'not_allowed',
-             lambda tx: ('GET', None, {'_params': signed(tx)})),
-            ('PUT with the signed fields', None, 'not_allowed', lambda tx: ('PUT', signed(tx), None)),
+            (
+                '1 MB form body',
+                None,
+                'too_large',
+                lambda tx: post(b'IPCmethod=IPCPurchaseNotify&Note=' + b'x' * (1024 * 1024), FORM),
+            ),
+            (
+                '1 MB body without content type',
+                None,
+                'too_large',
+                lambda tx: post(b'x' * (1024 * 1024), {'Content-Type': ''}),
+            ),
+            (
+                'non-UTF-8 form body',
+                None,
+                'refused',
+                lambda tx: post(urlencode(signed(tx)).encode() + b'&Note=%ff%fe\xff', FORM),
+            ),
+            (
+                'non-UTF-8 octet-stream body',
+                None,
+                'refused',
+                lambda tx: post(
+                    b'\xff\xfe\x00garbage', {'Content-Type': 'application/octet-stream'}
+                ),
+            ),
+            (
+                'JSON body',
+                None,
+                'refused',
+                lambda tx: post(
+                    json.dumps(dict(signed(tx))).encode(), {'Content-Type': 'application/json'}
+                ),
+            ),
+            (
+                'XML body',
+                None,
+                'refused',
+                lambda tx: post(
+                    b'<IPC_response><IPCmethod>IPCPurchaseNotify</IPCmethod></IPC_response>',
+                    {'Content-Type': 'text/xml'},
+                ),
+            ),
+            (
+                'multipart body with a broken boundary',
+                None,
+                'refused',
+                lambda tx: post(
+                    b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n',
+                    {'Content-Type': 'multipart/form-data; boundary=y'},
+                ),
+            ),
+            (
+                'signed fields in the query string of an empty POST',
+                None,
+                'refused',
+                lambda tx: ('POST', b'', {**FORM, '_params': signed(tx)}),
+            ),
+            (
+                'GET with the signed fields',
+                None,
+                'not_allowed',
+                lambda tx: ('GET', None, {'_params': signed(tx)}),
+            ),
+            (
+                'PUT with the signed fields',
+                None,
+                'not_allowed',
+                lambda tx: ('PUT', signed(tx), None),
+            ),
         ]
 
     def test_forged_and_odd_notifications(self):
@@ -234,7 +461,8 @@ class TestForgedNotifications(RawHttpMixin, MyPOSCommon):
                 elif preparation == 'dummy':
                     dummy_counter += 1
                     self._create_transaction(
-                        'redirect', provider_id=self.dummy_provider.id,
+                        'redirect',
+                        provider_id=self.dummy_provider.id,
                         reference=f'{tx.reference}-dummy',
                     )
                 spec = build(tx)
@@ -248,8 +476,11 @@ class TestForgedNotifications(RawHttpMixin, MyPOSCommon):
                 after = self._money_snapshot()
                 status, text = response.status_code, response.text[:120]
                 result = {
-                    'case': name, 'prior_state': state_before, 'expected': expected,
-                    'status': status, 'answer': text,
+                    'case': name,
+                    'prior_state': state_before,
+                    'expected': expected,
+                    'status': status,
+                    'answer': text,
                     'money_state_unchanged': before == after,
                 }
                 results.append(result)
@@ -273,13 +504,16 @@ class TestForgedNotifications(RawHttpMixin, MyPOSCommon):
                 if name == 'rollback after done':
                     self.assertIn("reversed", tx.state_message)
         self.assertGreaterEqual(len(results), 25)
-        write_report('forged', {
-            'cases': results,
-            'total': len(results),
-            'http_5xx': sum(1 for r in results if r['status'] >= 500),
-            'answered_ok': sum(1 for r in results if r['answer'] == 'OK'),
-            'state_changes': sum(1 for r in results if not r['money_state_unchanged']),
-        })
+        write_report(
+            'forged',
+            {
+                'cases': results,
+                'total': len(results),
+                'http_5xx': sum(1 for r in results if r['status'] >= 500),
+                'answered_ok': sum(1 for r in results if r['answer'] == 'OK'),
+                'state_changes': sum(1 for r in results if not r['money_state_unchanged']),
+            },
+        )
 
 
 @tagged('post_install', '-at_install')
@@ -303,8 +537,9 @@ class TestFuzzing(RawHttpMixin, MyPOSCommon):
         self.tx_pending = self._create_mypos_transaction(reference='FUZZ-PENDING', amount=20.0)
         self.tx_pending._set_pending()
         self.tx_done = self._create_mypos_transaction(reference='FUZZ-DONE', amount=7.5)
-        response = self._raw('POST', self.webhook_url, self._sign(
-            self._notification_fields(self.tx_done)))
+        response = self._raw(
+            'POST', self.webhook_url, self._sign(self._notification_fields(self.tx_done))
+        )
         self.assertEqual(response.text, 'OK')
         self.txs = self.tx_draft + self.tx_pending + self.tx_done
         self.stats = collections.OrderedDict()
@@ -313,9 +548,15 @@ class TestFuzzing(RawHttpMixin, MyPOSCommon):
         before = self._money_snapshot()
         response = self._raw(method, path, body, headers, params)
         after = self._money_snapshot()
-        stat = self.stats.setdefault(generator, {
-            'examples': 0, 'status': collections.Counter(), 'answered_ok': 0, 'state_changes': 0,
-        })
+        stat = self.stats.setdefault(
+            generator,
+            {
+                'examples': 0,
+                'status': collections.Counter(),
+                'answered_ok': 0,
+                'state_changes': 0,
+            },
+        )
         stat['examples'] += 1
         stat['status'][str(response.status_code)] += 1
         if response.text == 'OK':
@@ -336,54 +577,88 @@ class TestFuzzing(RawHttpMixin, MyPOSCommon):
         txs = self.txs
         order_ids = [tx.mypos_order_id for tx in txs]
         amounts = ['%.2f' % tx.amount for tx in txs]
-        common = dict(deadline=None, database=None, derandomize=False, suppress_health_check=list(
-            HealthCheck))
+        common = dict(
+            deadline=None, database=None, derandomize=False, suppress_health_check=list(HealthCheck)
+        )
 
         unicode_text = st.text(max_size=40)
         value = st.one_of(
-            unicode_text, st.sampled_from(order_ids + amounts + METHODS + [
-                'EUR', 'USD', const.SANDBOX_SID, '410227', '']),
+            unicode_text,
+            st.sampled_from(
+                order_ids + amounts + METHODS + ['EUR', 'USD', const.SANDBOX_SID, '410227', '']
+            ),
         )
         name = st.one_of(st.sampled_from(NOTIFY_FIELD_NAMES), st.text(min_size=1, max_size=12))
         pairs = st.lists(st.tuples(name, value), max_size=16)
         b64_signature = st.binary(min_size=0, max_size=260).map(
-            lambda raw: base64.b64encode(raw).decode())
+            lambda raw: base64.b64encode(raw).decode()
+        )
 
         @settings(max_examples=self.EXAMPLES['webhook: random field lists'], **common)
         @given(fields=pairs, encoded=st.booleans())
         def webhook_random_fields(fields, encoded):
             body = urlencode(fields).encode() if encoded else fields
-            self._check('webhook: random field lists', 'POST', self.webhook_url, body,
-                        FORM if encoded else None)
+            self._check(
+                'webhook: random field lists',
+                'POST',
+                self.webhook_url,
+                body,
+                FORM if encoded else None,
+            )
 
-        content_types = st.sampled_from([
-            'application/x-www-form-urlencoded', 'application/json', 'text/plain',
-            'multipart/form-data', 'multipart/form-data; boundary=--x', 'application/xml',
-            'application/x-www-form-urlencoded; charset=latin-1', '',
-        ])
+        content_types = st.sampled_from(
+            [
+                'application/x-www-form-urlencoded',
+                'application/json',
+                'text/plain',
+                'multipart/form-data',
+                'multipart/form-data; boundary=--x',
+                'application/xml',
+                'application/x-www-form-urlencoded; charset=latin-1',
+                '',
+            ]
+        )
 
         @settings(max_examples=self.EXAMPLES['webhook: random bytes and content types'], **common)
         @given(body=st.binary(max_size=3000), content_type=content_types)
         def webhook_random_bytes(body, content_type):
-            self._check('webhook: random bytes and content types', 'POST', self.webhook_url,
-                        body, {'Content-Type': content_type})
+            self._check(
+                'webhook: random bytes and content types',
+                'POST',
+                self.webhook_url,
+                body,
+                {'Content-Type': content_type},
+            )
 
-        @settings(max_examples=self.EXAMPLES[
-            'webhook: real fields, random valid-looking signature'], **common)
-        @given(index=st.integers(0, len(txs) - 1), signature=b64_signature,
-               method=st.sampled_from(METHODS[:4]))
+        @settings(
+            max_examples=self.EXAMPLES['webhook: real fields, random valid-looking signature'],
+            **common,
+        )
+        @given(
+            index=st.integers(0, len(txs) - 1),
+            signature=b64_signature,
+            method=st.sampled_from(METHODS[:4]),
+        )
         def webhook_random_signature(index, signature, method):
             fields = self._notification_fields(txs[index], method=method)
-            self._check('webhook: real fields, random valid-looking signature', 'POST',
-                        self.webhook_url, fields + [('Signature', signature)])
+            self._check(
+                'webhook: real fields, random valid-looking signature',
+                'POST',
+                self.webhook_url,
+                fields + [('Signature', signature)],
+            )
 
         signed_draft = self._sign(self._notification_fields(self.tx_draft))
 
-        @settings(max_examples=self.EXAMPLES['webhook: signed notification, then tampered'],
-                  **common)
-        @given(operation=st.sampled_from(['replace', 'drop', 'duplicate', 'swap', 'insert']),
-               position=st.integers(0, len(signed_draft) - 1), new=value,
-               other=st.integers(0, len(signed_draft) - 1))
+        @settings(
+            max_examples=self.EXAMPLES['webhook: signed notification, then tampered'], **common
+        )
+        @given(
+            operation=st.sampled_from(['replace', 'drop', 'duplicate', 'swap', 'insert']),
+            position=st.integers(0, len(signed_draft) - 1),
+            new=value,
+            other=st.integers(0, len(signed_draft) - 1),
+        )
         def webhook_tampered(operation, position, new, other):
             fields = list(signed_draft)
             if operation == 'replace':
@@ -397,43 +672,64 @@ class TestFuzzing(RawHttpMixin, MyPOSCommon):
             else:
                 fields.insert(position, (f'X{other}', new))
             values = [v for k, v in fields if k != 'Signature']
-            if values == [v for k, v in signed_draft if k != 'Signature'] and \
-                    dict(fields).get('Signature') == _sig(signed_draft) and \
-                    len({k.lower() for k, _v in fields}) == len(fields):
+            if (
+                values == [v for k, v in signed_draft if k != 'Signature']
+                and dict(fields).get('Signature') == _sig(signed_draft)
+                and len({k.lower() for k, _v in fields}) == len(fields)
+            ):
                 return  # Unchanged values (e.g. a field swapped with itself): still signed.
-            self._check('webhook: signed notification, then tampered', 'POST', self.webhook_url,
-                        fields)
+            self._check(
+                'webhook: signed notification, then tampered', 'POST', self.webhook_url, fields
+            )
 
         routes = st.sampled_from([self.return_url, self.cancel_url])
 
-        @settings(max_examples=self.EXAMPLES['return/cancel: random field lists (POST or GET)'],
-                  **common)
+        @settings(
+            max_examples=self.EXAMPLES['return/cancel: random field lists (POST or GET)'], **common
+        )
         @given(fields=pairs, route=routes, use_get=st.booleans(), signature=b64_signature)
         def return_random_fields(fields, route, use_get, signature):
             if fields and fields[-1][0] == 'Signature':
                 fields[-1] = ('Signature', signature)
             if use_get:
-                self._check('return/cancel: random field lists (POST or GET)', 'GET', route,
-                            None, params=urlencode(fields))
+                self._check(
+                    'return/cancel: random field lists (POST or GET)',
+                    'GET',
+                    route,
+                    None,
+                    params=urlencode(fields),
+                )
             else:
-                self._check('return/cancel: random field lists (POST or GET)', 'POST', route,
-                            fields)
+                self._check(
+                    'return/cancel: random field lists (POST or GET)', 'POST', route, fields
+                )
 
-        signed_cancel = self._sign(self._notification_fields(
-            self.tx_draft, method='IPCPurchaseCancel'))
+        signed_cancel = self._sign(
+            self._notification_fields(self.tx_draft, method='IPCPurchaseCancel')
+        )
 
-        @settings(max_examples=self.EXAMPLES['return/cancel: signed cancel, then tampered'],
-                  **common)
-        @given(position=st.integers(0, len(signed_cancel) - 2), new=value, route=routes,
-               use_get=st.booleans())
+        @settings(
+            max_examples=self.EXAMPLES['return/cancel: signed cancel, then tampered'], **common
+        )
+        @given(
+            position=st.integers(0, len(signed_cancel) - 2),
+            new=value,
+            route=routes,
+            use_get=st.booleans(),
+        )
         def return_tampered(position, new, route, use_get):
             fields = list(signed_cancel)
             if fields[position][1] == new:
                 return
             fields[position] = (fields[position][0], new)
             if use_get:
-                self._check('return/cancel: signed cancel, then tampered', 'GET', route, None,
-                            params=urlencode(fields))
+                self._check(
+                    'return/cancel: signed cancel, then tampered',
+                    'GET',
+                    route,
+                    None,
+                    params=urlencode(fields),
+                )
             else:
                 self._check('return/cancel: signed cancel, then tampered', 'POST', route, fields)
 
@@ -447,19 +743,28 @@ class TestFuzzing(RawHttpMixin, MyPOSCommon):
 
         total = sum(stat['examples'] for stat in self.stats.values())
         self.assertGreaterEqual(total, 1000)
-        self.assertEqual((self.tx_draft.state, self.tx_pending.state, self.tx_done.state),
-                         ('draft', 'pending', 'done'))
-        write_report('fuzz', {
-            'generators': {
-                name: dict(stat, status=dict(sorted(stat['status'].items())))
-                for name, stat in self.stats.items()
+        self.assertEqual(
+            (self.tx_draft.state, self.tx_pending.state, self.tx_done.state),
+            ('draft', 'pending', 'done'),
+        )
+        write_report(
+            'fuzz',
+            {
+                'generators': {
+                    name: dict(stat, status=dict(sorted(stat['status'].items())))
+                    for name, stat in self.stats.items()
+                },
+                'total_examples': total,
+                'http_5xx': sum(
+                    count
+                    for stat in self.stats.values()
+                    for code, count in stat['status'].items()
+                    if code >= '500'
+                ),
+                'state_changes': sum(stat['state_changes'] for stat in self.stats.values()),
+                'seconds': round(time.time() - started, 1),
             },
-            'total_examples': total,
-            'http_5xx': sum(count for stat in self.stats.values()
-                            for code, count in stat['status'].items() if code >= '500'),
-            'state_changes': sum(stat['state_changes'] for stat in self.stats.values()),
-            'seconds': round(time.time() - started, 1),
-        })
+        )
 
 
 class _Capture(logging.Handler):
@@ -483,8 +788,13 @@ class TestSecrets(RawHttpMixin, MyPOSCommon):
     private key in no log line, error message or form."""
 
     CREDENTIAL_FIELDS = [
-        'mypos_sid', 'mypos_wallet_number', 'mypos_key_index', 'mypos_private_key',
-        'mypos_private_key_pem', 'mypos_public_certificate', 'mypos_configuration_pack',
+        'mypos_sid',
+        'mypos_wallet_number',
+        'mypos_key_index',
+        'mypos_private_key',
+        'mypos_private_key_pem',
+        'mypos_public_certificate',
+        'mypos_configuration_pack',
     ]
 
     @classmethod
@@ -492,30 +802,53 @@ class TestSecrets(RawHttpMixin, MyPOSCommon):
         super().setUpClass()
         cls.store_key, _store_certificate = generate_key_pair()
         cls.sid, cls.wallet = '000000000054321', '40098765432'
-        cls.provider.write({
-            'mypos_sid': cls.sid, 'mypos_wallet_number': cls.wallet, 'mypos_key_index': 7,
-            'mypos_private_key': cls.store_key, 'is_published': True,
-        })
+        cls.provider.write(
+            {
+                'mypos_sid': cls.sid,
+                'mypos_wallet_number': cls.wallet,
+                'mypos_key_index': 7,
+                'mypos_private_key': cls.store_key,
+                'is_published': True,
+            }
+        )
         # Never the Internet: server calls go to a closed port on loopback.
         cls.env['ir.config_parameter'].sudo().set_param(
-            'payment_mypos.sandbox_url', 'http://127.0.0.1:9/vmp/checkout-test')
+            'payment_mypos.sandbox_url', 'http://127.0.0.1:9/vmp/checkout-test'
+        )
         cls.key_body = ''.join(cls.store_key.strip().splitlines()[1:-1])
         cls.key_lines = [line for line in cls.store_key.splitlines() if 'PRIVATE KEY' not in line]
-        cls.internal_user = cls.env['res.users'].create({
-            'name': 'Rel Internal', 'login': 'rel_internal', 'password': 'rel_internal_pw1',
-            'groups_id': [(6, 0, [cls.env.ref('base.group_user').id,
-                                  cls.env.ref('base.group_allow_export').id])],
-        })
-        cls.portal_user = cls.env['res.users'].create({
-            'name': 'Rel Portal', 'login': 'rel_portal', 'password': 'rel_portal_pw1',
-            'groups_id': [(6, 0, [cls.env.ref('base.group_portal').id])],
-        })
+        cls.internal_user = cls.env['res.users'].create(
+            {
+                'name': 'Rel Internal',
+                'login': 'rel_internal',
+                'password': 'rel_internal_pw1',
+                'groups_id': [
+                    (
+                        6,
+                        0,
+                        [
+                            cls.env.ref('base.group_user').id,
+                            cls.env.ref('base.group_allow_export').id,
+                        ],
+                    )
+                ],
+            }
+        )
+        cls.portal_user = cls.env['res.users'].create(
+            {
+                'name': 'Rel Portal',
+                'login': 'rel_portal',
+                'password': 'rel_portal_pw1',
+                'groups_id': [(6, 0, [cls.env.ref('base.group_portal').id])],
+            }
+        )
         cls.public_user = cls.env.ref('base.public_user')
         cls.report = {'checks': []}
 
     def _record(self, route, who, what, outcome):
-        self.report['checks'].append({'route': route, 'user': who, 'what': what,
-                                      'outcome': outcome})
+        self.report['checks'].append(
+            {'route': route, 'user': who, 'what': what, 'outcome': outcome}
+        )
 
     def _secrets(self):
         """The texts that must never be shown: the private key (body, each line, start)."""
@@ -552,12 +885,20 @@ class TestSecrets(RawHttpMixin, MyPOSCommon):
                 if self.provider._fields[field].store:
                     with self.assertRaises(AccessError):
                         provider.search([(field, '!=', False)])
-            self._record('ORM read/search_read/search', user.login,
-                         f'{len(self.CREDENTIAL_FIELDS)} credential fields', 'AccessError')
-            self._record('ORM export_data', user.login,
-                         f'{len(self.CREDENTIAL_FIELDS)} credential fields',
-                         'UserError (no export right)' if user != self.internal_user
-                         else 'no value exported')
+            self._record(
+                'ORM read/search_read/search',
+                user.login,
+                f'{len(self.CREDENTIAL_FIELDS)} credential fields',
+                'AccessError',
+            )
+            self._record(
+                'ORM export_data',
+                user.login,
+                f'{len(self.CREDENTIAL_FIELDS)} credential fields',
+                'UserError (no export right)'
+                if user != self.internal_user
+                else 'no value exported',
+            )
             # The transaction, which they may see in the portal, carries no credential.
             tx_fields = set(self.env['payment.transaction'].with_user(user).fields_get())
             self.assertFalse({f for f in tx_fields if 'private' in f or 'wallet' in f})
@@ -572,16 +913,29 @@ class TestSecrets(RawHttpMixin, MyPOSCommon):
             ('search_read', [[('mypos_private_key_pem', 'ilike', 'M')]], {'fields': ['name']}),
             ('export_data', [[self.provider.id], ['mypos_private_key_pem', 'mypos_sid']], {}),
             ('fields_get', [], {}),
-            ('web_read', [[self.provider.id]], {'specification': {
-                field: {} for field in self.CREDENTIAL_FIELDS}}),
+            (
+                'web_read',
+                [[self.provider.id]],
+                {'specification': {field: {} for field in self.CREDENTIAL_FIELDS}},
+            ),
         ]
         for method, args, kwargs in calls:
             with self.subTest(method=method), mute_logger('odoo.http'):
                 response = self.url_open(
                     f'/web/dataset/call_kw/payment.provider/{method}',
-                    data=json.dumps({'jsonrpc': '2.0', 'method': 'call', 'id': 1, 'params': {
-                        'model': 'payment.provider', 'method': method, 'args': args,
-                        'kwargs': kwargs}}),
+                    data=json.dumps(
+                        {
+                            'jsonrpc': '2.0',
+                            'method': 'call',
+                            'id': 1,
+                            'params': {
+                                'model': 'payment.provider',
+                                'method': method,
+                                'args': args,
+                                'kwargs': kwargs,
+                            },
+                        }
+                    ),
                     headers={'Content-Type': 'application/json'},
                 )
             self.assertEqual(response.status_code, 200)
@@ -590,14 +944,22 @@ class TestSecrets(RawHttpMixin, MyPOSCommon):
             for value in (self.sid, self.wallet, self.mypos_certificate.splitlines()[1]):
                 self.assertNotIn(value, text, f'call_kw {method}')
             answer = response.json()
-            outcome = 'error: ' + answer['error']['data']['name'].rsplit('.', 1)[-1] \
-                if 'error' in answer else 'answered without credentials'
+            outcome = (
+                'error: ' + answer['error']['data']['name'].rsplit('.', 1)[-1]
+                if 'error' in answer
+                else 'answered without credentials'
+            )
             if method != 'fields_get':
                 self.assertIn('error', answer, f'{method}: {text[:300]}')
-            what = {'read': 'credential fields' if len(args) > 1 else 'all fields',
-                    'search_read': 'all fields' if not kwargs.get('fields') else
-                    'search on the stored private key', 'export_data': 'private key, SID',
-                    'fields_get': 'field list', 'web_read': 'credential fields'}[method]
+            what = {
+                'read': 'credential fields' if len(args) > 1 else 'all fields',
+                'search_read': 'all fields'
+                if not kwargs.get('fields')
+                else 'search on the stored private key',
+                'export_data': 'private key, SID',
+                'fields_get': 'field list',
+                'web_read': 'credential fields',
+            }[method]
             self._record(f'JSON-RPC call_kw {method}', 'rel_internal', what, outcome)
 
     def test_payment_form_html(self):
@@ -605,8 +967,10 @@ class TestSecrets(RawHttpMixin, MyPOSCommon):
         partner = self.portal_user.partner_id
         amount = 12.34
         token = self._generate_test_access_token(partner.id, amount, self.currency.id)
-        url = (f'/payment/pay?reference=REL-SECRETS&amount={amount}&currency_id={self.currency.id}'
-               f'&partner_id={partner.id}&company_id={self.env.company.id}&access_token={token}')
+        url = (
+            f'/payment/pay?reference=REL-SECRETS&amount={amount}&currency_id={self.currency.id}'
+            f'&partner_id={partner.id}&company_id={self.env.company.id}&access_token={token}'
+        )
         for login, password in ((None, None), ('rel_portal', 'rel_portal_pw1')):
             with self.subTest(user=login or 'public'):
                 if login:
@@ -616,13 +980,22 @@ class TestSecrets(RawHttpMixin, MyPOSCommon):
                 response = self.url_open(url)
                 self.assertEqual(response.status_code, 200)
                 html = response.text
-                self.assertIn(f'data-provider-code="mypos"', html, "myPOS is offered")
+                self.assertIn('data-provider-code="mypos"', html, "myPOS is offered")
                 self._assert_no_secret(html, '/payment/pay')
-                for value in (self.sid, self.wallet, self.mypos_certificate.splitlines()[1],
-                              'PRIVATE KEY', 'BEGIN CERTIFICATE'):
+                for value in (
+                    self.sid,
+                    self.wallet,
+                    self.mypos_certificate.splitlines()[1],
+                    'PRIVATE KEY',
+                    'BEGIN CERTIFICATE',
+                ):
                     self.assertNotIn(value, html)
-                self._record('/payment/pay (payment form HTML)', login or 'public',
-                             'SID, wallet, key, certificate', 'absent')
+                self._record(
+                    '/payment/pay (payment form HTML)',
+                    login or 'public',
+                    'SID, wallet, key, certificate',
+                    'absent',
+                )
 
     def test_redirect_form_and_logs(self):
         """The redirect form carries no key; no log record of the main flows shows it; nor do the
@@ -642,22 +1015,32 @@ class TestSecrets(RawHttpMixin, MyPOSCommon):
             html = tx._get_processing_values()['redirect_form_html']
             self._assert_no_secret(html, 'the redirect form')
             self.assertNotIn('BEGIN CERTIFICATE', html)
-            self._record('redirect form (IPCPurchase)', 'any', 'private key, certificate',
-                         'absent (SID and wallet are posted to myPOS by design)')
+            self._record(
+                'redirect form (IPCPurchase)',
+                'any',
+                'private key, certificate',
+                'absent (SID and wallet are posted to myPOS by design)',
+            )
             flows.append('render redirect form')
             # 2. Webhook: refused (bad signature, amount), then accepted.
-            for data in (self._sign(self._notification_fields(tx, SID=self.sid), self.other_key()),
-                         self._sign(self._notification_fields(tx, SID=self.sid, Amount='1.00')),
-                         self._notification_fields(tx, SID=self.sid)):
+            for data in (
+                self._sign(self._notification_fields(tx, SID=self.sid), self.other_key()),
+                self._sign(self._notification_fields(tx, SID=self.sid, Amount='1.00')),
+                self._notification_fields(tx, SID=self.sid),
+            ):
                 response = self._raw('POST', self.webhook_url, data)
                 errors.append(response.text)
-            response = self._raw('POST', self.webhook_url, self._sign(
-                self._notification_fields(tx, SID=self.sid)))
+            response = self._raw(
+                'POST', self.webhook_url, self._sign(self._notification_fields(tx, SID=self.sid))
+            )
             self.assertEqual(response.text, 'OK')
             flows.append('webhook refused x3, accepted')
             # 3. Browser return and cancel.
-            self._raw('POST', self.return_url, self._sign(
-                self._notification_fields(tx, method='IPCPurchaseOK', SID=self.sid)))
+            self._raw(
+                'POST',
+                self.return_url,
+                self._sign(self._notification_fields(tx, method='IPCPurchaseOK', SID=self.sid)),
+            )
             flows.append('browser return')
             # 4. Refund (myPOS unreachable) and status check.
             try:
@@ -679,11 +1062,12 @@ class TestSecrets(RawHttpMixin, MyPOSCommon):
             # 6. Errors around the key itself: a broken key, a truncated one, a key as the
             #    certificate, a broken configuration pack.
             broken = self.store_key.replace(self.key_lines[3], self.key_lines[3][::-1])
-            for values in ({'mypos_private_key': broken},
-                           {'mypos_private_key': self.store_key[:len(self.store_key) // 2]},
-                           {'mypos_public_certificate': self.store_key},
-                           {'mypos_configuration_pack': base64.b64encode(
-                               self.store_key.encode()).decode()}):
+            for values in (
+                {'mypos_private_key': broken},
+                {'mypos_private_key': self.store_key[: len(self.store_key) // 2]},
+                {'mypos_public_certificate': self.store_key},
+                {'mypos_configuration_pack': base64.b64encode(self.store_key.encode()).decode()},
+            ):
                 if list(values)[0] not in self.provider._fields:
                     continue
                 try:
@@ -702,8 +1086,12 @@ class TestSecrets(RawHttpMixin, MyPOSCommon):
         self.assertGreater(len(capture.records), 5)
         self._assert_no_secret(log_text, 'the logs')
         self._assert_no_secret('\n'.join(errors), 'an error message')
-        self._record('logs (root logger, DEBUG)', 'any',
-                     f'{len(capture.records)} records over: ' + ', '.join(flows), 'no key material')
+        self._record(
+            'logs (root logger, DEBUG)',
+            'any',
+            f'{len(capture.records)} records over: ' + ', '.join(flows),
+            'no key material',
+        )
         self._record('error messages', 'any', f'{len(errors)} messages', 'no key material')
 
     def other_key(self):

@@ -37,8 +37,13 @@ class RawHttpMixin:
 
     def _raw(self, method, path, data=None, headers=None, params=None):
         response = self.opener.request(
-            method, self.base_url() + path, data=data, headers=headers, params=params,
-            allow_redirects=False, timeout=30,
+            method,
+            self.base_url() + path,
+            data=data,
+            headers=headers,
+            params=params,
+            allow_redirects=False,
+            timeout=30,
         )
         self.env.invalidate_all()
         return response

@@ -18,7 +18,6 @@ SHORT_TIMEOUT = 2
 
 @tagged('post_install', '-at_install')
 class TestStatusCheckFaults(MyPOSEmulatorCommon):
-
     FAULTS = [
         ('connection refused', None),
         ('timeout', {'api_timeout': SHORT_TIMEOUT + 2}),
@@ -43,9 +42,12 @@ class TestStatusCheckFaults(MyPOSEmulatorCommon):
                     self.emulator.set_faults(**faults)
                 else:
                     self.env['ir.config_parameter'].sudo().set_param(
-                        'payment_mypos.sandbox_url', 'http://127.0.0.1:9/vmp/checkout-test')
-                with patch.object(const, 'REQUEST_TIMEOUT', SHORT_TIMEOUT), \
-                        mute_logger(*MUTED_LOGGERS):
+                        'payment_mypos.sandbox_url', 'http://127.0.0.1:9/vmp/checkout-test'
+                    )
+                with (
+                    patch.object(const, 'REQUEST_TIMEOUT', SHORT_TIMEOUT),
+                    mute_logger(*MUTED_LOGGERS),
+                ):
                     outcome = tx._mypos_check_status()
                 self.env.invalidate_all()
                 faulty = (outcome, tx.state, tx.provider_reference)
@@ -54,15 +56,19 @@ class TestStatusCheckFaults(MyPOSEmulatorCommon):
                 # The fault goes away: the next check settles it.
                 self.emulator.reset_faults()
                 self.env['ir.config_parameter'].sudo().set_param(
-                    'payment_mypos.sandbox_url', self.emulator.url)
+                    'payment_mypos.sandbox_url', self.emulator.url
+                )
                 with mute_logger(*MUTED_LOGGERS):
                     settled = tx._mypos_check_status()
                 self.env.invalidate_all()
                 self.assertEqual((settled, tx.state), ('applied', 'done'), name)
                 self.assertEqual(tx.provider_reference, result.ipc_trnref)
-                results.append({
-                    'fault': name, 'during_fault': {'outcome': faulty[0], 'state': faulty[1]},
-                    'next_check': {'outcome': settled, 'state': tx.state},
-                })
+                results.append(
+                    {
+                        'fault': name,
+                        'during_fault': {'outcome': faulty[0], 'state': faulty[1]},
+                        'next_check': {'outcome': settled, 'state': tx.state},
+                    }
+                )
         self.assertGreaterEqual(len(results), 5)
         write_report('faults', {'status_check': results})

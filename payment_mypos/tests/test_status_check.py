@@ -21,7 +21,6 @@ MUTED = (
 
 @tagged('post_install', '-at_install')
 class TestStatusCheck(MyPOSEmulatorCommon):
-
     def _age(self, tx, **delta):
         """Pretend `tx` was created `delta` ago."""
         self.env.flush_all()

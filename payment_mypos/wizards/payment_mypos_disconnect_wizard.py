@@ -5,23 +5,30 @@ from odoo import _, api, fields, models
 
 class PaymentMyPOSDisconnectWizard(models.TransientModel):
     """Confirmation of a myPOS disconnection, saying how many payments are still under way."""
+
     _name = 'payment.mypos.disconnect.wizard'
     _description = "Disconnect myPOS"
 
     provider_id = fields.Many2one(
-        string="Provider", comodel_name='payment.provider', required=True, readonly=True,
-        ondelete='cascade', domain=[('code', '=', 'mypos')],
+        string="Provider",
+        comodel_name='payment.provider',
+        required=True,
+        readonly=True,
+        ondelete='cascade',
+        domain=[('code', '=', 'mypos')],
     )
     open_transaction_count = fields.Integer(
-        string="Transactions Under Way", compute='_compute_open_transaction_count',
+        string="Transactions Under Way",
+        compute='_compute_open_transaction_count',
     )
     summary = fields.Text(string="Summary", compute='_compute_open_transaction_count')
 
     @api.depends('provider_id')
     def _compute_open_transaction_count(self):
         for wizard in self:
-            count = len(wizard.provider_id._mypos_get_open_transactions()) if wizard.provider_id \
-                else 0
+            count = (
+                len(wizard.provider_id._mypos_get_open_transactions()) if wizard.provider_id else 0
+            )
             wizard.open_transaction_count = count
             if count:
                 wizard.summary = _(
