@@ -6,6 +6,7 @@ Run ``python -m mypos_emulator --help`` for every option; see README.md.
 """
 
 import argparse
+import contextlib
 import signal
 import sys
 
@@ -98,9 +99,8 @@ def main(argv=None):
     print(emulator.certificate_pem, flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        emulator.serve_forever()
-    except (KeyboardInterrupt, SystemExit):
-        pass
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):  # Ctrl-C, SIGTERM: stop.
+            emulator.serve_forever()
     finally:
         emulator.stop(timeout=2)
     return 0

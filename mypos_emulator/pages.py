@@ -71,7 +71,8 @@ def payment_page(session, store, error=None):
             f'<th class="n">Amount</th></tr>{rows}</table>{error_html}'
             f'<form id="card_form" method="post" action="/vmp/session/{escape(session["token"])}">'
             '<label for="card_number">Card number</label>'
-            '<input id="card_number" name="card_number" inputmode="numeric" autocomplete="cc-number"'
+            '<input id="card_number" name="card_number" inputmode="numeric"'
+            ' autocomplete="cc-number"'
             ' placeholder="4006 0900 0000 0007" required>'
             '<label for="card_expiry">Expiry (MM/YY)</label>'
             '<input id="card_expiry" name="card_expiry" autocomplete="cc-exp" placeholder="12/30"'
@@ -95,7 +96,8 @@ def declined_page(session, status, name, message):
         "Payment declined",
         (
             '<h1>Payment declined</h1>'
-            f'<p>Error code <b id="error_code">{status}</b> <b id="error_name">{escape(name)}</b></p>'
+            f'<p>Error code <b id="error_code">{status}</b>'
+            f' <b id="error_name">{escape(name)}</b></p>'
             f'<p id="error_message" class="error">{escape(message)}</p>'
             f'<form method="get" action="/vmp/session/{token}">'
             '<button id="retry" type="submit">Try another card</button></form>'
@@ -111,7 +113,8 @@ def closed_page(status, name, message):
         "Payment session closed",
         (
             '<h1>This payment session is closed</h1>'
-            f'<p>Error code <b id="error_code">{status}</b> <b id="error_name">{escape(name)}</b></p>'
+            f'<p>Error code <b id="error_code">{status}</b>'
+            f' <b id="error_name">{escape(name)}</b></p>'
             f'<p id="error_message" class="error">{escape(message)}</p>'
         ),
     )

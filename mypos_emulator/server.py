@@ -1478,8 +1478,9 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command != 'HEAD':
                 self.wfile.write(response.body)
         except (BrokenPipeError, ConnectionResetError):
-            pass  # The client gave up (e.g. api_timeout fault).
+            self.close_connection = True  # The client gave up (e.g. api_timeout fault).
 
-    def log_message(self, format, *args):  # noqa: A002 (BaseHTTPRequestHandler's signature)
+    # BaseHTTPRequestHandler's signature, argument name included.
+    def log_message(self, format, *args):  # pylint: disable=redefined-builtin
         if self.emulator.verbose:
             sys.stderr.write(f'[mypos-emulator] {self.address_string()} {format % args}\n')

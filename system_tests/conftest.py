@@ -245,16 +245,19 @@ class OdooSystem:
         url = f'http://127.0.0.1:{port}'
         try:
             deadline = time.time() + 120
+            last_error = None
             while True:
                 if process.poll() is not None:
                     raise AssertionError(f"Odoo exited: {logfile.read_text()[-3000:]}")
                 try:
                     if requests.get(f'{url}/web/health', timeout=2).status_code == 200:
                         break
-                except requests.RequestException:
-                    pass
+                except requests.RequestException as error:  # Not listening yet.
+                    last_error = error
                 if time.time() > deadline:
-                    raise AssertionError("Odoo did not answer /web/health within 120 s")
+                    raise AssertionError(
+                        f"Odoo did not answer /web/health within 120 s (last error: {last_error!r})"
+                    )
                 time.sleep(0.5)
             yield url, logfile
         finally:

@@ -68,7 +68,7 @@ def create_transactions(env, prefix, count, amount=10.0):
                 'id': tx.id,
                 'reference': tx.reference,
                 'order_id': tx._mypos_get_order_id(),
-                'amount': '%.2f' % tx.amount,
+                'amount': f'{tx.amount:.2f}',
                 'currency': tx.currency_id.name,
             }
         )

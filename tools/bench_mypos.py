@@ -16,6 +16,7 @@ target is a ratio against a baseline measured in the same run, on the same Odoo:
 """
 
 import argparse
+import contextlib
 import datetime
 import http.client
 import json
@@ -390,7 +391,8 @@ class OdooServer:
             '--no-database-list',
         ]
         log(
-            f"Starting Odoo with 2 HTTP workers on http://127.0.0.1:{self.port} (log: {self.logfile})"
+            f"Starting Odoo with 2 HTTP workers on http://127.0.0.1:{self.port}"
+            f" (log: {self.logfile})"
         )
         self.process = subprocess.Popen(
             command,
@@ -402,12 +404,10 @@ class OdooServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 die(f"Odoo exited with {self.process.returncode} (log: {self.logfile})")
-            try:
+            with contextlib.suppress(OSError):  # Not listening yet.
                 status, _body = http_request(self.port, 'GET', '/web/health', timeout=5)
                 if status == 200:
                     return
-            except OSError:
-                pass
             time.sleep(0.5)
         self.stop()
         die(f"Odoo did not answer /web/health within 90 s (log: {self.logfile})")
@@ -425,7 +425,8 @@ class OdooServer:
     def request_log(self):
         """Return (method, path, status, query count) of each request, in log order."""
         pattern = re.compile(
-            r'werkzeug: \S+ - - \[[^\]]*\] "(\w+) (\S+) HTTP/[\d.]+" (\d+) - (\d+) ([\d.]+) ([\d.]+)'
+            r'werkzeug: \S+ - - \[[^\]]*\] '
+            r'"(\w+) (\S+) HTTP/[\d.]+" (\d+) - (\d+) ([\d.]+) ([\d.]+)'
         )
         with open(self.logfile, encoding='utf-8', errors='replace') as file:
             return [
@@ -567,7 +568,7 @@ def notification_bodies(private_key, sid, txs, run_tag):
         fields = [
             ('IPCmethod', 'IPCPurchaseNotify'),
             ('SID', sid),
-            ('Amount', '%.2f' % amount),
+            ('Amount', f'{amount:.2f}'),
             ('Currency', currency),
             ('OrderID', order_id),
             ('IPC_Trnref', f'{run_tag}{index:06d}'),
@@ -687,8 +688,9 @@ def bench_protocol():
         '0007',
         '3',
     ]
-    rows = []
-    for bits in (1024, 2048):
+
+    def measure(bits):
+        """Time signing, verifying and key parsing with a fresh key pair of `bits`."""
         private_pem, certificate = generate_key_pair(bits)
         signature = ipc.sign(values, private_pem)
         assert ipc.verify(values, signature, certificate)
@@ -720,7 +722,9 @@ def bench_protocol():
             'parse_public': per_op(parse_public_uncached),
             'parse_public_cached': per_op(lambda: ipc.load_public_key(certificate)),
         }
-        rows.append(row)
+        return row
+
+    rows = [measure(bits) for bits in (1024, 2048)]
     # Cached by content: another content (changed credentials) is parsed anew, once.
     ipc._load_public_key.cache_clear()
     first_pem, first_cert = generate_key_pair(1024)
@@ -756,21 +760,17 @@ def machine_info(args):
             return '?'
 
     cpu = '?'
-    try:
+    with contextlib.suppress(OSError):  # Not Linux: unknown.
         with open('/proc/cpuinfo', encoding='utf-8') as file:
             cpu = next(
                 (line.split(':', 1)[1].strip() for line in file if line.startswith('model name')),
                 '?',
             )
-    except OSError:
-        pass
     ram = '?'
-    try:
+    with contextlib.suppress(OSError, StopIteration, ValueError):
         with open('/proc/meminfo', encoding='utf-8') as file:
             kib = int(next(line for line in file if line.startswith('MemTotal')).split()[1])
             ram = f'{kib / 1024 / 1024:.1f} GiB'
-    except (OSError, StopIteration, ValueError):
-        pass
     import cryptography
 
     import odoo.release
@@ -1078,9 +1078,8 @@ def main():
     checkout_queries = {'mypos': [], 'demo': []}
     if len(checkout_calls) >= len(checkout_order):
         # Skip the warm-up calls (5 rounds), which fill the caches.
-        for provider, count in list(zip(checkout_order, checkout_calls[-len(checkout_order) :]))[
-            10:
-        ]:
+        recent = checkout_calls[-len(checkout_order) :]
+        for provider, count in list(zip(checkout_order, recent, strict=True))[10:]:
             checkout_queries[provider].append(count)
 
     ok_answers = sum(

@@ -11,7 +11,7 @@ from mypos_emulator._ipc import SANDBOX_STORE_PRIVATE_KEY_FILE, const, ipc
 
 DATA_DIR = Path(__file__).parent / 'data'
 STORE_KEY = SANDBOX_STORE_PRIVATE_KEY_FILE.read_text()
-DEFAULT_ROWS = [('Chair', '2', '10.00', '20.00'), ('Delivery', '1', '3.45', '3.45')]
+DEFAULT_ROWS = (('Chair', '2', '10.00', '20.00'), ('Delivery', '1', '3.45', '3.45'))
 
 
 def load_vectors():
