@@ -5,7 +5,6 @@
     'category': 'Accounting/Payment Providers',
     'sequence': 350,
     'summary': "Accept card payments on myPOS's hosted checkout page (myPOS Checkout).",
-    'description': " ",  # Non-empty string to avoid loading the README file.
     'author': "payment_mypos contributors",
     'website': "https://www.mypos.com",
     'depends': ['mail', 'payment'],
@@ -22,5 +21,4 @@
     'post_init_hook': 'post_init_hook',
     'uninstall_hook': 'uninstall_hook',
     'license': 'LGPL-3',
-    'installable': True,
 }

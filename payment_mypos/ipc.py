@@ -523,7 +523,10 @@ def checkout_language(lang):
 
 
 def split_name(name):
-    """Split a full name into (first names, family name): 'Ann Marie Smith' -> ('Ann Marie', 'Smith')."""
+    """Split a full name into (first names, family name).
+
+    'Ann Marie Smith' -> ('Ann Marie', 'Smith').
+    """
     parts = clean_text(name).split(' ')
     if len(parts) < 2:
         return parts[0], ''

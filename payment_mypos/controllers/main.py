@@ -2,11 +2,11 @@
 
 import logging
 
-from odoo import http
+from odoo import _, http
 from odoo.exceptions import ValidationError
 from odoo.http import request
 
-from odoo.addons.payment_mypos import const, ipc
+from .. import const, ipc
 
 _logger = logging.getLogger(__name__)
 
@@ -118,5 +118,5 @@ class MyPOSController(http.Controller):
         notification_data = tx_sudo.provider_id._mypos_verify_message(pairs)
         method = notification_data.get('IPCmethod')
         if method not in allowed_methods:
-            raise ValidationError(f"myPOS: {method} is not accepted on this URL.")
+            raise ValidationError(_("myPOS: %s is not accepted on this URL.", method))
         tx_sudo._handle_notification_data('mypos', notification_data)

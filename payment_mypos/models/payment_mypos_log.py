@@ -50,7 +50,6 @@ class PaymentMyPOSLog(models.Model):
     _rec_name = 'method'
 
     transaction_id = fields.Many2one(
-        string="Transaction",
         comodel_name='payment.transaction',
         required=True,
         index=True,
@@ -58,7 +57,6 @@ class PaymentMyPOSLog(models.Model):
         readonly=True,
     )
     direction = fields.Selection(
-        string="Direction",
         selection=[('out', "Sent to myPOS"), ('in', "Received from myPOS")],
         required=True,
         readonly=True,
@@ -66,7 +64,6 @@ class PaymentMyPOSLog(models.Model):
     method = fields.Char(string="IPC Method", readonly=True)
     order_id = fields.Char(string="myPOS Order ID", readonly=True)
     outcome = fields.Char(
-        string="Outcome",
         readonly=True,
         help="What the module concluded from the exchange (or why there was no usable answer).",
     )

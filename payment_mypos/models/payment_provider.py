@@ -17,8 +17,9 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tools import file_open, format_datetime
 
 from odoo.addons.payment import utils as payment_utils
-from odoo.addons.payment_mypos import const, ipc
-from odoo.addons.payment_mypos.controllers.main import MyPOSController
+
+from .. import const, ipc
+from ..controllers.main import MyPOSController
 
 _logger = logging.getLogger(__name__)
 
@@ -83,8 +84,8 @@ class PaymentProvider(models.Model):
     )
     mypos_public_certificate = fields.Text(
         string="myPOS Certificate",
-        help="myPOS's public certificate (or its bare public key), PEM, from the store's Keys page. "
-        "It verifies what myPOS sends. In test mode, empty uses the sandbox certificate.",
+        help="myPOS's public certificate (or its bare public key), PEM, from the store's Keys "
+        "page. It verifies what myPOS sends. In test mode, empty uses the sandbox certificate.",
         groups='base.group_system',
     )
     # Write-only, like the private key: pasting a pack fills the five fields above on save.
@@ -200,7 +201,7 @@ class PaymentProvider(models.Model):
                 ipc.load_private_key(pem)
             except ipc.InvalidKey as error:
                 raise ValidationError(
-                    "myPOS: " + _("The store private key is not valid: %s", error)
+                    _("myPOS: The store private key is not valid: %s", error)
                 ) from None
             provider.mypos_private_key_pem = pem
         # Forget the entered value, so that not even the answer to this save echoes it back.
@@ -235,12 +236,12 @@ class PaymentProvider(models.Model):
                 ]
                 if missing:
                     raise ValidationError(
-                        "myPOS: " + _("To enable myPOS, fill in: %s.", ", ".join(missing))
+                        _("myPOS: To enable myPOS, fill in: %s.", ", ".join(missing))
                     )
             try:
                 ipc.check_credentials(provider._mypos_get_credentials())
             except ipc.IPCError as error:
-                raise ValidationError("myPOS: " + _("Invalid credentials: %s.", error)) from None
+                raise ValidationError(_("myPOS: Invalid credentials: %s.", error)) from None
 
     # === CRUD METHODS ===#
 
@@ -399,7 +400,8 @@ class PaymentProvider(models.Model):
                 raise ipc.RemoteError(
                     'garbage',
                     _(
-                        "myPOS's answer is larger than %(size)s bytes: it is not an answer of myPOS.",
+                        "myPOS's answer is larger than %(size)s bytes: it is not an answer of "
+                        "myPOS.",
                         size=MAX_ANSWER_BYTES,
                     ),
                 )
@@ -417,7 +419,8 @@ class PaymentProvider(models.Model):
         self.ensure_one()
         return ipc.verify_form(pairs, self._mypos_get_credentials().certificate)
 
-    def _compute_feature_support_fields(self):
+    # The compute method of `payment` returns nothing; there is nothing to pass on.
+    def _compute_feature_support_fields(self):  # pylint: disable=missing-return
         """Override of `payment` to enable partial refunds (IPCRefund, API §4.5)."""
         super()._compute_feature_support_fields()
         self.filtered(lambda p: p.code == 'mypos').update({'support_refund': 'partial'})
@@ -468,13 +471,12 @@ class PaymentProvider(models.Model):
         """
         self.ensure_one()
         if self.code != 'mypos':
-            raise UserError("myPOS: " + _("This is not a myPOS provider."))
+            raise UserError(_("myPOS: This is not a myPOS provider."))
         if self.state == 'disabled':
             raise UserError(
-                "myPOS: "
-                + _(
-                    "The provider is disabled. Set it to Test Mode (or Enabled) before testing the "
-                    "connection."
+                _(
+                    "myPOS: The provider is disabled. Set it to Test Mode (or Enabled) before "
+                    "testing the connection."
                 )
             )
         success, outcome = self._mypos_test_connection()
@@ -507,7 +509,7 @@ class PaymentProvider(models.Model):
         """
         self.ensure_one()
         if self.code != 'mypos':
-            raise UserError("myPOS: " + _("This is not a myPOS provider."))
+            raise UserError(_("myPOS: This is not a myPOS provider."))
         return {
             'type': 'ir.actions.act_window',
             'name': _("Disconnect myPOS"),
@@ -560,10 +562,10 @@ class PaymentProvider(models.Model):
             credentials = ipc.decode_configuration_pack(pack)
         except ipc.IPCError as error:
             raise ValidationError(
-                "myPOS: "
-                + _(
-                    "The configuration pack cannot be imported: %(reason)s. Copy the whole pack again "
-                    "from myPOS's dashboard (Online stores > your store > Keys). Nothing was changed.",
+                _(
+                    "myPOS: The configuration pack cannot be imported: %(reason)s. Copy the whole "
+                    "pack again from myPOS's dashboard (Online stores > your store > Keys). "
+                    "Nothing was changed.",
                     reason=error,
                 )
             ) from None
@@ -637,8 +639,9 @@ class PaymentProvider(models.Model):
         if parts.scheme != 'https':
             problems.append(
                 _(
-                    "The webhook URL %(url)s is not https: myPOS notifies https URLs only. Serve Odoo "
-                    "over https and set the system parameter web.base.url to its https address.",
+                    "The webhook URL %(url)s is not https: myPOS notifies https URLs only. Serve "
+                    "Odoo over https and set the system parameter web.base.url to its https "
+                    "address.",
                     url=url,
                 )
             )
@@ -649,8 +652,8 @@ class PaymentProvider(models.Model):
         if port not in (None, 443) and not (parts.scheme == 'http' and port == 80):
             problems.append(
                 _(
-                    "The webhook URL %(url)s names port %(port)s: use the default https port (443), "
-                    "without a port in web.base.url.",
+                    "The webhook URL %(url)s names port %(port)s: use the default https port "
+                    "(443), without a port in web.base.url.",
                     url=url,
                     port=port,
                 )
@@ -890,8 +893,8 @@ class PaymentProvider(models.Model):
             body=_(
                 "myPOS account disconnected by %(user)s on %(date)s: Store ID, wallet number, key "
                 "index and private key cleared, provider disabled. %(count)s transaction(s) were "
-                "still draft or pending; their notifications are still verified with the kept myPOS "
-                "certificate and applied.",
+                "still draft or pending; their notifications are still verified with the kept "
+                "myPOS certificate and applied.",
                 user=self.env.user.name,
                 date=format_datetime(self.env, now),
                 count=open_count,

@@ -13,8 +13,9 @@ from odoo.exceptions import UserError, ValidationError
 
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment.const import CURRENCY_MINOR_UNITS
-from odoo.addons.payment_mypos import const, ipc
-from odoo.addons.payment_mypos.controllers.main import MyPOSController
+
+from .. import const, ipc
+from ..controllers.main import MyPOSController
 
 _logger = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ class PaymentTransaction(models.Model):
             )
         except ipc.IPCError as error:
             _logger.warning("Cannot build the myPOS purchase of %s: %s", self.reference, error)
-            raise ValidationError("myPOS: " + _("The payment cannot be started: %s", error))
+            raise ValidationError(_("myPOS: The payment cannot be started: %s", error)) from None
         _logger.info(
             "Redirecting %s (myPOS OrderID %s) to myPOS for %s %s",
             self.reference,
@@ -223,12 +224,10 @@ class PaymentTransaction(models.Model):
 
         order_id = notification_data.get('OrderID')
         if not order_id:
-            raise ValidationError("myPOS: " + _("Received data with no OrderID."))
+            raise ValidationError(_("myPOS: Received data with no OrderID."))
         tx = self.search([('mypos_order_id', '=', order_id), ('provider_code', '=', 'mypos')])
         if not tx:
-            raise ValidationError(
-                "myPOS: " + _("No transaction found matching OrderID %s.", order_id)
-            )
+            raise ValidationError(_("myPOS: No transaction found matching OrderID %s.", order_id))
         return tx
 
     def _mypos_check_notification_data(self, notification_data):
@@ -241,18 +240,17 @@ class PaymentTransaction(models.Model):
         sid_required = not (self.operation == 'refund' and 'SID' not in notification_data)
         if sid_required and notification_data.get('SID') != credentials.sid:
             raise ValidationError(
-                "myPOS: "
-                + _(
-                    "The message is for store %(sid)s, not this provider's store.",
+                _(
+                    "myPOS: The message is for store %(sid)s, not this provider's store.",
                     sid=notification_data.get('SID'),
                 )
             )
         currency = notification_data.get('Currency')
         if currency != self.currency_id.name:
             raise ValidationError(
-                "myPOS: "
-                + _(
-                    "The currency %(received)s does not match the transaction's %(expected)s.",
+                _(
+                    "myPOS: The currency %(received)s does not match the transaction's "
+                    "%(expected)s.",
                     received=currency,
                     expected=self.currency_id.name,
                 )
@@ -260,14 +258,13 @@ class PaymentTransaction(models.Model):
         try:
             amount = ipc.parse_amount(notification_data.get('Amount'), self._mypos_decimals())
         except ipc.IPCError as error:
-            raise ValidationError("myPOS: " + str(error)) from None
+            raise ValidationError(_("myPOS: %s", error)) from None
         # Refund transactions carry a negative amount; myPOS states every amount positive.
         expected = payment_utils.to_minor_currency_units(abs(self.amount), self.currency_id)
         if amount != expected:
             raise ValidationError(
-                "myPOS: "
-                + _(
-                    "The amount %(received)s does not match the transaction's %(expected)s.",
+                _(
+                    "myPOS: The amount %(received)s does not match the transaction's %(expected)s.",
                     received=notification_data.get('Amount'),
                     expected=ipc.format_amount(expected, self._mypos_decimals()),
                 )
@@ -310,20 +307,19 @@ class PaymentTransaction(models.Model):
             if self.state == 'draft':
                 self._set_pending()
         else:
-            raise ValidationError("myPOS: " + _("Received an unsupported message %s.", method))
+            raise ValidationError(_("myPOS: Received an unsupported message %s.", method))
 
     def _mypos_apply_payment(self, notification_data):
         """Mark the transaction done with its myPOS reference; idempotent."""
         reference = notification_data.get('IPC_Trnref')
         if not reference:
-            raise ValidationError("myPOS: " + _("The payment notification has no IPC_Trnref."))
+            raise ValidationError(_("myPOS: The payment notification has no IPC_Trnref."))
         if self.state == 'done':
             if self.provider_reference != reference:
                 raise ValidationError(
-                    "myPOS: "
-                    + _(
-                        "The transaction is already paid with myPOS reference %(paid)s; refusing "
-                        "a second payment %(new)s so that myPOS reverses it.",
+                    _(
+                        "myPOS: The transaction is already paid with myPOS reference %(paid)s; "
+                        "refusing a second payment %(new)s so that myPOS reverses it.",
                         paid=self.provider_reference,
                         new=reference,
                     )
@@ -331,10 +327,9 @@ class PaymentTransaction(models.Model):
             return  # A repeated notification.
         if self.state == 'cancel':
             raise ValidationError(
-                "myPOS: "
-                + _(
-                    "The transaction is cancelled in Odoo; refusing the payment so that myPOS "
-                    "reverses it."
+                _(
+                    "myPOS: The transaction is cancelled in Odoo; refusing the payment so that "
+                    "myPOS reverses it."
                 )
             )
         self.provider_reference = reference
@@ -460,10 +455,9 @@ class PaymentTransaction(models.Model):
         )
         if not self.env.cr.fetchone()[0]:
             raise UserError(
-                "myPOS: "
-                + _(
-                    "A refund of %s is being sent to myPOS right now. Wait for it to finish, then "
-                    "check the refunds of this payment.",
+                _(
+                    "myPOS: A refund of %s is being sent to myPOS right now. Wait for it to "
+                    "finish, then check the refunds of this payment.",
                     self.reference,
                 )
             )
@@ -479,9 +473,9 @@ class PaymentTransaction(models.Model):
         """
         if self.operation == 'refund' or not self.provider_reference:
             raise UserError(
-                "myPOS: "
-                + _(
-                    "%s cannot be refunded: it has no myPOS transaction reference (IPC_Trnref).",
+                _(
+                    "myPOS: %s cannot be refunded: it has no myPOS transaction reference "
+                    "(IPC_Trnref).",
                     self.reference,
                 )
             )
@@ -496,10 +490,9 @@ class PaymentTransaction(models.Model):
         )
         if waiting:
             raise UserError(
-                "myPOS: "
-                + _(
-                    "The refund %s of this payment is still waiting for myPOS's confirmation. Use "
-                    "\"Check status with myPOS\" on it before refunding again.",
+                _(
+                    "myPOS: The refund %s of this payment is still waiting for myPOS's "
+                    "confirmation. Use \"Check status with myPOS\" on it before refunding again.",
                     waiting[0].reference,
                 )
             )
@@ -515,10 +508,9 @@ class PaymentTransaction(models.Model):
             or self.currency_id.compare_amounts(amount, left) > 0
         ):
             raise UserError(
-                "myPOS: "
-                + _(
-                    "The refund of %(amount)s exceeds what is left to refund on %(reference)s "
-                    "(%(left)s).",
+                _(
+                    "myPOS: The refund of %(amount)s exceeds what is left to refund on "
+                    "%(reference)s (%(left)s).",
                     amount=amount,
                     reference=self.reference,
                     left=left,
@@ -575,24 +567,23 @@ class PaymentTransaction(models.Model):
             # E_DUPLICATE_TRANSMISSION on our own, replay-stable OrderID: this very refund was
             # already sent (a replayed request). Only the status check can tell how it ended.
             self._set_pending(
-                state_message="myPOS: "
-                + _(
-                    "myPOS already received this refund (%s). Its result will be fetched from myPOS.",
+                state_message=_(
+                    "myPOS: myPOS already received this refund (%s). Its result will be fetched "
+                    "from myPOS.",
                     message,
                 )
             )
             self._mypos_schedule_check()
         elif error.kind in ('status', 'unreachable'):
             # A signed refusal, or nothing could be sent: no money moved.
-            self._set_error("myPOS: " + _("The refund was refused: %s", message))
+            self._set_error(_("myPOS: The refund was refused: %s", message))
         else:
             # Timeout, HTTP error, garbage, unsigned or wrongly signed answer: myPOS may have made
             # the refund. Never send it again; the status check settles it.
             self._set_pending(
-                state_message="myPOS: "
-                + _(
-                    "No usable answer from myPOS (%s). The refund may have been made: it will be "
-                    "checked with myPOS, not sent again.",
+                state_message=_(
+                    "myPOS: No usable answer from myPOS (%s). The refund may have been made: it "
+                    "will be checked with myPOS, not sent again.",
                     message,
                 )
             )
@@ -602,9 +593,8 @@ class PaymentTransaction(models.Model):
         """Mark a refund done from myPOS's signed answer (or its status); idempotent."""
         if self.operation != 'refund' or notification_data.get('IPCmethod') != REFUND_METHOD:
             raise ValidationError(
-                "myPOS: "
-                + _(
-                    "%(method)s cannot be applied to %(reference)s.",
+                _(
+                    "myPOS: %(method)s cannot be applied to %(reference)s.",
                     method=notification_data.get('IPCmethod'),
                     reference=self.reference,
                 )
@@ -718,8 +708,8 @@ class PaymentTransaction(models.Model):
         if self.mypos_check_count >= max_checks:
             self.mypos_next_check = False
             if self.operation == 'refund':
-                self.state_message = "myPOS: " + _(
-                    "myPOS did not confirm this refund after %s checks; automatic checks "
+                self.state_message = _(
+                    "myPOS: myPOS did not confirm this refund after %s checks; automatic checks "
                     "stopped. Look the refund up in myPOS's dashboard before refunding again.",
                     self.mypos_check_count,
                 )
@@ -790,7 +780,9 @@ class PaymentTransaction(models.Model):
                     max_checks,
                 )
                 if not testing:
-                    self.env.cr.commit()
+                    # Each transaction's check is kept even if a later one fails (the cron runs
+                    # on its own cursor; myPOS has already answered for this one).
+                    self.env.cr.commit()  # pylint: disable=invalid-commit
             except psycopg2.OperationalError:
                 if testing:
                     raise

@@ -74,7 +74,7 @@ class MyPOSCommon(PaymentHttpCommon):
         fields = [
             ('IPCmethod', method),
             ('SID', const.SANDBOX_SID),
-            ('Amount', '%.2f' % tx.amount),
+            ('Amount', f'{tx.amount:.2f}'),
             ('Currency', tx.currency_id.name),
             ('OrderID', tx.mypos_order_id),
         ]

@@ -227,7 +227,7 @@ class TestDisconnect(MyPOSAdministrationCommon):
 
         action = self.provider.action_mypos_disconnect()
         self.assertEqual(action['res_model'], 'payment.mypos.disconnect.wizard')
-        wizard = self.env[action['res_model']].with_context(action['context']).create({})
+        wizard = self.env[action['res_model']].with_context(**action['context']).create({})
         self.assertEqual(wizard.provider_id, self.provider)
         self.assertEqual(wizard.open_transaction_count, 2)
         self.assertIn("2 myPOS transaction(s)", wizard.summary)
@@ -260,7 +260,7 @@ class TestDisconnect(MyPOSAdministrationCommon):
     def test_disconnect_without_open_payments(self):
         self.provider.write(self.live_values)
         action = self.provider.action_mypos_disconnect()
-        wizard = self.env[action['res_model']].with_context(action['context']).create({})
+        wizard = self.env[action['res_model']].with_context(**action['context']).create({})
         self.assertEqual(wizard.open_transaction_count, 0)
         self.assertIn("No myPOS transaction", wizard.summary)
 

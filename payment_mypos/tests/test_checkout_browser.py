@@ -48,14 +48,19 @@ class BrowserDriver:
 
     def wait_for(self, expression, what, timeout=60):
         deadline = time.time() + timeout
+        last_error = None
         while time.time() < deadline:
             try:
                 if self.evaluate(expression):
                     return
-            except Exception:  # The page is navigating: ask again.
-                pass
+                last_error = None
+            except Exception as error:  # The page is navigating: ask again.
+                last_error = error
             time.sleep(0.25)
-        self.test_case.fail(f"Timed out waiting for {what} on {self.location()}")
+        self.test_case.fail(
+            f"Timed out waiting for {what} on {self.location()}"
+            + (f" (last error: {last_error!r})" if last_error else "")
+        )
 
     def click(self, selector, timeout=60):
         element = f'document.querySelector({selector!r})'
@@ -176,7 +181,8 @@ class TestCheckoutInBrowser(MyPOSCommon):
         driver.screenshot('1-odoo-payment-page')
         driver.click('button[name="o_payment_submit_button"]')
         driver.wait_for(
-            f"location.href.startsWith({self.emulator.base_url!r}) && !!document.querySelector('#pay')",
+            f"location.href.startsWith({self.emulator.base_url!r})"
+            " && !!document.querySelector('#pay')",
             "the myPOS emulator's card page",
         )
         driver.screenshot('2-mypos-emulator-card-page')
@@ -217,11 +223,12 @@ class TestCheckoutInBrowser(MyPOSCommon):
         self.assertEqual([n['method'] for n in notifications], ['IPCPurchaseNotify'])
 
     def test_cancel_on_mypos_page(self):
-        """The shopper cancels on myPOS's page: Odoo shows the payment cancelled, order unconfirmed."""
+        """The shopper cancels on myPOS's page: Odoo shows it cancelled, the order unconfirmed."""
         self._checkout_to_emulator()
         self.driver.click('#cancel')
         self.driver.wait_for(
-            "location.pathname.startsWith('/shop/payment') || location.pathname.startsWith('/payment/status')",
+            "location.pathname.startsWith('/shop/payment')"
+            " || location.pathname.startsWith('/payment/status')",
             "the return to Odoo",
         )
         self.driver.wait_for(

@@ -277,9 +277,8 @@ class TestAnswers(unittest.TestCase):
             ('Status', '0'),
             ('StatusMsg', 'Success'),
         ]
-        xml = '<IPC_response>%s</IPC_response>' % ''.join(
-            f'<{k}>{v}</{k}>' for k, v in ipc.sign_tree(tree, self.mypos_key)
-        )
+        body = ''.join(f'<{k}>{v}</{k}>' for k, v in ipc.sign_tree(tree, self.mypos_key))
+        xml = f'<IPC_response>{body}</IPC_response>'
         self.assertEqual(ipc.read_answer(xml.encode(), self.mypos_certificate)[:6], tree)
         other_key, _certificate = generate_key_pair()
         failed = [(k, '13' if k == 'Status' else v) for k, v in tree]

@@ -84,7 +84,7 @@ class TestPaymentTransaction(MyPOSCommon):
         tx1 = self._create_mypos_transaction(reference='INV/2026/00001-1')
         tx2 = self._create_mypos_transaction(reference='INV/2026/00001-2')
         for tx in (tx1, tx2):
-            self.assertRegex(tx.mypos_order_id, r'^INV-2026-00001-\d_[0-9a-f]{8}_%d$' % tx.id)
+            self.assertRegex(tx.mypos_order_id, rf'^INV-2026-00001-\d_[0-9a-f]{{8}}_{tx.id}$')
         self.assertNotEqual(tx1.mypos_order_id, tx2.mypos_order_id)
         tag = tx1.mypos_order_id.split('_')[1]
         self.env['ir.config_parameter'].set_param('database.uuid', db_uuid + 'x')

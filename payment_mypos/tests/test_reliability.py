@@ -76,6 +76,22 @@ def _replace(fields, name, new):
 
 
 @tagged('post_install', '-at_install')
+def _tamper(signed_fields, operation, position, new, other):
+    """A copy of `signed_fields` with one field replaced, dropped, duplicated, swapped or added."""
+    fields = list(signed_fields)
+    if operation == 'replace':
+        fields[position] = (fields[position][0], new)
+    elif operation == 'drop':
+        del fields[position]
+    elif operation == 'duplicate':
+        fields.insert(other, fields[position])
+    elif operation == 'swap':
+        fields[position], fields[other] = fields[other], fields[position]
+    else:
+        fields.insert(position, (f'X{other}', new))
+    return fields
+
+
 class TestForgedNotifications(RawHttpMixin, MyPOSCommon):
     """Item 1: a table of named forged or odd requests to the webhook. Each must be refused (or,
     for repeats, acknowledged idempotently), never answered with a 5xx, and change no money
@@ -295,13 +311,13 @@ class TestForgedNotifications(RawHttpMixin, MyPOSCommon):
                 'amount with a decimal comma (signed)',
                 None,
                 'refused',
-                lambda tx: post(signed(tx, Amount=('%.2f' % tx.amount).replace('.', ','))),
+                lambda tx: post(signed(tx, Amount=f'{tx.amount:.2f}'.replace('.', ','))),
             ),
             (
                 'negative amount (signed)',
                 None,
                 'refused',
-                lambda tx: post(signed(tx, Amount='-%.2f' % tx.amount)),
+                lambda tx: post(signed(tx, Amount=f'-{tx.amount:.2f}')),
             ),
             (
                 'other currency USD (signed)',
@@ -576,7 +592,7 @@ class TestFuzzing(RawHttpMixin, MyPOSCommon):
         started = time.time()
         txs = self.txs
         order_ids = [tx.mypos_order_id for tx in txs]
-        amounts = ['%.2f' % tx.amount for tx in txs]
+        amounts = [f'{tx.amount:.2f}' for tx in txs]
         common = dict(
             deadline=None, database=None, derandomize=False, suppress_health_check=list(HealthCheck)
         )
@@ -660,17 +676,7 @@ class TestFuzzing(RawHttpMixin, MyPOSCommon):
             other=st.integers(0, len(signed_draft) - 1),
         )
         def webhook_tampered(operation, position, new, other):
-            fields = list(signed_draft)
-            if operation == 'replace':
-                fields[position] = (fields[position][0], new)
-            elif operation == 'drop':
-                del fields[position]
-            elif operation == 'duplicate':
-                fields.insert(other, fields[position])
-            elif operation == 'swap':
-                fields[position], fields[other] = fields[other], fields[position]
-            else:
-                fields.insert(position, (f'X{other}', new))
+            fields = _tamper(signed_draft, operation, position, new, other)
             values = [v for k, v in fields if k != 'Signature']
             if (
                 values == [v for k, v in signed_draft if k != 'Signature']

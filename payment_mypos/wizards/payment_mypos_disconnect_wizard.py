@@ -10,7 +10,6 @@ class PaymentMyPOSDisconnectWizard(models.TransientModel):
     _description = "Disconnect myPOS"
 
     provider_id = fields.Many2one(
-        string="Provider",
         comodel_name='payment.provider',
         required=True,
         readonly=True,
@@ -21,7 +20,7 @@ class PaymentMyPOSDisconnectWizard(models.TransientModel):
         string="Transactions Under Way",
         compute='_compute_open_transaction_count',
     )
-    summary = fields.Text(string="Summary", compute='_compute_open_transaction_count')
+    summary = fields.Text(compute='_compute_open_transaction_count')
 
     @api.depends('provider_id')
     def _compute_open_transaction_count(self):
