@@ -820,7 +820,7 @@ class PaymentTransaction(models.Model):
                     "%(reference)s: %(text)s State: %(state)s.",
                     reference=tx.reference,
                     text=texts[outcome],
-                    state=dict(tx._fields['state'].selection)[tx.state],
+                    state=dict(tx._fields['state']._description_selection(tx.env))[tx.state],
                 )
             )
         return {

@@ -2,6 +2,7 @@
 
 from . import test_administration
 from . import test_checkout_browser
+from . import test_i18n
 from . import test_ipc
 from . import test_payment_provider
 from . import test_payment_transaction

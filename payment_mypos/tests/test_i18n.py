@@ -1,0 +1,199 @@
+# Part of payment_mypos. License LGPL-3.
+"""The translation template is what Odoo exports, and the Bulgarian translation covers it."""
+
+import io
+import re
+from pathlib import Path
+
+import polib
+
+from odoo.exceptions import UserError
+from odoo.modules.module import get_manifest
+from odoo.tests import TransactionCase, tagged
+from odoo.tools.translate import trans_export
+
+I18N_DIR = Path(__file__).resolve().parent.parent / 'i18n'
+POT_PATH = I18N_DIR / 'payment_mypos.pot'
+REGENERATE = (
+    "Regenerate it with `tools/i18n` (Odoo's exporter on a scratch database: odoo-bin "
+    "--i18n-export=payment_mypos/i18n/payment_mypos.pot --modules=payment_mypos), then translate "
+    "the new terms in payment_mypos/i18n/*.po."
+)
+# printf-style placeholders as Odoo's `_` formats them: %(name)s or positional %s / %d.
+PLACEHOLDER = re.compile(r'%(?:\((\w+)\))?[-#0 +]*\d*(?:\.\d+)?([sdifr%])')
+
+
+def _terms(po):
+    """{msgid: (sorted occurrences, sorted extracted comments)} of a catalog, header excluded."""
+    return {
+        entry.msgid: (
+            sorted(f'{path}:{line}' if line else path for path, line in entry.occurrences),
+            sorted(entry.comment.splitlines()),
+        )
+        for entry in po
+        if entry.msgid and not entry.obsolete
+    }
+
+
+def _dependencies(module):
+    """`module` and every module it depends on, directly or not."""
+    found, todo = set(), [module]
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(get_manifest(name).get('depends', []))
+    return found
+
+
+def _standalone_modules(installed):
+    """The modules of a database where only payment_mypos was installed: its dependencies and
+    the modules they auto-install (among `installed`)."""
+    modules = _dependencies('payment_mypos')
+    changed = True
+    while changed:
+        changed = False
+        for name in sorted(set(installed) - modules):
+            manifest = get_manifest(name)
+            auto_install = manifest.get('auto_install')
+            if not auto_install:
+                continue
+            trigger = set(manifest.get('depends', []))
+            if not isinstance(auto_install, bool):
+                trigger = set(auto_install)
+            if trigger <= modules:
+                modules |= _dependencies(name)
+                changed = True
+    return modules
+
+
+def _placeholders(text):
+    """The placeholders of `text` as a sorted list ('%%' excluded)."""
+    return sorted(
+        f'%({name})' if name else f'%{kind}'
+        for name, kind in PLACEHOLDER.findall(text)
+        if kind != '%'
+    )
+
+
+@tagged('post_install', '-at_install')
+class TestTranslationTemplate(TransactionCase):
+    def _exported_catalog(self):
+        """What Odoo exports for payment_mypos in this database, less the fields that other
+        modules add to its models. This database may have more modules installed than the one
+        `tools/i18n` exports from (payment_mypos, its dependencies and what they auto-install):
+        e.g. rating adds `rating_ids` to every mail.thread, which payment_mypos makes
+        payment.provider."""
+        buffer = io.BytesIO()
+        trans_export(None, ['payment_mypos'], buffer, 'po', self.env.cr)
+        catalog = polib.pofile(buffer.getvalue().decode())
+        installed = self.env['ir.module.module'].search([('state', '=', 'installed')])
+        dependencies = _standalone_modules(installed.mapped('name'))
+        field_terms = re.compile(r'^model:ir\.model\.fields,\w+:(payment_mypos\.field_\w+)$')
+
+        def from_dependencies(occurrence):
+            match = field_terms.match(occurrence[0])
+            if not match:
+                return True
+            record = self.env.ref(match.group(1), raise_if_not_found=False)
+            if not record or record.model not in self.env:
+                return True
+            field = self.env[record.model]._fields.get(record.name)
+            return field is None or bool(set(field._modules) & dependencies)
+
+        for entry in list(catalog):
+            entry.occurrences = [occ for occ in entry.occurrences if from_dependencies(occ)]
+            if entry.msgid and not entry.occurrences:
+                catalog.remove(entry)
+        return catalog
+
+    def test_pot_is_up_to_date(self):
+        """payment_mypos.pot holds exactly the terms Odoo exports for the installed module."""
+        exported = _terms(self._exported_catalog())
+        committed = _terms(polib.pofile(str(POT_PATH)))
+
+        added = sorted(set(exported) - set(committed))
+        removed = sorted(set(committed) - set(exported))
+        moved = sorted(
+            msgid for msgid in set(exported) & set(committed) if exported[msgid] != committed[msgid]
+        )
+        problems = [f"new term: {msgid!r}" for msgid in added]
+        problems += [f"term no longer exported: {msgid!r}" for msgid in removed]
+        problems += [
+            f"term {msgid!r} now at {exported[msgid][0]} (.pot: {committed[msgid][0]})"
+            for msgid in moved
+        ]
+        if problems:
+            self.fail(
+                f"{POT_PATH.relative_to(I18N_DIR.parent.parent)} is out of date "
+                f"({len(problems)} difference(s)):\n  "
+                + "\n  ".join(problems[:30])
+                + ("\n  ..." if len(problems) > 30 else "")
+                + f"\n{REGENERATE}"
+            )
+
+
+@tagged('post_install', '-at_install')
+class TestBulgarianTranslation(TransactionCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.pot = polib.pofile(str(POT_PATH))
+        cls.po = polib.pofile(str(I18N_DIR / 'bg.po'))
+
+    def test_header(self):
+        self.assertEqual(self.po.metadata.get('Language'), 'bg')
+        self.assertEqual(self.po.metadata.get('Plural-Forms'), 'nplurals=2; plural=(n != 1);')
+        self.assertIn('charset=UTF-8', self.po.metadata.get('Content-Type', ''))
+
+    def test_every_term_is_translated(self):
+        """bg.po translates every term of the .pot (no missing, empty or fuzzy entry) and
+        holds no term the .pot no longer has."""
+        translations = {entry.msgid: entry for entry in self.po if not entry.obsolete}
+        template = {entry.msgid for entry in self.pot if entry.msgid}
+        missing = sorted(template - set(translations))
+        untranslated = sorted(
+            msgid
+            for msgid in template & set(translations)
+            if not translations[msgid].msgstr.strip() or 'fuzzy' in translations[msgid].flags
+        )
+        stale = sorted(set(translations) - template - {''})
+        self.assertFalse(missing, f"terms of the .pot missing from bg.po: {missing}")
+        self.assertFalse(untranslated, f"terms empty or fuzzy in bg.po: {untranslated}")
+        self.assertFalse(stale, f"terms of bg.po that the .pot no longer has: {stale}")
+
+    def test_placeholders_match(self):
+        """Each translation keeps the placeholders of its term, so that formatting it with the
+        same arguments works."""
+        wrong = [
+            (entry.msgid, entry.msgstr)
+            for entry in self.po
+            if entry.msgid
+            and entry.msgstr
+            and _placeholders(entry.msgid) != _placeholders(entry.msgstr)
+        ]
+        self.assertFalse(wrong, f"placeholders differ in bg.po: {wrong}")
+
+    def test_markup_matches(self):
+        """Translations of view terms keep their HTML tags."""
+        tags = re.compile(r'</?[a-zA-Z][^>]*>')
+        wrong = [
+            entry.msgid
+            for entry in self.po
+            if entry.msgid and tags.findall(entry.msgid) != tags.findall(entry.msgstr)
+        ]
+        self.assertFalse(wrong, f"HTML tags differ in bg.po: {wrong}")
+
+    def test_odoo_uses_the_translation(self):
+        """With Bulgarian active, Odoo shows the module's messages and field labels in
+        Bulgarian."""
+        self.env['res.lang']._activate_lang('bg_BG')
+        self.env['ir.module.module']._load_module_terms(['payment_mypos'], ['bg_BG'])
+        env_bg = self.env(context=dict(self.env.context, lang='bg_BG'))
+        provider = env_bg['payment.provider'].search([('code', '!=', 'mypos')], limit=1)
+        self.assertTrue(provider, "a non-myPOS provider is needed for this test")
+        with self.assertRaises(UserError) as caught:
+            provider.action_mypos_test_connection()
+        self.assertEqual(str(caught.exception), "myPOS: Това не е доставчик myPOS.")
+        field = env_bg['payment.provider']._fields['mypos_sid']
+        self.assertEqual(field.get_description(env_bg)['string'], "ИД на магазина в myPOS (SID)")
