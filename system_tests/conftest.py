@@ -14,7 +14,6 @@ Environment (tools/test sets them; defaults suit a developer machine):
 """
 
 import contextlib
-import datetime
 import json
 import os
 import platform
@@ -35,30 +34,8 @@ ACTIONS = Path(__file__).resolve().parent / 'odoo_actions.py'
 
 def generate_key_pair(bits=1024):
     """(private key PEM, self-signed certificate PEM) of a throw-away RSA pair."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'Throw-away myPOS')])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    ).decode()
-    return private_pem, certificate.public_bytes(serialization.Encoding.PEM).decode()
+    ipc, _const = load_ipc()
+    return ipc.generate_key_pair(bits)
 
 
 def load_ipc():
