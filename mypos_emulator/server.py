@@ -863,15 +863,25 @@ class Emulator:
             pages.closed_page(status, name, message), 'closed', status, message, http_status
         )
 
+    def _open_session(self, token):
+        """Return (session, None) for an open payment session, else (None, the error page).
+
+        Call with the lock held.
+        """
+        session = self._sessions.get(token)
+        if not session:
+            return None, self._closed(messages.INVALID_SESSION, "unknown payment session", 404)
+        if session['status'] != 'open':
+            return None, self._closed(
+                messages.INVALID_SESSION, f"this payment session is {session['status']}"
+            )
+        return session, None
+
     def _session_page(self, token):
         with self._lock:
-            session = self._sessions.get(token)
-            if not session:
-                return self._closed(messages.INVALID_SESSION, "unknown payment session", 404)
-            if session['status'] != 'open':
-                return self._closed(
-                    messages.INVALID_SESSION, f"this payment session is {session['status']}"
-                )
+            session, error_page = self._open_session(token)
+            if error_page:
+                return error_page
             return self._page(pages.payment_page(session, self.store), 'open')
 
     def _session_action(self, token, body):
@@ -882,13 +892,9 @@ class Emulator:
         except ValueError:
             form = {}
         with self._lock:
-            session = self._sessions.get(token)
-            if not session:
-                return self._closed(messages.INVALID_SESSION, "unknown payment session", 404)
-            if session['status'] != 'open':
-                return self._closed(
-                    messages.INVALID_SESSION, f"this payment session is {session['status']}"
-                )
+            session, error_page = self._open_session(token)
+            if error_page:
+                return error_page
             order = self._orders[session['order_id']]
             if order['status'] in ('paid', 'processing'):
                 session['status'] = 'closed'
