@@ -81,13 +81,17 @@ class PaymentMyPOSLog(models.Model):
         """
         # The transaction's company spares create() looking up the current user's company (the
         # public user's, on the webhook), a third of a notification's handling time.
-        return self.sudo().with_company(transaction.company_id).create(
-            {
-                'transaction_id': transaction.id,
-                'direction': direction,
-                'method': method,
-                'order_id': order_id,
-                'outcome': (outcome or '')[:1000] or False,
-                'payload': redact_pairs(pairs) if pairs else False,
-            }
+        return (
+            self.sudo()
+            .with_company(transaction.company_id)
+            .create(
+                {
+                    'transaction_id': transaction.id,
+                    'direction': direction,
+                    'method': method,
+                    'order_id': order_id,
+                    'outcome': (outcome or '')[:1000] or False,
+                    'payload': redact_pairs(pairs) if pairs else False,
+                }
+            )
         )
