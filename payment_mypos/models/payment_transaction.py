@@ -225,7 +225,15 @@ class PaymentTransaction(models.Model):
         order_id = notification_data.get('OrderID')
         if not order_id:
             raise ValidationError(_("myPOS: Received data with no OrderID."))
-        tx = self.search([('mypos_order_id', '=', order_id), ('provider_code', '=', 'mypos')])
+        # Search and read in one query: the fields a read of the transaction would prefetch.
+        prefetched = [
+            name
+            for name, field in self._fields.items()
+            if field.prefetch is True and field.is_accessible(self.env)
+        ]
+        tx = self.search_fetch(
+            [('mypos_order_id', '=', order_id), ('provider_code', '=', 'mypos')], prefetched
+        )
         if not tx:
             raise ValidationError(_("myPOS: No transaction found matching OrderID %s.", order_id))
         return tx
@@ -333,10 +341,10 @@ class PaymentTransaction(models.Model):
                 )
             )
         self.provider_reference = reference
-        payment_method = self.env['payment.method']._get_from_code(
-            const.CARD_TYPE_MAPPING.get(notification_data.get('CardType'), '')
-        )
-        self.payment_method_id = payment_method or self.payment_method_id
+        brand = const.CARD_TYPE_MAPPING.get(notification_data.get('CardType'))
+        brand_id = brand and self.env['payment.method']._mypos_get_id_from_code(brand)
+        if brand_id:
+            self.payment_method_id = brand_id
         self._set_done()
 
     def _mypos_apply_cancellation(self, method):

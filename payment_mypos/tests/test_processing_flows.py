@@ -37,6 +37,21 @@ class TestWebhook(MyPOSCommon):
         self.assertEqual(self.tx.provider_reference, '410227')
         self.assertEqual(self.tx.payment_method_id.code, 'visa')
 
+    def test_card_brand_follows_payment_method_changes(self):
+        """The brand looked up in memory follows payment methods archived in the meantime."""
+        visa = self.env.ref('payment.payment_method_visa')
+        first = self._post(self.webhook_url, self._sign(self._notification_fields(self.tx)))
+        self.assertEqual(first.text, 'OK')
+        self.assertEqual(self.tx.payment_method_id, visa)
+        visa.active = False  # In the same process as the server: its cache must drop the brand.
+        self.env.flush_all()
+        archived = self._create_mypos_transaction(reference='BRAND-ARCHIVED')
+        unknown = self._create_mypos_transaction(reference='BRAND-UNKNOWN')
+        for tx, card_type in ((archived, '3'), (unknown, '99')):
+            fields = self._notification_fields(tx, CardType=card_type)
+            self.assertEqual(self._post(self.webhook_url, self._sign(fields)).text, 'OK')
+            self.assertEqual((tx.state, tx.payment_method_id), ('done', self.payment_method))
+
     def test_repeated_notify_acknowledged(self):
         """Repeats of the same notification are acknowledged with OK and change nothing."""
         data = self._sign(self._notification_fields(self.tx))
