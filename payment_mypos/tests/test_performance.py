@@ -16,8 +16,10 @@ from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.tests.common import MyPOSCommon, generate_key_pair
 
 # Measured with warm caches on Odoo 18.0 (the counts are deterministic here): a webhook call
-# takes 9 queries (12 before the transaction was searched and read in one query and the
-# card brand looked up in memory), /payment/transaction for myPOS 10. No margin on purpose:
+# takes 9 queries (12 before the transaction was searched and read in one query and the card
+# brand looked up in memory; without `website`, where `auth='public'` would check that the
+# public user exists, the route's `auth='none'` spares one more), /payment/transaction for
+# myPOS 10. No margin on purpose:
 # one more query per call (say, an extra search) must fail the suite.
 WEBHOOK_MAX_QUERIES = 9
 REDIRECT_FORM_MAX_QUERIES = 10
