@@ -80,8 +80,15 @@ def parse_args():
     parser.add_argument(
         '--duration',
         type=float,
-        default=10,
+        default=12,
         help="seconds of each load level, per route [%(default)s]",
+    )
+    parser.add_argument(
+        '--rounds',
+        type=int,
+        default=4,
+        help="slices each load level is cut into, alternating /web/health and the webhook, so "
+        "that a drift of the machine weighs on both alike [%(default)s]",
     )
     parser.add_argument(
         '--checkout-calls',
@@ -96,7 +103,8 @@ def parse_args():
     parser.add_argument('--note', default='', help="a remark written under the results")
     args = parser.parse_args()
     if args.quick:
-        args.duration, args.checkout_calls = 3, 20
+        args.duration, args.checkout_calls, args.rounds = 3, 20, 3
+    args.rounds = max(1, min(args.rounds, int(args.duration)))
     return args
 
 
@@ -513,14 +521,16 @@ local threads = {}
 function setup(thread) table.insert(threads, thread) end
 
 function done(summary, latency, requests)
-  local nbad, nspare = 0, 0
-  for _, t in ipairs(threads) do nbad = nbad + t:get("bad"); nspare = nspare + t:get("spare") end
+  local nbad, nspare, nsent = 0, 0, 0
+  for _, t in ipairs(threads) do
+    nbad = nbad + t:get("bad"); nspare = nspare + t:get("spare"); nsent = nsent + t:get("sent")
+  end
   local e = summary.errors
   io.write(string.format(
-    'WRK_JSON {"requests": %d, "duration_us": %d, "bad": %d, "spare": %d, ' ..
+    'WRK_JSON {"requests": %d, "duration_us": %d, "bad": %d, "spare": %d, "sent": %d, ' ..
     '"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d, ' ..
     '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %f}\n',
-    summary.requests, summary.duration, nbad, nspare, e.connect, e.read, e.write, e.status,
+    summary.requests, summary.duration, nbad, nspare, nsent, e.connect, e.read, e.write, e.status,
     e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
     latency.max, latency.mean))
 end
@@ -556,6 +566,23 @@ def run_wrk(args, port, mode, clients, duration, bodies_file=''):
     data['rps'] = data['requests'] / seconds if seconds else 0.0
     data['errors'] = data['bad'] + data['connect'] + data['read'] + data['write'] + data['timeout']
     return data
+
+
+def combine_slices(slices):
+    """One figure from the slices of a load level: totals, and each percentile's median.
+
+    Throughput is total requests over total time. wrk reports percentiles per run only; the
+    median of the slices' percentiles stands for the level's (the slices are of equal length).
+    """
+    total = {
+        key: sum(run[key] for run in slices)
+        for key in ('requests', 'duration_us', 'bad', 'spare', 'errors')
+    }
+    for key in ('p50_us', 'p90_us', 'p99_us'):
+        total[key] = statistics.median(run[key] for run in slices)
+    total['max_us'] = max(run['max_us'] for run in slices)
+    total['rps'] = total['requests'] / (total['duration_us'] / 1e6) if total['duration_us'] else 0
+    return total
 
 
 def notification_bodies(private_key, sid, txs, run_tag):
@@ -822,7 +849,8 @@ def render(results, args):
     add(
         f"Setup: odoo-bin --workers=2 --max-cron-threads=0, log level info, database "
         f"`{args.db}` with {results['open_before']} open myPOS transactions; load levels of "
-        f"{args.duration:g} s per route; {args.checkout_calls} checkout calls per provider."
+        f"{args.duration:g} s per route, in {args.rounds} alternating slices; "
+        f"{args.checkout_calls} checkout calls per provider."
     )
     if args.note:
         add('')
@@ -839,7 +867,7 @@ def render(results, args):
     add('')
     add(
         '| Clients | Route | Requests | Errors | Req/s | p50 ms | p90 ms | p99 ms | '
-        'Req/s ratio | p50 ratio | p99 ratio |'
+        'Req/s ratio (per slice: min-max) | p50 ratio | p99 ratio |'
     )
     add('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
     for level in results['loads']:
@@ -852,7 +880,8 @@ def render(results, args):
         add(
             f"| {level['clients']} | webhook | {hook['requests']} | {hook['errors']} | "
             f"{hook['rps']:.0f} | {fmt_ms(hook['p50_us'])} | {fmt_ms(hook['p90_us'])} | "
-            f"{fmt_ms(hook['p99_us'])} | {hook['rps'] / health['rps']:.3f} | "
+            f"{fmt_ms(hook['p99_us'])} | {hook['rps'] / health['rps']:.3f} "
+            f"({min(level['round_ratios']):.2f}-{max(level['round_ratios']):.2f}) | "
             f"{hook['p50_us'] / health['p50_us']:.1f} | {hook['p99_us'] / health['p99_us']:.1f} |"
         )
     add('')
@@ -957,10 +986,15 @@ How it measures:
   level info (the production default: the per-request log line carries the query counter).
 * **Webhook**: [wrk](https://github.com/wg/wrk) (one thread, 1, 8 and 20 connections) posts
   valid, distinct, signed `IPCPurchaseNotify` notifications, each for another open transaction
-  (each one marks that transaction done), and, right before at the same concurrency, `GET
-  /web/health`, Odoo's own cheapest route, as the baseline. An answer other than `200 OK` counts
-  as an error. Odoo's prefork server answers HTTP/1.0 and closes the connection, so wrk reconnects
-  for every request (loopback; wrk's latency excludes the connect).
+  (each one marks that transaction done), and, at the same concurrency, `GET /web/health`,
+  Odoo's own cheapest route, as the baseline. Each load level is cut into slices (4 of 3 s per
+  route by default) that alternate the two routes, and the order alternates too, so that a drift
+  of this shared machine during a level weighs on both alike; throughput is total requests over
+  total time, and each latency percentile is the median of the slices' own (wrk reports them per
+  run). The table shows, beside the ratio, its spread over the slices. An answer other than
+  `200 OK` counts as an error. Odoo's prefork server answers HTTP/1.0 and closes the
+  connection, so wrk reconnects for every request (loopback; wrk's latency excludes the
+  connect).
 * **Checkout**: `/payment/transaction` (JSON-RPC, as the payment form calls it) for a myPOS
   transaction, which creates the transaction and renders the signed redirect form, against the
   same call for `payment_demo` with its own flow (direct, no form to sign); sequential calls,
@@ -1013,21 +1047,16 @@ def main():
     context = prepare_database(args, f'http://127.0.0.1:{port}', certificate)
     machine = machine_info(args)
 
-    # Bodies: a warm-up slice, then one slice per load level, never reused.
-    per_level = (context['open_count'] - 200) // len(CONCURRENCY)
-    if per_level < 500:
+    # Bodies: a warm-up slice, then the rest, consumed in order by the load levels' slices:
+    # every notification is sent once.
+    if context['open_count'] < 200 + 500 * len(CONCURRENCY):
         die(f"too few open transactions ({context['open_count']}): raise --open-transactions")
     run_tag = datetime.datetime.now().strftime('%H%M%S')
     txs = context['open_txs']
     log(f"Signing {context['open_count']} notifications")
     bodies = notification_bodies(private_key, context['sid'], txs, run_tag)
     warmup_file = write_bodies(args, 'bodies-warmup.txt', bodies[:200])
-    level_files = {
-        clients: write_bodies(
-            args, f'bodies-{clients}.txt', bodies[200 + i * per_level : 200 + (i + 1) * per_level]
-        )
-        for i, clients in enumerate(CONCURRENCY)
-    }
+    next_body = 200
 
     log("Protocol functions (in-process)")
     protocol, cache = bench_protocol()
@@ -1044,20 +1073,51 @@ def main():
         run_wrk(args, port, 'health', 20, 2)
 
         loads = []
+        slice_seconds = args.duration / args.rounds
         for clients in CONCURRENCY:
-            log(f"{clients} client(s): /web/health then the webhook, {args.duration:g} s each")
-            health = run_wrk(args, port, 'health', clients, args.duration)
-            hook = run_wrk(args, port, 'webhook', clients, args.duration, level_files[clients])
-            if hook['spare']:
-                log(
-                    f"  the {per_level} notifications ran out before the time box "
-                    f"(fine: the run is bounded by them)"
+            log(
+                f"{clients} client(s): /web/health and the webhook in turn, {args.rounds} x "
+                f"{slice_seconds:g} s each"
+            )
+            slices = {'health': [], 'webhook': []}
+            for round_index in range(args.rounds):
+                # Alternate which route goes first, so that neither always follows the other.
+                order = ('health', 'webhook') if round_index % 2 == 0 else ('webhook', 'health')
+                for mode in order:
+                    if mode == 'health':
+                        slices['health'].append(
+                            run_wrk(args, port, 'health', clients, slice_seconds)
+                        )
+                        continue
+                    bodies_file = write_bodies(args, 'bodies-slice.txt', bodies[next_body:])
+                    hook = run_wrk(args, port, 'webhook', clients, slice_seconds, bodies_file)
+                    next_body += hook['sent']
+                    if hook['spare']:
+                        die(
+                            f"the {context['open_count']} notifications ran out at {clients} "
+                            f"client(s): raise --open-transactions"
+                        )
+                    slices['webhook'].append(hook)
+            health, hook = combine_slices(slices['health']), combine_slices(slices['webhook'])
+            round_ratios = [
+                hook_slice['rps'] / health_slice['rps']
+                for hook_slice, health_slice in zip(
+                    slices['webhook'], slices['health'], strict=True
                 )
-            loads.append({'clients': clients, 'health': health, 'webhook': hook})
+            ]
+            loads.append(
+                {
+                    'clients': clients,
+                    'health': health,
+                    'webhook': hook,
+                    'round_ratios': round_ratios,
+                }
+            )
             log(
                 f"  health {health['rps']:.0f} req/s p99 {fmt_ms(health['p99_us'])} ms; "
                 f"webhook {hook['rps']:.0f} req/s p99 {fmt_ms(hook['p99_us'])} ms, "
-                f"{hook['errors']} error(s)"
+                f"{hook['errors']} error(s); ratio per round "
+                + ', '.join(f'{ratio:.2f}' for ratio in round_ratios)
             )
 
         # Not a target: Odoo's cheapest route that goes through a database (registry, cursor,
