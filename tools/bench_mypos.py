@@ -100,11 +100,20 @@ def parse_args():
         '--quick', action='store_true', help="smoke run: 3 s load levels, 20 checkout calls"
     )
     parser.add_argument('--no-doc', action='store_true', help="do not rewrite docs/BENCHMARKS.md")
+    parser.add_argument(
+        '--single-db',
+        action='store_true',
+        help="run Odoo without dbfilter (one database, named by db_name): Odoo then no longer "
+        "lists the databases on a new PostgreSQL connection for every request without a session, "
+        "which changes both routes' cost; prints only (implies --no-doc)",
+    )
     parser.add_argument('--note', default='', help="a remark written under the results")
     args = parser.parse_args()
     if args.quick:
         args.duration, args.checkout_calls, args.rounds = 3, 20, 3
     args.rounds = max(1, min(args.rounds, int(args.duration)))
+    if args.single_db:
+        args.no_doc = True
     return args
 
 
@@ -383,12 +392,19 @@ class OdooServer:
     def start(self):
         if os.path.exists(self.logfile):
             os.remove(self.logfile)
+        config, db_filter = self.args.config, [f'--db-filter=^{re.escape(self.args.db)}$']
+        if self.args.single_db:
+            config, db_filter = os.path.join(self.args.work_dir, 'server-single-db.conf'), []
+            with open(self.args.config, encoding='utf-8') as source:
+                lines = [line for line in source if not line.startswith('dbfilter')]
+            with open(config, 'w', encoding='utf-8') as target:
+                target.writelines(lines)
         command = odoo_command(self.args) + [
             '-c',
-            self.args.config,
+            config,
             '-d',
             self.args.db,
-            f'--db-filter=^{re.escape(self.args.db)}$',
+            *db_filter,
             '--workers=2',
             '--max-cron-threads=0',
             '--http-interface=127.0.0.1',
@@ -537,7 +553,42 @@ end
 '''
 
 
-def run_wrk(args, port, mode, clients, duration, bodies_file=''):
+def cpu_seconds(server_pid):
+    """CPU seconds used so far by the Odoo server (its process group) and by PostgreSQL.
+
+    Each side counts its live processes plus, through the counters of its parent process (the
+    server, the postmaster), the children that already exited: Odoo opens a PostgreSQL backend
+    per request to list databases.
+    """
+    tick = os.sysconf('SC_CLK_TCK')
+    processes = {}
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f'/proc/{pid}/stat', encoding='ascii', errors='replace') as file:
+                stat = file.read()
+        except OSError:  # Gone meanwhile.
+            continue
+        fields = stat[stat.rindex(')') + 2 :].split()
+        processes[int(pid)] = {
+            'name': stat[stat.index('(') + 1 : stat.rindex(')')],
+            'ppid': int(fields[1]),
+            'pgrp': int(fields[2]),
+            'own': (int(fields[11]) + int(fields[12])) / tick,
+            'children': (int(fields[13]) + int(fields[14])) / tick,
+        }
+    postgres = {pid for pid, proc in processes.items() if proc['name'].startswith('postgres')}
+    odoo_cpu = postgres_cpu = 0.0
+    for pid, proc in processes.items():
+        if proc['pgrp'] == server_pid:
+            odoo_cpu += proc['own'] + (proc['children'] if pid == server_pid else 0)
+        elif pid in postgres:
+            postgres_cpu += proc['own'] + (proc['children'] if proc['ppid'] not in postgres else 0)
+    return odoo_cpu, postgres_cpu
+
+
+def run_wrk(args, port, mode, clients, duration, bodies_file='', server_pid=None):
     script = os.path.join(args.work_dir, 'bench.lua')
     with open(script, 'w', encoding='utf-8') as file:
         file.write(WRK_SCRIPT)
@@ -555,9 +606,11 @@ def run_wrk(args, port, mode, clients, duration, bodies_file=''):
         mode,
         bodies_file,
     ]
+    before = cpu_seconds(server_pid) if server_pid else None
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=duration + 60, check=False
     )
+    after = cpu_seconds(server_pid) if server_pid else None
     match = re.search(r'^WRK_JSON (.*)$', result.stdout, re.M)
     if result.returncode or not match:
         die(f"wrk failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -565,6 +618,8 @@ def run_wrk(args, port, mode, clients, duration, bodies_file=''):
     seconds = data['duration_us'] / 1e6
     data['rps'] = data['requests'] / seconds if seconds else 0.0
     data['errors'] = data['bad'] + data['connect'] + data['read'] + data['write'] + data['timeout']
+    if before and after:
+        data['odoo_cpu'], data['postgres_cpu'] = (after[0] - before[0], after[1] - before[1])
     return data
 
 
@@ -578,6 +633,8 @@ def combine_slices(slices):
         key: sum(run[key] for run in slices)
         for key in ('requests', 'duration_us', 'bad', 'spare', 'errors')
     }
+    for key in ('odoo_cpu', 'postgres_cpu'):
+        total[key] = sum(run.get(key, 0) for run in slices)
     for key in ('p50_us', 'p90_us', 'p99_us'):
         total[key] = statistics.median(run[key] for run in slices)
     total['max_us'] = max(run['max_us'] for run in slices)
@@ -847,7 +904,8 @@ def render(results, args):
         f"cryptography {m['cryptography']}, {m['wrk']}  "
     )
     add(
-        f"Setup: odoo-bin --workers=2 --max-cron-threads=0, log level info, database "
+        f"Setup: odoo-bin --workers=2 --max-cron-threads=0, log level info, "
+        f"{'no dbfilter (single database)' if args.single_db else 'dbfilter set'}, database "
         f"`{args.db}` with {results['open_before']} open myPOS transactions; load levels of "
         f"{args.duration:g} s per route, in {args.rounds} alternating slices; "
         f"{args.checkout_calls} checkout calls per provider."
@@ -901,6 +959,28 @@ def render(results, args):
         f"server logged {results['ok_answers']} webhook calls answered 200 (warm-up included, "
         f"and those still in flight when a time box ended), and {results['paid']} transactions "
         f"are now done."
+    )
+    add('')
+    add('### Where the time goes: CPU per request (from /proc, during the load levels)')
+    add('')
+    add(
+        '| Clients | Route | Odoo CPU ms / request | PostgreSQL CPU ms / request | '
+        'Share of the 2 CPUs busy |'
+    )
+    add('| ---: | --- | ---: | ---: | ---: |')
+    for level in results['loads']:
+        for name, run in (('/web/health', level['health']), ('webhook', level['webhook'])):
+            seconds = run['duration_us'] / 1e6
+            busy = (run['odoo_cpu'] + run['postgres_cpu']) / (seconds * results['cpus'])
+            add(
+                f"| {level['clients']} | {name} | {run['odoo_cpu'] * 1000 / run['requests']:.2f} | "
+                f"{run['postgres_cpu'] * 1000 / run['requests']:.2f} | {busy:.0%} |"
+            )
+    add('')
+    add(
+        "When the busy share stays well below 100%, the two workers are waiting (on PostgreSQL "
+        "round trips, connections, the network) rather than computing: the throughput then "
+        "follows the round trips per request more than the CPU time."
     )
     add('')
     add('### Checkout: /payment/transaction (sequential, alternating)')
@@ -1073,6 +1153,7 @@ def main():
         run_wrk(args, port, 'health', 20, 2)
 
         loads = []
+        server_pid = server.process.pid
         slice_seconds = args.duration / args.rounds
         for clients in CONCURRENCY:
             log(
@@ -1086,11 +1167,13 @@ def main():
                 for mode in order:
                     if mode == 'health':
                         slices['health'].append(
-                            run_wrk(args, port, 'health', clients, slice_seconds)
+                            run_wrk(args, port, 'health', clients, slice_seconds, '', server_pid)
                         )
                         continue
                     bodies_file = write_bodies(args, 'bodies-slice.txt', bodies[next_body:])
-                    hook = run_wrk(args, port, 'webhook', clients, slice_seconds, bodies_file)
+                    hook = run_wrk(
+                        args, port, 'webhook', clients, slice_seconds, bodies_file, server_pid
+                    )
                     next_body += hook['sent']
                     if hook['spare']:
                         die(
@@ -1235,6 +1318,7 @@ def main():
         'loads': loads,
         'checkout': checkout,
         'floor': floor,
+        'cpus': os.cpu_count() or 1,
         'protocol': protocol,
         'cache': cache,
         'targets': targets,
