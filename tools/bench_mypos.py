@@ -35,6 +35,8 @@ import urllib.parse
 MODULES = ('payment_mypos', 'payment_demo')
 BENCH_PREFIX = 'BENCH-'  # references of the open transactions the webhook pays
 CHECKOUT_PREFIX = 'BCHK'  # reference prefix of the transactions the checkout creates
+DEMO_PREFIX = 'BDEMO-'  # references of the open payment_demo transactions its route pays
+DEMO_TRANSACTIONS = 8000
 CONCURRENCY = (1, 8, 20)
 AMOUNT = 12.34  # checkout amount (EUR)
 
@@ -255,7 +257,43 @@ def prepare_database(args, base_url, certificate):
         """,
             [card.id, mypos.id, BENCH_PREFIX + '%'],
         )
+        cr.execute(
+            """
+            UPDATE payment_transaction
+               SET state = 'draft', provider_reference = NULL, state_message = NULL,
+                   is_post_processed = FALSE
+             WHERE provider_id = %s AND reference LIKE %s AND state != 'draft'
+        """,
+            [demo.id, DEMO_PREFIX + '%'],
+        )
         env.invalidate_all()
+        existing_demo = Transaction.search_count([('reference', '=like', DEMO_PREFIX + '%')])
+        if existing_demo < DEMO_TRANSACTIONS:
+            log(f"Creating {DEMO_TRANSACTIONS - existing_demo} open payment_demo transactions")
+            for start in range(existing_demo, DEMO_TRANSACTIONS, 1000):
+                Transaction.create(
+                    [
+                        {
+                            'provider_id': demo.id,
+                            'payment_method_id': demo_method.id,
+                            'reference': f'{DEMO_PREFIX}{index:06d}',
+                            'amount': 10 + (index % 900) / 10,
+                            'currency_id': eur.id,
+                            'partner_id': partner.id,
+                            'operation': 'online_direct',
+                        }
+                        for index in range(start, min(start + 1000, DEMO_TRANSACTIONS))
+                    ]
+                )
+                env.flush_all()
+                cr.commit()
+                env.invalidate_all()
+        cr.execute(
+            "SELECT reference FROM payment_transaction WHERE provider_id = %s"
+            " AND reference LIKE %s AND state = 'draft' ORDER BY id",
+            [demo.id, DEMO_PREFIX + '%'],
+        )
+        open_demo = [reference for (reference,) in cr.fetchall()]
         existing = Transaction.search_count(
             [
                 ('provider_id', '=', mypos.id),
@@ -307,6 +345,7 @@ def prepare_database(args, base_url, certificate):
             'sid': sid,
             'open_txs': open_txs,
             'open_count': len(open_txs),
+            'open_demo': open_demo,
             'mypos': {'provider_id': mypos.id, 'payment_method_id': card.id, 'flow': 'redirect'},
             'demo': {'provider_id': demo.id, 'payment_method_id': demo_method.id, 'flow': 'direct'},
             'partner_id': partner.id,
@@ -495,7 +534,7 @@ local mode, source = nil, nil
 
 function init(args)
   mode, source = args[1], args[2]
-  if mode == "webhook" then
+  if mode == "webhook" or mode == "demo" then
     for line in io.lines(source) do
       nbodies = nbodies + 1
       bodies[nbodies] = line
@@ -508,7 +547,7 @@ function request()
     return wrk.format("POST", "/web/webclient/version_info",
       {["Content-Type"] = "application/json"}, '{"jsonrpc": "2.0", "method": "call", "params": {}}')
   end
-  if mode ~= "webhook" then
+  if mode ~= "webhook" and mode ~= "demo" then
     return wrk.format("GET", "/web/health")
   end
   sent = sent + 1
@@ -518,6 +557,10 @@ function request()
     wrk.thread:stop()
     return wrk.format("GET", "/web/health")
   end
+  if mode == "demo" then
+    return wrk.format("POST", "/payment/demo/simulate_payment",
+      {["Content-Type"] = "application/json"}, bodies[sent])
+  end
   return wrk.format("POST", "/payment/mypos/webhook",
     {["Content-Type"] = "application/x-www-form-urlencoded"}, bodies[sent])
 end
@@ -525,6 +568,9 @@ end
 function response(status, headers, body)
   if mode == "webhook" then
     if status ~= 200 or body ~= "OK" then bad = bad + 1 end
+    if sent >= nbodies then wrk.thread:stop() end
+  elseif mode == "demo" then
+    if status ~= 200 or string.find(body, '"error"', 1, true) then bad = bad + 1 end
     if sent >= nbodies then wrk.thread:stop() end
   elseif mode == "floor" then
     if status ~= 200 or not string.find(body, "server_version", 1, true) then bad = bad + 1 end
@@ -942,6 +988,16 @@ def render(results, args):
             f"({min(level['round_ratios']):.2f}-{max(level['round_ratios']):.2f}) | "
             f"{hook['p50_us'] / health['p50_us']:.1f} | {hook['p99_us'] / health['p99_us']:.1f} |"
         )
+        if 'demo' in level:
+            demo = level['demo']
+            add(
+                f"| {level['clients']} | payment_demo's notification (for scale) | "
+                f"{demo['requests']} | {demo['errors']} | {demo['rps']:.0f} | "
+                f"{fmt_ms(demo['p50_us'])} | {fmt_ms(demo['p90_us'])} | "
+                f"{fmt_ms(demo['p99_us'])} | {demo['rps'] / health['rps']:.3f} | "
+                f"{demo['p50_us'] / health['p50_us']:.1f} | "
+                f"{demo['p99_us'] / health['p99_us']:.1f} |"
+            )
     add('')
     floor, at20 = results['floor'], results['loads'][-1]
     add('')
@@ -952,6 +1008,16 @@ def render(results, args):
         f"{floor['rps'] / at20['health']['rps']:.3f} of /web/health; the webhook makes "
         f"{at20['webhook']['rps'] / floor['rps']:.3f} of that floor ({floor['errors']} error(s))."
     )
+    if 'demo' in at20:
+        add('')
+        add(
+            f"For scale (not a target): Odoo's own `payment_demo` notification route "
+            f"(`/payment/demo/simulate_payment`: JSON-RPC, `auth='public'`; it finds the "
+            f"transaction by reference and marks it done, with no signature, no amount check and "
+            f"no log), in the same slices at 20 clients: {at20['demo']['rps']:.0f} req/s, "
+            f"{at20['demo']['rps'] / at20['health']['rps']:.3f} of /web/health; the myPOS webhook "
+            f"makes {at20['webhook']['rps'] / at20['demo']['rps']:.3f} of it."
+        )
     add('')
     add(
         f"Errors = answers other than `200 OK` (`pass` for /web/health) plus socket errors and "
@@ -969,7 +1035,8 @@ def render(results, args):
     )
     add('| ---: | --- | ---: | ---: | ---: |')
     for level in results['loads']:
-        for name, run in (('/web/health', level['health']), ('webhook', level['webhook'])):
+        routes = [('/web/health', 'health'), ('webhook', 'webhook'), ('payment_demo', 'demo')]
+        for name, run in ((name, level[key]) for name, key in routes if key in level):
             seconds = run['duration_us'] / 1e6
             busy = (run['odoo_cpu'] + run['postgres_cpu']) / (seconds * results['cpus'])
             add(
@@ -1136,7 +1203,16 @@ def main():
     log(f"Signing {context['open_count']} notifications")
     bodies = notification_bodies(private_key, context['sid'], txs, run_tag)
     warmup_file = write_bodies(args, 'bodies-warmup.txt', bodies[:200])
-    next_body = 200
+    demo_bodies = [
+        json.dumps(
+            {
+                'jsonrpc': '2.0',
+                'method': 'call',
+                'params': {'reference': reference, 'simulated_state': 'done'},
+            }
+        )
+        for reference in context['open_demo']
+    ]
 
     log("Protocol functions (in-process)")
     protocol, cache = bench_protocol()
@@ -1155,52 +1231,55 @@ def main():
         loads = []
         server_pid = server.process.pid
         slice_seconds = args.duration / args.rounds
+        # The routes that pay transactions consume their bodies in order, each sent once.
+        queues = {'webhook': [bodies, 200], 'demo': [demo_bodies, 0]}
+
+        def run_slice(mode, clients, seconds):
+            if mode not in queues:
+                return run_wrk(args, port, mode, clients, seconds, '', server_pid)
+            queue = queues[mode]
+            bodies_file = write_bodies(args, f'bodies-{mode}.txt', queue[0][queue[1] :])
+            run = run_wrk(args, port, mode, clients, seconds, bodies_file, server_pid)
+            queue[1] += run['sent']
+            if run['spare']:
+                die(f"the open transactions for {mode} ran out at {clients} client(s)")
+            return run
+
+        demo_warm = run_slice('demo', 4, 2)
+        if demo_warm['bad'] or demo_warm['errors']:
+            die(f"payment_demo's route refused warm-up calls ({demo_warm}); see {server.logfile}")
         for clients in CONCURRENCY:
+            # At 20 clients, Odoo's own demo notification route runs in the same slices too.
+            routes = ['health', 'webhook'] + (['demo'] if clients == 20 else [])
             log(
-                f"{clients} client(s): /web/health and the webhook in turn, {args.rounds} x "
+                f"{clients} client(s): {', '.join(routes)} in turn, {args.rounds} x "
                 f"{slice_seconds:g} s each"
             )
-            slices = {'health': [], 'webhook': []}
+            slices = {route: [] for route in routes}
             for round_index in range(args.rounds):
-                # Alternate which route goes first, so that neither always follows the other.
-                order = ('health', 'webhook') if round_index % 2 == 0 else ('webhook', 'health')
-                for mode in order:
-                    if mode == 'health':
-                        slices['health'].append(
-                            run_wrk(args, port, 'health', clients, slice_seconds, '', server_pid)
-                        )
-                        continue
-                    bodies_file = write_bodies(args, 'bodies-slice.txt', bodies[next_body:])
-                    hook = run_wrk(
-                        args, port, 'webhook', clients, slice_seconds, bodies_file, server_pid
-                    )
-                    next_body += hook['sent']
-                    if hook['spare']:
-                        die(
-                            f"the {context['open_count']} notifications ran out at {clients} "
-                            f"client(s): raise --open-transactions"
-                        )
-                    slices['webhook'].append(hook)
-            health, hook = combine_slices(slices['health']), combine_slices(slices['webhook'])
+                # Rotate which route goes first, so that none always follows another.
+                shift = round_index % len(routes)
+                for mode in routes[shift:] + routes[:shift]:
+                    slices[mode].append(run_slice(mode, clients, slice_seconds))
+            combined = {route: combine_slices(slices[route]) for route in routes}
+            health, hook = combined['health'], combined['webhook']
             round_ratios = [
                 hook_slice['rps'] / health_slice['rps']
                 for hook_slice, health_slice in zip(
                     slices['webhook'], slices['health'], strict=True
                 )
             ]
-            loads.append(
-                {
-                    'clients': clients,
-                    'health': health,
-                    'webhook': hook,
-                    'round_ratios': round_ratios,
-                }
-            )
+            loads.append(dict(combined, clients=clients, round_ratios=round_ratios))
             log(
                 f"  health {health['rps']:.0f} req/s p99 {fmt_ms(health['p99_us'])} ms; "
                 f"webhook {hook['rps']:.0f} req/s p99 {fmt_ms(hook['p99_us'])} ms, "
                 f"{hook['errors']} error(s); ratio per round "
                 + ', '.join(f'{ratio:.2f}' for ratio in round_ratios)
+                + (
+                    f"; payment_demo {combined['demo']['rps']:.0f} req/s"
+                    if 'demo' in combined
+                    else ''
+                )
             )
 
         # Not a target: Odoo's cheapest route that goes through a database (registry, cursor,
