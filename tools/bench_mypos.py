@@ -1122,6 +1122,7 @@ redirect-form render is, in `payment_mypos/tests/test_performance.py`.
 tools/bench               # full run, about 3-4 minutes; prints this table and rewrites this file
 tools/bench --no-doc      # print only
 tools/bench --quick       # smoke run (3 s levels)
+tools/bench --single-db   # Odoo without dbfilter (see below); prints only
 ```
 
 How it measures:
@@ -1152,20 +1153,34 @@ How it measures:
   registry-signaling check of every request, which is why it reads one or two more than the
   test, which counts on its test cursor).
 
-Reading the results: `/web/health` is Odoo's floor (`auth='none'`, no ORM environment, no
-write); the webhook authenticates as the public user, looks the transaction up, verifies the
-signature, writes it done and commits, so its ratio mostly measures Odoo's ORM-and-commit cost
-per request, visible in the server-side table at the end. Measured on 2026-11-24 (lead): Odoo's
-cheapest database route (`/web/webclient/version_info`) runs as fast as `/web/health`, so the gap
-is the webhook's own request; in-process, reading, verifying and applying one notification
-(the module's code and the ORM work it triggers, flush included) takes about 3 ms of the
-webhook's ~14 ms server time, a PostgreSQL commit about 0.2 ms; the rest is Odoo's request cycle
-for a public-user ORM write. Dropping the per-message savepoint saved 2 queries; `auth='none'`
-cost 2 more and was reverted; py-spy then showed the log's create() looking up the public user's
-company, a third of the handling, now spared. The webhook makes 0.45-0.56 of `/web/health` across
-runs, short of the 0.6 target; answering `OK` before applying the message (as one official plugin
-does) would reach it,
-but `OK` must mean "recorded", so it is not done. With `--workers`, Odoo also spawns its
+Reading the results: `/web/health` is Odoo's floor (`auth='none'`, a read-only cursor, no ORM
+work); the webhook verifies the signature, finds the transaction, checks it, writes it done, logs
+the message on it and commits. Its server-side count is 8 queries: Odoo's database listing and
+registry check (which `/web/health` makes too), then the transaction (searched and read in one
+query), the provider, the currency, the log row's timestamp and insert, and the update. What
+changed on 2026-12-01 (lead), each measured with the table below: 12 queries became 8 (the
+transaction searched and read at once; the card brand looked up in a per-process cache that any
+change to payment methods clears; the route `auth='none'`, running as the public user without
+`auth='public'`'s per-request lookup of that user); alternating slices replaced one 10 s run
+per route (a drift of this shared machine during one run used to land on one route alone); the
+CPU table and the `payment_demo` row were added.
+Odoo's own demo notification route is the fairest yardstick for "a payment notification in
+Odoo": it does the same lookup and state change with no signature, checks or log.
+
+**The ratio depends on Odoo's configuration, not only on the module.** The bench runs Odoo like a
+server that hosts its database behind `dbfilter` (as `tools/run` and the tests do). Then Odoo,
+for every request without a session cookie (myPOS's notifications, and the bench's requests to
+both routes), lists the databases over a new PostgreSQL connection: the CPU table shows it as
+~5 ms of PostgreSQL time per request on both routes, most of `/web/health`'s cost. Without
+`dbfilter` (`tools/bench --single-db`: one database named by `db_name`), that listing goes away,
+`/web/health` costs ~1 ms of CPU and nothing in PostgreSQL, and every route that writes through
+the ORM falls far below 0.6 of it, Odoo's own included. Measured on 2026-12-01 with
+`tools/bench --single-db` (same machine, 20 clients): `/web/health` 1,437 req/s, the myPOS
+webhook 344 req/s (0.239, p99 4.2x), `payment_demo`'s notification 413 req/s (0.287, p99 3.8x):
+the webhook makes 0.83 of Odoo's bare notification route, and serves more than twice the
+notifications per second it serves behind `dbfilter`; the throughput and p99 targets are not met
+in that configuration, and no Odoo payment notification route meets them there.
+With `--workers`, Odoo also spawns its
 gevent process and respawns it whenever it dies; on a venv whose old `pkg_resources` cannot see
 `zope.interface` (metadata folder `zope_interface-*.dist-info`) it dies at once, so the bench puts
 metadata-only stand-ins on the server's `PYTHONPATH` (it says so when it does) rather than let a
