@@ -40,6 +40,10 @@ class MyPOSController(http.Controller):
         then reverses the payment and sends `IPCPurchaseRollback`. So `OK` is answered only when
         the message is signed by myPOS, matches a transaction of ours and was applied (repeats
         included); every refusal is logged as a warning and leaves the transaction as it was.
+        A refused message that myPOS did sign (its amount, currency or store does not fit the
+        transaction, or the transaction cannot take it) is also recorded in the transaction's
+        myPOS log, with the reason, for whoever has to sort it out; forged or unmatched messages
+        leave nothing in the database.
 
         The route is `auth='none'` and runs as the public user, as `auth='public'` would, minus
         the work `auth='public'` does at every request to find that user: a query checking that
@@ -50,12 +54,22 @@ class MyPOSController(http.Controller):
         :return: `OK` (HTTP 200), or the reason of the refusal (HTTP 400), as plain text.
         """
         request.update_env(user=request.env['ir.model.data']._xmlid_to_res_id('base.public_user'))
+        verified = {}
         try:
-            self._mypos_handle_message(self._WEBHOOK_METHODS)
+            self._mypos_handle_message(self._WEBHOOK_METHODS, verified=verified)
         except (ipc.IPCError, ValidationError) as error:
             request.env.cr.rollback()  # A refusal leaves nothing behind, not even half a change.
             reason = error.args[0] if error.args else str(error)
             _logger.warning("Refused a myPOS notification: %s", reason)
+            if verified:
+                verified['tx'].env['payment.mypos.log']._mypos_add(
+                    verified['tx'],
+                    'in',
+                    verified['data'].get('IPCmethod'),
+                    list(verified['data'].items()),
+                    order_id=verified['data'].get('OrderID'),
+                    outcome=_("Refused (myPOS was not answered OK): %s", reason),
+                )
             return request.make_response(
                 f'REFUSED: {reason}',
                 headers=[('Content-Type', 'text/plain; charset=utf-8')],
@@ -106,11 +120,13 @@ class MyPOSController(http.Controller):
         data = httprequest.get_data()
         return ipc.parse_form(data) if data else []
 
-    def _mypos_handle_message(self, allowed_methods, optional=False):
+    def _mypos_handle_message(self, allowed_methods, optional=False, verified=None):
         """Read, verify and apply the message of the current request.
 
         :param tuple allowed_methods: The `IPCmethod` values this route applies.
         :param bool optional: Whether a request without any field is fine (browser returns).
+        :param dict verified: When given, receives the transaction (`tx`) and the verified fields
+                              (`data`) once the signature verifies, for the caller's records.
         :raise ipc.IPCError: If the message is malformed or not signed by myPOS.
         :raise ValidationError: If it matches no transaction or does not fit it.
         """
@@ -129,6 +145,8 @@ class MyPOSController(http.Controller):
             ._get_tx_from_notification_data('mypos', {'OrderID': ipc.get_field(pairs, 'OrderID')})
         )
         notification_data = tx_sudo.provider_id._mypos_verify_message(pairs)
+        if verified is not None:
+            verified.update(tx=tx_sudo, data=notification_data)
         method = notification_data.get('IPCmethod')
         if method not in allowed_methods:
             raise ValidationError(_("myPOS: %s is not accepted on this URL.", method))

@@ -52,6 +52,20 @@ class TestWebhook(MyPOSCommon):
             self.assertEqual(self._post(self.webhook_url, self._sign(fields)).text, 'OK')
             self.assertEqual((tx.state, tx.payment_method_id), ('done', self.payment_method))
 
+    def test_signed_refusal_recorded_forged_one_not(self):
+        """A signed notification that does not fit is kept in the log; a forged one leaves none."""
+        wrong_amount = self._sign(self._notification_fields(self.tx, Amount='1111.10'))
+        self._assert_refused(wrong_amount, "does not match")
+        (log,) = self.tx.mypos_log_ids
+        self.assertEqual((log.direction, log.method), ('in', 'IPCPurchaseNotify'))
+        self.assertRegex(log.outcome, r"^Refused .*amount 1111\.10 does not match")
+        self.assertIn('Amount = 1111.10', log.payload)
+        self.assertNotIn(wrong_amount[-1][1], log.payload)  # The signature is not kept.
+
+        forged = self._sign(self._notification_fields(self.tx), generate_key_pair()[0])
+        self._assert_refused(forged, "does not verify")
+        self.assertEqual(len(self.tx.mypos_log_ids), 1)
+
     def test_repeated_notify_acknowledged(self):
         """Repeats of the same notification are acknowledged with OK and change nothing."""
         data = self._sign(self._notification_fields(self.tx))
