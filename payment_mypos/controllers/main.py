@@ -62,13 +62,8 @@ class MyPOSController(http.Controller):
             reason = error.args[0] if error.args else str(error)
             _logger.warning("Refused a myPOS notification: %s", reason)
             if verified:
-                verified['tx'].env['payment.mypos.log']._mypos_add(
-                    verified['tx'],
-                    'in',
-                    verified['data'].get('IPCmethod'),
-                    list(verified['data'].items()),
-                    order_id=verified['data'].get('OrderID'),
-                    outcome=_("Refused (myPOS was not answered OK): %s", reason),
+                verified['tx']._mypos_log_received(
+                    verified['data'], _("Refused (myPOS was not answered OK): %s", reason)
                 )
             return request.make_response(
                 f'REFUSED: {reason}',

@@ -296,14 +296,7 @@ class PaymentTransaction(models.Model):
 
         method = notification_data.get('IPCmethod')
         if not self.env.context.get('mypos_logged'):  # Messages posted to us (the webhook).
-            self.env['payment.mypos.log']._mypos_add(
-                self,
-                'in',
-                method,
-                list(notification_data.items()),
-                order_id=notification_data.get('OrderID'),
-                outcome=_("Received and verified"),
-            )
+            self._mypos_log_received(notification_data, _("Received and verified"))
         self._mypos_check_notification_data(notification_data)
         if self.operation == 'refund' or method == REFUND_METHOD:
             self._mypos_apply_refund(notification_data)
@@ -316,6 +309,21 @@ class PaymentTransaction(models.Model):
                 self._set_pending()
         else:
             raise ValidationError(_("myPOS: Received an unsupported message %s.", method))
+
+    def _mypos_log_received(self, notification_data, outcome):
+        """Record a verified message myPOS posted about this transaction in its myPOS log.
+
+        :param dict notification_data: The verified fields posted by myPOS.
+        :param str outcome: What was made of the message.
+        """
+        self.env['payment.mypos.log']._mypos_add(
+            self,
+            'in',
+            notification_data.get('IPCmethod'),
+            list(notification_data.items()),
+            order_id=notification_data.get('OrderID'),
+            outcome=outcome,
+        )
 
     def _mypos_apply_payment(self, notification_data):
         """Mark the transaction done with its myPOS reference; idempotent."""
