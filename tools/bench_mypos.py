@@ -935,6 +935,17 @@ def query_stats(counts):
     return f'{statistics.median(counts):g} (min {min(counts)}, max {max(counts)}, n={len(counts)})'
 
 
+def against_health(clients, name, run, health, round_ratios=None):
+    """A row of the load table: a route's figures and their ratios to /web/health's."""
+    spread = f" ({min(round_ratios):.2f}-{max(round_ratios):.2f})" if round_ratios else ''
+    return (
+        f"| {clients} | {name} | {run['requests']} | {run['errors']} | {run['rps']:.0f} | "
+        f"{fmt_ms(run['p50_us'])} | {fmt_ms(run['p90_us'])} | {fmt_ms(run['p99_us'])} | "
+        f"{run['rps'] / health['rps']:.3f}{spread} | {run['p50_us'] / health['p50_us']:.1f} | "
+        f"{run['p99_us'] / health['p99_us']:.1f} |"
+    )
+
+
 def render(results, args):
     m = results['machine']
     lines = []
@@ -981,23 +992,10 @@ def render(results, args):
             f"{health['rps']:.0f} | {fmt_ms(health['p50_us'])} | {fmt_ms(health['p90_us'])} | "
             f"{fmt_ms(health['p99_us'])} | 1 | 1 | 1 |"
         )
-        add(
-            f"| {level['clients']} | webhook | {hook['requests']} | {hook['errors']} | "
-            f"{hook['rps']:.0f} | {fmt_ms(hook['p50_us'])} | {fmt_ms(hook['p90_us'])} | "
-            f"{fmt_ms(hook['p99_us'])} | {hook['rps'] / health['rps']:.3f} "
-            f"({min(level['round_ratios']):.2f}-{max(level['round_ratios']):.2f}) | "
-            f"{hook['p50_us'] / health['p50_us']:.1f} | {hook['p99_us'] / health['p99_us']:.1f} |"
-        )
+        add(against_health(level['clients'], 'webhook', hook, health, level['round_ratios']))
         if 'demo' in level:
-            demo = level['demo']
-            add(
-                f"| {level['clients']} | payment_demo's notification (for scale) | "
-                f"{demo['requests']} | {demo['errors']} | {demo['rps']:.0f} | "
-                f"{fmt_ms(demo['p50_us'])} | {fmt_ms(demo['p90_us'])} | "
-                f"{fmt_ms(demo['p99_us'])} | {demo['rps'] / health['rps']:.3f} | "
-                f"{demo['p50_us'] / health['p50_us']:.1f} | "
-                f"{demo['p99_us'] / health['p99_us']:.1f} |"
-            )
+            name = "payment_demo's notification (for scale)"
+            add(against_health(level['clients'], name, level['demo'], health))
     add('')
     floor, at20 = results['floor'], results['loads'][-1]
     add('')
