@@ -3,7 +3,8 @@
 ``payment_mypos/__init__.py`` imports Odoo, so the addon cannot be imported as a package here.
 Instead a bare package module named ``_mypos_emulator_payment_mypos`` whose ``__path__`` is the
 addon directory is registered in ``sys.modules``; ``ipc`` and ``const`` are then imported as its
-submodules (``ipc.py`` does ``from . import const``, which resolves inside that bare package).
+submodules (``ipc.py`` and ``layouts.py`` do ``from . import const``, which resolves inside
+that bare package).
 The addon's own ``__init__.py`` is never executed.
 """
 
@@ -28,7 +29,9 @@ def _load():
         package.__path__ = [str(ADDON_DIR)]
         package.__package__ = _PACKAGE
         sys.modules[_PACKAGE] = package
-    return importlib.import_module(f'{_PACKAGE}.ipc'), importlib.import_module(f'{_PACKAGE}.const')
+    return tuple(
+        importlib.import_module(f'{_PACKAGE}.{name}') for name in ('ipc', 'const', 'layouts')
+    )
 
 
-ipc, const = _load()
+ipc, const, layouts = _load()

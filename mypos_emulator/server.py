@@ -49,6 +49,8 @@ _API_FAULTS = (
     'api_bad_signature',
     'api_unsigned',
     'api_timeout',
+    'api_drop_answer',
+    'api_drip',
     'refund_insufficient_funds',
 )
 
@@ -73,6 +75,8 @@ class Faults:
     api_bad_signature: bool = False  # Answer with a Signature that does not verify; processed.
     api_unsigned: bool = False  # Answer without any Signature (as myPOS may for errors); processed.
     api_timeout: float = 0.0  # Sleep this many seconds before answering; processed.
+    api_drop_answer: bool = False  # Close the connection without any answer; processed.
+    api_drip: float = 0.0  # Send the answer one byte every this many seconds; processed.
     refund_insufficient_funds: bool = False  # IPCRefund answers Status 13 E_NOT_SUFFICIENT_FUNDS.
     api_faults_remaining: int | None = None  # None = sticky; n = the api faults hit n calls.
 
@@ -100,7 +104,7 @@ class Faults:
     @staticmethod
     def _coerce(name, value):
         try:
-            if name in ('notify_delay', 'api_timeout'):
+            if name in ('notify_delay', 'api_timeout', 'api_drip'):
                 value = float(value or 0)
                 if value < 0:
                     raise ValueError
@@ -140,6 +144,8 @@ class Faults:
             or self.api_bad_signature
             or self.api_unsigned
             or self.api_timeout
+            or self.api_drop_answer
+            or self.api_drip
             or (self.refund_insufficient_funds and method == 'IPCRefund')
         )
 
@@ -252,6 +258,8 @@ class _Response:
         self.body = body.encode('utf-8') if isinstance(body, str) else body
         self.content_type = content_type
         self.headers = dict(headers or {})
+        self.drop = False  # Close the connection instead of answering (api_drop_answer).
+        self.drip = 0.0  # Seconds between the bytes of the body (api_drip).
 
 
 def _json_response(data, status=200):
@@ -1295,6 +1303,12 @@ class Emulator:
             f"{method} {call['order_id'] or call['ipc_trnref']!r}: Status {call['status']}"
             f"{' (' + call['fault'] + ')' if call['fault'] else ''}"
         )
+        if faults.api_drop_answer:
+            call['fault'] = ', '.join(filter(None, [call['fault'], 'answer dropped']))
+            response.drop = True
+        if faults.api_drip:
+            call['fault'] = ', '.join(filter(None, [call['fault'], f'drip {faults.api_drip}s']))
+            response.drip = faults.api_drip
         if faults.api_timeout:
             self._stopping.wait(faults.api_timeout)
         return response
@@ -1473,6 +1487,9 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = _handle
 
     def _send(self, response):
+        if response.drop:  # The call was processed; its answer is lost on the way back.
+            self.close_connection = True
+            return
         try:
             self.send_response(response.status)
             self.send_header('Content-Type', response.content_type)
@@ -1481,7 +1498,13 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in response.headers.items():
                 self.send_header(name, value)
             self.end_headers()
-            if self.command != 'HEAD':
+            if self.command != 'HEAD' and response.drip:
+                for index in range(len(response.body)):
+                    self.wfile.write(response.body[index : index + 1])
+                    self.wfile.flush()
+                    if self.emulator._stopping.wait(response.drip):
+                        break
+            elif self.command != 'HEAD':
                 self.wfile.write(response.body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # The client gave up (e.g. api_timeout fault).

@@ -1,7 +1,7 @@
 # Part of payment_mypos. License LGPL-3.
 {
     'name': "Payment Provider: myPOS",
-    'version': '18.0.1.0.0',
+    'version': '18.0.1.1.0',
     'category': 'Accounting/Payment Providers',
     'sequence': 350,
     'summary': "Accept card payments on myPOS's hosted checkout page (myPOS Checkout).",
@@ -11,6 +11,7 @@
     'external_dependencies': {'python': ['cryptography']},
     'data': [
         'security/ir.model.access.csv',
+        'security/payment_mypos_security.xml',
         'views/payment_mypos_templates.xml',
         'views/payment_provider_views.xml',
         'views/payment_transaction_views.xml',

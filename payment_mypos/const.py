@@ -85,6 +85,26 @@ RETURN_METHODS = {
     'cancel': 'IPCPurchaseCancel',
 }
 
+# API §3.3a, §4.3, §4.4: the head of each form myPOS signs, in order. The values that decide
+# anything are read from these places only; extra fields may follow (myPOS adds fields over time).
+_FORM_HEAD = ('IPCmethod', 'SID', 'Amount', 'Currency', 'OrderID')
+FORM_LAYOUTS = {
+    'IPCPurchaseNotify': (*_FORM_HEAD, 'IPC_Trnref'),
+    'IPCPurchaseOK': (*_FORM_HEAD, 'IPC_Trnref'),
+    'IPCPurchaseRollback': _FORM_HEAD,
+    'IPCPurchaseCancel': _FORM_HEAD,
+    # The nested OrderStatus of a refund's status (API §4.8, §9: an assumption).
+    'IPCRefund': (*_FORM_HEAD, 'IPC_Trnref'),
+}
+# Names that may appear in a form only at their place in the head (or last, for `Signature`).
+FORM_RESERVED_NAMES = (*_FORM_HEAD, 'IPC_Trnref', 'Signature')
+# API §4.5, §4.7, §4.8: the head of each server-to-server answer; `Status` anywhere after it.
+ANSWER_LAYOUTS = {
+    'IPCRefund': ('IPCmethod', 'IPC_Trnref', 'Amount', 'Currency'),
+    'IPCGetTxnStatus': ('IPCmethod', 'OrderID'),
+    'IPCGetPaymentStatus': ('IPCmethod', 'OrderID'),
+}
+
 # API §5: status codes (`Status`) with their official names.
 STATUS_NAMES = {
     0: 'Success',

@@ -12,6 +12,7 @@ import base64
 import binascii
 import datetime
 import functools
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -346,65 +347,18 @@ def check_pairs(pairs):
 
 
 def get_field(pairs, name, default=None):
-    """Return the value of field `name` in (name, value) pairs, matching case-insensitively."""
+    """Return the value of field `name` in (name, value) pairs, matching case-insensitively.
+
+    Only for answers' details and the emulator: what decides money is read by position, through
+    `layouts.read_form` and `layouts.read_answer` (API §3.3a).
+    """
     name = name.lower()
     return next((value for key, value in pairs if key.lower() == name), default)
 
 
-def verify_form(pairs, public_key_pem):
-    """Verify a form posted by myPOS and return its fields by name.
-
-    Field names are matched case-insensitively (API §2): the returned dict uses the spelling of
-    `const` for the fields this module reads.
-
-    :param list pairs: The (name, value) pairs from :func:`parse_form`.
-    :param str public_key_pem: myPOS's certificate or public key.
-    :return: The fields, `Signature` excluded.
-    :rtype: dict
-    :raise InvalidSignature: If `Signature` is missing or does not verify.
-    """
-    signature = None
-    values, fields = [], {}
-    for name, value in pairs:
-        if name.lower() == 'signature':
-            signature = value
-            continue
-        values.append(value)
-        fields[_CANONICAL_NAMES.get(name.lower(), name)] = value
-    if not signature:
-        raise InvalidSignature("the message has no Signature")
-    if not verify(values, signature, public_key_pem):
-        raise InvalidSignature("the Signature does not verify with myPOS's certificate")
-    return fields
-
-
-_CANONICAL_NAMES = {
-    name.lower(): name
-    for name in (
-        'IPCmethod',
-        'SID',
-        'Amount',
-        'Currency',
-        'OrderID',
-        'IPC_Trnref',
-        'RequestSTAN',
-        'RequestDateTime',
-        'PaymentMethod',
-        'BillingDescriptor',
-        'PAN',
-        'CardType',
-        'Status',
-        'StatusMsg',
-        'OrderStatus',
-        'PaymentStatus',
-        'Signature',
-    )
-}
-
-
 # === Amounts (API §7) === #
 
-_AMOUNT_RE = re.compile(r'-?\d+(\.\d+)?')
+_AMOUNT_RE = re.compile(r'-?[0-9]+(\.[0-9]+)?')  # ASCII digits only.
 
 
 def format_amount(minor_units, decimals):
@@ -496,24 +450,31 @@ def cart_total(fields, decimals):
     return sum(parse_amount(by_name[f'Amount_{n}'], decimals) for n in range(1, count + 1))
 
 
-_ORDER_ID_UNSAFE_RE = re.compile(r'[^A-Za-z0-9_-]+')
+_ORDER_ID_UNSAFE_RE = re.compile(r'[^A-Za-z0-9]+')
 
 
 def make_order_id(reference, instance_tag, serial):
-    """Return a myPOS OrderID for one payment attempt (API §7).
+    """Return a myPOS OrderID for one payment attempt (API §7), of [A-Za-z0-9_] only.
 
     `reference` keeps it readable, `instance_tag` (derived from the database) keeps it unique in
-    myPOS's shared sandbox store, and `serial` (the transaction id) keeps it unique per attempt.
+    myPOS's shared sandbox store, and `serial` (the transaction id) keeps it unique per attempt. It
+    never holds '-', so that no re-cut of a signed message can move its boundary (API §3.3a); a
+    reference too long to fit is cut and followed by a digest of the whole, so that references
+    differing only at their end (the refunds R-<source>-2, -3 ...) still give distinct OrderIDs.
 
     :param str reference: The Odoo transaction reference.
     :param str instance_tag: Short [a-z0-9] tag of the database.
     :param int serial: A number unique in the database for this attempt.
-    :return: At most 80 characters of [A-Za-z0-9_-].
+    :return: At most 80 characters of [A-Za-z0-9_].
     :rtype: str
     """
     suffix = f'_{instance_tag}_{serial}'
-    readable = _ORDER_ID_UNSAFE_RE.sub('-', reference or '').strip('-') or 'tx'
-    return readable[: const.ORDER_ID_MAX_LENGTH - len(suffix)] + suffix
+    readable = _ORDER_ID_UNSAFE_RE.sub('_', reference or '').strip('_') or 'tx'
+    room = const.ORDER_ID_MAX_LENGTH - len(suffix)
+    if len(readable) > room:
+        digest = hashlib.sha256((reference or '').encode('utf-8')).hexdigest()[:8]
+        readable = readable[: room - len(digest) - 1].rstrip('_') + '_' + digest
+    return readable + suffix
 
 
 def checkout_language(lang):
@@ -639,36 +600,48 @@ def parse_response(body):
     text = body.strip()
     if text.startswith('{'):
         try:
-            return _json_tree(
-                json.loads(
-                    text,
-                    object_pairs_hook=list,
-                    parse_float=str,
-                    parse_int=str,
-                    parse_constant=str,
-                )
+            data = json.loads(
+                text,
+                object_pairs_hook=list,
+                parse_float=str,
+                parse_int=str,
+                parse_constant=str,
             )
         except ValueError as error:
             raise MalformedMessage(f"the answer is not valid JSON ({error})") from None
+        except RecursionError:
+            raise MalformedMessage(_TOO_DEEP) from None
+        return _json_tree(data)
     if text.startswith('<'):
         try:
             root = ElementTree.fromstring(text.encode('utf-8'))
         except ElementTree.ParseError as error:
             raise MalformedMessage(f"the answer is not valid XML ({error})") from None
+        except RecursionError:
+            raise MalformedMessage(_TOO_DEEP) from None
         return _xml_tree(root)
     raise MalformedMessage("the answer is neither XML nor JSON")
 
 
-def _json_tree(pairs):
-    if not isinstance(pairs, list):
+# myPOS nests one object in an answer (the OrderStatus of IPCGetTxnStatus, API §4.8); deeper
+# nesting is refused before any recursion could exhaust the stack.
+MAX_ANSWER_DEPTH = 4
+_TOO_DEEP = f"the answer is nested deeper than {MAX_ANSWER_DEPTH} levels"
+
+
+def _json_tree(pairs, depth=1):
+    if not isinstance(pairs, list) or not all(isinstance(pair, tuple) for pair in pairs):
         raise MalformedMessage("the JSON answer is not an object")
+    if depth > MAX_ANSWER_DEPTH:
+        raise MalformedMessage(_TOO_DEEP)
     tree = []
     for key, value in pairs:
         if isinstance(value, list) and all(isinstance(item, tuple) for item in value):
-            value = _json_tree(value)
+            value = _json_tree(value, depth + 1)
         elif isinstance(value, list):  # A JSON array: flatten its objects in order.
             value = [
-                (key, _json_tree(item) if isinstance(item, list) else str(item)) for item in value
+                (key, _json_tree(item, depth + 1) if isinstance(item, list) else str(item))
+                for item in value
             ]
         elif value is None:
             value = ''
@@ -678,9 +651,12 @@ def _json_tree(pairs):
     return tree
 
 
-def _xml_tree(element):
+def _xml_tree(element, depth=1):
+    if depth > MAX_ANSWER_DEPTH:
+        raise MalformedMessage(_TOO_DEEP)
     return [
-        (child.tag, _xml_tree(child) if len(child) else (child.text or '')) for child in element
+        (child.tag, _xml_tree(child, depth + 1) if len(child) else (child.text or ''))
+        for child in element
     ]
 
 
@@ -737,9 +713,11 @@ def explain_status(status, status_msg=None):
 class RemoteError(IPCError):
     """A server-to-server call did not give a usable answer.
 
-    `kind` says why: 'unreachable', 'timeout', 'http' (an HTTP error status), 'garbage' (not XML
-    nor JSON), 'unsigned' (no signature, or an error answer myPOS does not sign), 'signature' (the
-    answer's signature does not verify), 'status' (a signed answer with a non-zero `Status`).
+    `kind` says why: 'unreachable' (the request provably never left: no connection), 'lost' (the
+    connection broke after the request left), 'timeout', 'http' (an HTTP error status),
+    'garbage' (not XML nor JSON, or not in the layout of the answer), 'unsigned' (no signature,
+    or an error answer myPOS does not sign), 'signature' (the answer's signature does not
+    verify), 'status' (a signed answer with a non-zero `Status`).
     """
 
     def __init__(self, kind, message, status=None, tree=None):

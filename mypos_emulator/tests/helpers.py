@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from mypos_emulator import http_request
-from mypos_emulator._ipc import SANDBOX_STORE_PRIVATE_KEY_FILE, const, ipc
+from mypos_emulator._ipc import SANDBOX_STORE_PRIVATE_KEY_FILE, const, ipc, layouts
 
 DATA_DIR = Path(__file__).parent / 'data'
 STORE_KEY = SANDBOX_STORE_PRIVATE_KEY_FILE.read_text()
@@ -36,7 +36,7 @@ class Merchant:
                 body = self.rfile.read(int(self.headers.get('Content-Length') or 0))
                 pairs = ipc.parse_form(body) if body else []
                 try:
-                    ipc.verify_form(pairs, merchant.certificate_pem)
+                    layouts.read_form(pairs).verify(merchant.certificate_pem)
                     verified = True
                 except ipc.IPCError:
                     verified = False

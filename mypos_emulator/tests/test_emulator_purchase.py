@@ -3,7 +3,7 @@
 import pytest
 
 from mypos_emulator import http_request
-from mypos_emulator._ipc import const, ipc
+from mypos_emulator._ipc import const, ipc, layouts
 
 from .helpers import (
     STORE_KEY,
@@ -187,7 +187,7 @@ def test_paid_purchase_notifies_then_returns_to_url_ok(emu, merchant):
     assert result.return_url == merchant.url + '/ok'
     assert result.return_method == 'IPCPurchaseOK'
     assert (
-        ipc.verify_form(result.return_fields, emu.certificate_pem)['IPC_Trnref']
+        layouts.read_form(result.return_fields).verify(emu.certificate_pem).trnref
         == result.ipc_trnref
     )
     assert result.followed['status'] == 200
@@ -228,7 +228,7 @@ def test_unacknowledged_notify_is_rolled_back(emu, merchant, answer):
     assert result.return_url == merchant.url + '/cancel'
     assert result.return_method == 'IPCPurchaseCancel'
     assert [name for name, _value in result.return_fields] == SHORT_ORDER
-    ipc.verify_form(result.return_fields, emu.certificate_pem)
+    layouts.read_form(result.return_fields).verify(emu.certificate_pem)
     assert merchant.received('/cancel')[0][0] == 'IPCPurchaseCancel'
     assert emu.order('ROLL-1')['status'] == 'reversed'
 
@@ -253,7 +253,7 @@ def test_cancel_button(emu, merchant):
     assert result.return_url == merchant.url + '/cancel'
     assert [name for name, _value in result.return_fields] == SHORT_ORDER
     assert (
-        ipc.verify_form(result.return_fields, emu.certificate_pem)['IPCmethod']
+        layouts.read_form(result.return_fields).verify(emu.certificate_pem).method
         == 'IPCPurchaseCancel'
     )
     assert merchant.received('/notify') == [] and len(merchant.received('/cancel')) == 1

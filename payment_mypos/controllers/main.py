@@ -1,12 +1,15 @@
 # Part of payment_mypos. License LGPL-3.
 
+import io
 import logging
+
+from werkzeug.exceptions import abort
 
 from odoo import _, http
 from odoo.exceptions import ValidationError
 from odoo.http import request
 
-from .. import const, ipc
+from .. import const, ipc, layouts
 
 _logger = logging.getLogger(__name__)
 
@@ -16,12 +19,10 @@ class MyPOSController(http.Controller):
     _cancel_url = '/payment/mypos/cancel'
     _webhook_url = '/payment/mypos/webhook'
 
-    # The messages each route applies; any other signed message is refused there.
-    _WEBHOOK_METHODS = (
-        const.NOTIFY_METHODS['done'],
-        const.NOTIFY_METHODS['cancel'],
-        const.RETURN_METHODS['cancel'],
-    )
+    # The messages each route applies (API §4.3, §4.4): myPOS posts its notifications to our
+    # notify URL and sends the shopper's browser, with the OK or the cancel, to the return URLs.
+    # Any other message, signed or not, is refused there.
+    _WEBHOOK_METHODS = (const.NOTIFY_METHODS['done'], const.NOTIFY_METHODS['cancel'])
     _RETURN_METHODS = (const.RETURN_METHODS['ok'], const.RETURN_METHODS['cancel'])
 
     @http.route(
@@ -38,38 +39,36 @@ class MyPOSController(http.Controller):
 
         Anything else than `OK` tells myPOS that the notification was refused: for a payment it
         then reverses the payment and sends `IPCPurchaseRollback`. So `OK` is answered only when
-        the message is signed by myPOS, matches a transaction of ours and was applied (repeats
-        included); every refusal is logged as a warning and leaves the transaction as it was.
-        A refused message that myPOS did sign (its amount, currency or store does not fit the
-        transaction, or the transaction cannot take it) is also recorded in the transaction's
-        myPOS log, with the reason, for whoever has to sort it out; forged or unmatched messages
-        leave nothing in the database.
+        the message is signed by myPOS, has the layout of a notification, matches a transaction
+        of ours and was applied (repeats included); every refusal is logged as a warning and
+        leaves the transaction as it was. A refused message that myPOS did sign (its amount,
+        currency or store does not fit the transaction, or the transaction cannot take it) is
+        also recorded in the transaction's myPOS log, with the reason; forged or unmatched
+        messages leave nothing in the database.
 
         The route is `auth='none'` and runs as the public user, as `auth='public'` would, minus
-        the work `auth='public'` does at every request to find that user: a query checking that
-        it exists (without `website`, about 5% of a notification's time, see
-        docs/BENCHMARKS.md) or the current website's lookup (with it). Everything the handler
+        the per-request lookup of that user (see docs/BENCHMARKS.md); everything the handler
         touches goes through `sudo()` anyway.
 
         :return: `OK` (HTTP 200), or the reason of the refusal (HTTP 400), as plain text.
         """
         request.update_env(user=request.env['ir.model.data']._xmlid_to_res_id('base.public_user'))
-        verified = {}
+        tx_sudo = message = None
         try:
-            self._mypos_handle_message(self._WEBHOOK_METHODS, verified=verified)
+            form = layouts.read_form(self._mypos_read_fields(), self._WEBHOOK_METHODS)
+            tx_sudo = self._mypos_find_transaction(form)
+            message = tx_sudo._mypos_verify(form)
+            self._mypos_log_verified(message)
+            tx_sudo._handle_notification_data('mypos', message)
         except (ipc.IPCError, ValidationError) as error:
             request.env.cr.rollback()  # A refusal leaves nothing behind, not even half a change.
             reason = error.args[0] if error.args else str(error)
             _logger.warning("Refused a myPOS notification: %s", reason)
-            if verified:
-                verified['tx']._mypos_log_received(
-                    verified['data'], _("Refused (myPOS was not answered OK): %s", reason)
+            if message is not None:
+                tx_sudo._mypos_log_received(
+                    message, _("Refused (myPOS was not answered OK): %s", reason)
                 )
-            return request.make_response(
-                f'REFUSED: {reason}',
-                headers=[('Content-Type', 'text/plain; charset=utf-8')],
-                status=400,
-            )
+            return self._mypos_refusal(reason)
         return request.make_response('OK', headers=[('Content-Type', 'text/plain; charset=utf-8')])
 
     @http.route(
@@ -84,19 +83,75 @@ class MyPOSController(http.Controller):
         """Bring the shopper back from myPOS's page to Odoo's payment status page.
 
         myPOS posts (or links) `IPCPurchaseOK` to `URL_OK` and `IPCPurchaseCancel` to `URL_Cancel`.
-        A correctly signed cancel cancels a draft or pending transaction; nothing here ever marks
+        A correctly signed cancel cancels the draft transaction it names; nothing here ever marks
         a transaction paid: that is the notification's job. The route is flagged with
         `save_session=False` so that a browser which does not send the session cookie on this
         cross-site POST keeps its session, and with it the transaction shown on the status page.
         """
         try:
-            self._mypos_handle_message(self._RETURN_METHODS, optional=True)
+            pairs = self._mypos_read_fields()
+            if pairs:
+                form = layouts.read_form(pairs, self._RETURN_METHODS)
+                tx_sudo = self._mypos_find_transaction(form)
+                message = tx_sudo._mypos_verify(form)
+                self._mypos_log_verified(message)
+                tx_sudo._handle_notification_data('mypos', message)
         except (ipc.IPCError, ValidationError) as error:
             request.env.cr.rollback()
             _logger.warning(
                 "Ignored a myPOS browser return: %s", error.args[0] if error.args else error
             )
         return request.redirect('/payment/status')
+
+    @staticmethod
+    def _mypos_refusal(reason, close=False):
+        """Return the answer that tells myPOS its message was refused, and why."""
+        headers = [('Content-Type', 'text/plain; charset=utf-8')]
+        if close:  # The rest of the body was not read: the connection cannot be reused.
+            headers.append(('Connection', 'close'))
+        return request.make_response(f'REFUSED: {reason}', headers=headers, status=400)
+
+    @staticmethod
+    def _mypos_find_transaction(form):
+        """Return the transaction that a form unambiguously names (see `layouts.Message`)."""
+        return (
+            request.env['payment.transaction'].sudo()._get_tx_from_notification_data('mypos', form)
+        )
+
+    @staticmethod
+    def _mypos_log_verified(message):
+        _logger.info(
+            "myPOS %s verified for OrderID %s on %s",
+            message.method,
+            message.order_id,
+            request.httprequest.path,
+        )
+
+    @classmethod
+    def _mypos_limit_body(cls):
+        """Refuse a body over `ipc.MAX_FORM_BYTES` before Odoo parses it, chunked ones included.
+
+        Called by `ir.http._pre_dispatch`, before Odoo reads the form: a declared length over the
+        limit is refused at once; a chunked body is read up to the limit and, when it fits, handed
+        on with its length as if it had been sent with one.
+        """
+        environ = request.httprequest._HTTPRequest__environ  # The WSGI environ, as `bus` reads it.
+        limit = ipc.MAX_FORM_BYTES
+        too_large = _("the body is larger than %s bytes", limit)
+        try:
+            length = int(environ.get('CONTENT_LENGTH') or 0)
+        except ValueError:
+            abort(cls._mypos_refusal(_("the Content-Length is not a number"), close=True))
+        if length > limit:
+            abort(cls._mypos_refusal(too_large, close=True))
+        if not length and environ.get('wsgi.input_terminated'):  # Chunked: no declared length.
+            body = environ['wsgi.input'].read(limit + 1)
+            if len(body) > limit:
+                abort(cls._mypos_refusal(too_large, close=True))
+            environ['wsgi.input'] = io.BytesIO(body)
+            environ['CONTENT_LENGTH'] = str(len(body))
+            environ.pop('wsgi.input_terminated')
+            environ.pop('HTTP_TRANSFER_ENCODING', None)  # Else the length would be ignored.
 
     @staticmethod
     def _mypos_read_fields():
@@ -114,35 +169,3 @@ class MyPOSController(http.Controller):
             return ipc.check_pairs(list(httprequest.form.items(multi=True)))
         data = httprequest.get_data()
         return ipc.parse_form(data) if data else []
-
-    def _mypos_handle_message(self, allowed_methods, optional=False, verified=None):
-        """Read, verify and apply the message of the current request.
-
-        :param tuple allowed_methods: The `IPCmethod` values this route applies.
-        :param bool optional: Whether a request without any field is fine (browser returns).
-        :param dict verified: When given, receives the transaction (`tx`) and the verified fields
-                              (`data`) once the signature verifies, for the caller's records.
-        :raise ipc.IPCError: If the message is malformed or not signed by myPOS.
-        :raise ValidationError: If it matches no transaction or does not fit it.
-        """
-        pairs = self._mypos_read_fields()
-        if not pairs and optional:
-            return
-        ipc.check_pairs(pairs)
-        _logger.info(
-            "Message received from myPOS on %s: %s",
-            request.httprequest.path,
-            [(name, value) for name, value in pairs if name != 'Signature'],
-        )
-        tx_sudo = (
-            request.env['payment.transaction']
-            .sudo()
-            ._get_tx_from_notification_data('mypos', {'OrderID': ipc.get_field(pairs, 'OrderID')})
-        )
-        notification_data = tx_sudo.provider_id._mypos_verify_message(pairs)
-        if verified is not None:
-            verified.update(tx=tx_sudo, data=notification_data)
-        method = notification_data.get('IPCmethod')
-        if method not in allowed_methods:
-            raise ValidationError(_("myPOS: %s is not accepted on this URL.", method))
-        tx_sudo._handle_notification_data('mypos', notification_data)

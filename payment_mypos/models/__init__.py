@@ -1,5 +1,6 @@
 # Part of payment_mypos. License LGPL-3.
 
+from . import ir_http
 from . import payment_method
 from . import payment_mypos_log
 from . import payment_provider

@@ -1,5 +1,6 @@
 # Part of payment_mypos. License LGPL-3.
 
+import functools
 import re
 
 from odoo import api, fields, models
@@ -68,30 +69,68 @@ class PaymentMyPOSLog(models.Model):
         help="What the module concluded from the exchange (or why there was no usable answer).",
     )
     payload = fields.Text(string="Content (redacted)", readonly=True)
+    repeat_count = fields.Integer(
+        string="Times Received",
+        default=1,
+        readonly=True,
+        help="How many times this very message came in (myPOS repeats notifications; replays "
+        "are counted here instead of filling the log).",
+    )
+
+    def _check_access(self, operation):
+        """Override of `base` to show the log only to those who may read its transactions.
+
+        The log holds customer names, e-mails and card endings: it is as private as the
+        payments it is about, whatever the access right on the log itself says.
+        """
+        result = super()._check_access(operation)
+        if result or operation != 'read':
+            return result
+        transactions = self.env['payment.transaction']
+        if not transactions.has_access('read'):
+            return self, functools.partial(
+                self.env['ir.model.access']._make_access_error, 'payment.transaction', 'read'
+            )
+        if not self:
+            return None
+        logs = self.sudo()  # Reading the logs' own fields here must not come back to this check.
+        readable = set(logs.transaction_id.with_env(self.env)._filtered_access('read').ids)
+        forbidden = logs.filtered(lambda log: log.transaction_id.id not in readable)
+        if forbidden:
+            forbidden = forbidden.with_env(self.env)
+            return forbidden, functools.partial(
+                self.env['ir.rule']._make_access_error, 'read', forbidden
+            )
+        return None
 
     @api.model
-    def _mypos_add(self, transaction, direction, method, pairs=None, order_id=None, outcome=None):
+    def _mypos_add(
+        self, transaction, direction, method, pairs=None, order_id=None, outcome=None, once=False
+    ):
         """Record one exchange; never raises for the content's sake.
 
         :param recordset transaction: The `payment.transaction` it is about.
         :param str direction: 'out' or 'in'.
         :param str method: The IPC method (`IPCRefund`, `IPCGetTxnStatus`, `IPCPurchaseNotify`...).
         :param list pairs: The fields, as (name, value) pairs (nested lists allowed), or None.
+        :param bool once: Count a repeat of the same message and outcome instead of adding it.
         :return: The log record.
         """
+        values = {
+            'transaction_id': transaction.id,
+            'direction': direction,
+            'method': method,
+            'order_id': order_id,
+            'outcome': (outcome or '')[:1000] or False,
+            'payload': redact_pairs(pairs) if pairs else False,
+        }
+        if once:
+            repeated = self.sudo().search(
+                [(name, '=', value) for name, value in values.items()], limit=1
+            )
+            if repeated:
+                repeated.repeat_count += 1
+                return repeated
         # The transaction's company spares create() looking up the current user's company (the
         # public user's, on the webhook), a third of a notification's handling time.
-        return (
-            self.sudo()
-            .with_company(transaction.company_id)
-            .create(
-                {
-                    'transaction_id': transaction.id,
-                    'direction': direction,
-                    'method': method,
-                    'order_id': order_id,
-                    'outcome': (outcome or '')[:1000] or False,
-                    'payload': redact_pairs(pairs) if pairs else False,
-                }
-            )
-        )
+        return self.sudo().with_company(transaction.company_id).create(values)

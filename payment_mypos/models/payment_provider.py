@@ -2,14 +2,15 @@
 
 import functools
 import hashlib
+import http.client
 import ipaddress
 import logging
-import pprint
 import time
 import uuid
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from werkzeug import urls
 
 from odoo import _, api, fields, models
@@ -18,7 +19,7 @@ from odoo.tools import file_open, format_datetime
 
 from odoo.addons.payment import utils as payment_utils
 
-from .. import const, ipc
+from .. import const, ipc, layouts
 from ..controllers.main import MyPOSController
 
 _logger = logging.getLogger(__name__)
@@ -294,6 +295,16 @@ class PaymentProvider(models.Model):
             ),
         )
 
+    @staticmethod
+    def _mypos_is_sandbox_certificate(certificate):
+        """Tell whether a certificate (or public key) holds myPOS's public sandbox key."""
+        sandbox = ipc.load_public_key(_read_addon_file(const.SANDBOX_CERTIFICATE_FILE))
+        try:
+            key = ipc.load_public_key(certificate)
+        except ipc.InvalidKey:
+            return False
+        return key.public_numbers() == sandbox.public_numbers()
+
     def _mypos_get_api_url(self):
         """Return the myPOS endpoint of the provider's state.
 
@@ -309,13 +320,17 @@ class PaymentProvider(models.Model):
     def _mypos_make_request(self, method, params, reference=None):
         """Send a signed server-to-server call to myPOS and return its verified answer.
 
+        A failure says in its `kind` whether myPOS may have acted on the call: only 'unreachable'
+        (no connection could be made: DNS, connection refused, invalid URL) proves that the
+        request never left; a broken connection after it left is 'lost', like a timeout.
+
         Note: self.ensure_one()
 
         :param str method: `IPCGetTxnStatus`, `IPCRefund`, ...
         :param list params: The call's own (name, value) pairs, in posting order.
         :param str reference: The transaction reference, for the log.
-        :return: The answer, verified and with status 0, as a tree of (key, value) pairs.
-        :rtype: list
+        :return: The answer, verified, with status 0 and read against its layout.
+        :rtype: layouts.Message
         :raise ipc.RemoteError: If myPOS cannot be reached in time, or its answer is not a
                                 correctly signed success; `kind` tells which.
         """
@@ -323,13 +338,7 @@ class PaymentProvider(models.Model):
         credentials = self._mypos_get_credentials()
         fields = ipc.build_request(credentials, method, params)
         url = self._mypos_get_api_url()
-        _logger.info(
-            "Sending %s to %s for %s:\n%s",
-            method,
-            url,
-            reference,
-            pprint.pformat([field for field in fields if field[0] != 'Signature']),
-        )
+        _logger.info("Sending %s to %s for %s", method, url, reference)
         # The whole call, body included, must fit in REQUEST_TIMEOUT (plus one last read at most).
         deadline = time.monotonic() + const.REQUEST_TIMEOUT
         connect_timeout = min(const.CONNECT_TIMEOUT, const.REQUEST_TIMEOUT / 2)
@@ -337,14 +346,15 @@ class PaymentProvider(models.Model):
             response = requests.post(
                 url,
                 data=fields,
-                headers={'User-Agent': const.USER_AGENT},
+                headers={'User-Agent': const.USER_AGENT, 'Accept-Encoding': 'identity'},
                 timeout=(connect_timeout, const.REQUEST_TIMEOUT - connect_timeout),
                 stream=True,
+                allow_redirects=False,  # An answer comes from the endpoint itself, or not at all.
             )
             with response:
                 body = self._mypos_read_body(response, deadline)
-        except requests.exceptions.Timeout:
-            _logger.warning("%s to %s timed out", method, url)
+        except requests.exceptions.Timeout as error:
+            _logger.warning("%s to %s timed out: %s", method, url, error)
             raise ipc.RemoteError(
                 'timeout',
                 _(
@@ -355,10 +365,20 @@ class PaymentProvider(models.Model):
             ) from None
         except requests.exceptions.RequestException as error:
             _logger.warning("%s to %s failed: %s", method, url, error)
+            if self._mypos_never_sent(error):
+                raise ipc.RemoteError(
+                    'unreachable',
+                    _(
+                        "myPOS cannot be reached at %(url)s (%(error)s).",
+                        url=url,
+                        error=type(error).__name__,
+                    ),
+                ) from None
             raise ipc.RemoteError(
-                'unreachable',
+                'lost',
                 _(
-                    "myPOS cannot be reached at %(url)s (%(error)s).",
+                    "The connection to myPOS at %(url)s broke after the request was sent "
+                    "(%(error)s): myPOS may have acted on it.",
                     url=url,
                     error=type(error).__name__,
                 ),
@@ -375,25 +395,66 @@ class PaymentProvider(models.Model):
             )
         try:
             tree = ipc.read_answer(body, credentials.certificate)
+            message = layouts.read_answer(tree, method)
         except ipc.RemoteError as error:
-            _logger.warning(
-                "%s to %s: %s\n%s", method, url, error, body[:2000].decode('utf-8', 'replace')
-            )
+            _logger.warning("%s to %s: %s (%s bytes)", method, url, error, len(body))
             raise
-        _logger.info("myPOS answered %s for %s:\n%s", method, reference, pprint.pformat(tree))
-        return tree
+        except ipc.MalformedMessage as error:
+            _logger.warning("%s to %s: %s", method, url, error)
+            raise ipc.RemoteError(
+                'garbage',
+                _("myPOS's answer is signed, but cannot be read: %s", error),
+                tree=tree,
+            ) from None
+        _logger.info("myPOS answered %s for %s: status %s", method, reference, message.status)
+        return message
+
+    @staticmethod
+    def _mypos_never_sent(error):
+        """Tell whether a failed call provably never left this server (so no money can move)."""
+        if isinstance(
+            error,
+            requests.exceptions.InvalidURL
+            | requests.exceptions.MissingSchema
+            | requests.exceptions.InvalidSchema,
+        ):
+            return True
+        reason = getattr(error.args[0], 'reason', None) if error.args else None
+        return isinstance(error, requests.exceptions.ConnectionError) and isinstance(
+            reason, urllib3.exceptions.NewConnectionError
+        )
 
     @staticmethod
     def _mypos_read_body(response, deadline):
         """Return the body of a streamed answer, giving up at `deadline` or past MAX_ANSWER_BYTES.
+
+        Each read waits for one arrival of data at most (`read1`), so an answer trickling in a
+        byte at a time cannot stretch the call past its deadline.
 
         :raise requests.exceptions.Timeout: If the body is still coming at `deadline`.
         :raise ipc.RemoteError: If the body is too large to be an answer of myPOS.
         """
         if response.status_code != 200:
             return b''
+        raw = getattr(response.raw, '_fp', None)  # http.client's response, below urllib3's.
+        if not hasattr(raw, 'read1'):
+            raw = None
+        pieces = response.iter_content(chunk_size=16384)
         chunks, size = [], 0
-        for chunk in response.iter_content(chunk_size=16384):
+        while True:
+            if raw is not None:
+                try:
+                    chunk = raw.read1(16384)
+                except (OSError, http.client.HTTPException) as error:
+                    if isinstance(error, TimeoutError):
+                        raise requests.exceptions.ReadTimeout(str(error)) from None
+                    raise requests.exceptions.ConnectionError(error) from None
+            else:
+                chunk = next(pieces, b'')
+            if not chunk:
+                if raw is not None and getattr(raw, 'length', None):  # Content-Length not reached.
+                    raise requests.exceptions.ChunkedEncodingError("the answer was cut off")
+                break
             chunks.append(chunk)
             size += len(chunk)
             if size > MAX_ANSWER_BYTES:
@@ -408,16 +469,6 @@ class PaymentProvider(models.Model):
             if time.monotonic() > deadline:
                 raise requests.exceptions.ReadTimeout("the answer took too long to arrive")
         return b''.join(chunks)
-
-    def _mypos_verify_message(self, pairs):
-        """Verify a form posted by myPOS and return its fields.
-
-        :param list pairs: (name, value) pairs in received order.
-        :rtype: dict
-        :raise ipc.IPCError: If the signature is missing or wrong.
-        """
-        self.ensure_one()
-        return ipc.verify_form(pairs, self._mypos_get_credentials().certificate)
 
     # The compute method of `payment` returns nothing; there is nothing to pass on.
     def _compute_feature_support_fields(self):  # pylint: disable=missing-return
@@ -712,8 +763,8 @@ class PaymentProvider(models.Model):
         order_id = ipc.make_order_id('odoo-connection-test', uuid.uuid4().hex[:8], int(time.time()))
         method = 'IPCGetTxnStatus'
         try:
-            tree = self._mypos_make_request(method, [('OrderID', order_id)], reference=order_id)
-            status = 0
+            self._mypos_make_request(method, [('OrderID', order_id)], reference=order_id)
+            status, tree = 0, []
         except ipc.RemoteError as error:
             status = self._mypos_status_code(error.status)
             if error.kind != 'status' or status in CONNECTION_FAILURE_STATUSES:
@@ -760,6 +811,13 @@ class PaymentProvider(models.Model):
                 "Endpoint timed out: %(error)s Check that this server can open https connections "
                 "to %(url)s (firewall, proxy), then try again; if it persists, myPOS may be "
                 "having an outage.",
+                error=error,
+                url=url,
+            )
+        if error.kind == 'lost':
+            return _(
+                "Connection broken: %(error)s Check that nothing between this server and "
+                "%(url)s (proxy, firewall) cuts connections, then try again.",
                 error=error,
                 url=url,
             )

@@ -14,7 +14,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment.const import CURRENCY_MINOR_UNITS
 
-from .. import const, ipc
+from .. import const, ipc, layouts
 from ..controllers.main import MyPOSController
 
 _logger = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ DEFAULT_MAX_CHECKS = 12
 # the interval doubles after each check, up to the cap: 10, 20, 40 ... 720, 720 minutes.
 FIRST_CHECK_DELAY = timedelta(minutes=10)
 MAX_CHECK_INTERVAL = timedelta(hours=12)
+MAX_CHECK_DOUBLINGS = 7  # 10 minutes * 2**7 is past MAX_CHECK_INTERVAL already.
 # Key space of the advisory lock taken while a refund is being sent (pg_try_advisory_xact_lock).
 REFUND_LOCK_SPACE = 0x6D79706F  # 'mypo'
 
@@ -42,6 +43,20 @@ class PaymentTransaction(models.Model):
         readonly=True,
         copy=False,
         index='btree_not_null',
+    )
+
+    mypos_live = fields.Boolean(
+        string="myPOS Live",
+        help="Whether the payment was sent to myPOS's live endpoint: its messages are then never "
+        "verified with the public sandbox certificate.",
+        readonly=True,
+        copy=False,
+    )
+    mypos_is_reversal = fields.Boolean(
+        string="myPOS Reversal",
+        help="A refund recorded because myPOS reversed the payment after Odoo had confirmed it.",
+        readonly=True,
+        copy=False,
     )
 
     mypos_log_ids = fields.One2many(
@@ -103,7 +118,14 @@ class PaymentTransaction(models.Model):
             # identically, its own id is not. myPOS then refuses the replay as a duplicate OrderID
             # instead of refunding twice. See `_mypos_send_refund`.
             serial = self.source_transaction_id.id if self.operation == 'refund' else self.id
-            self.mypos_order_id = ipc.make_order_id(self.reference, instance_tag, serial)
+            self.write(
+                {
+                    'mypos_order_id': ipc.make_order_id(self.reference, instance_tag, serial),
+                    'mypos_live': self.provider_id.state == 'enabled',
+                }
+            )
+            if self.operation == 'refund':  # Sent at once: a clash must surface before that.
+                self.flush_recordset(['mypos_order_id'])
         return self.mypos_order_id
 
     def _mypos_decimals(self):
@@ -212,19 +234,21 @@ class PaymentTransaction(models.Model):
     def _get_tx_from_notification_data(self, provider_code, notification_data):
         """Override of `payment` to find the transaction by its myPOS OrderID.
 
+        The OrderID must be the only one that any cut of the message's signed values names
+        (API §3.3a): a message that could be read as being about another transaction is refused.
+
         :param str provider_code: The code of the provider that handled the transaction.
-        :param dict notification_data: The verified fields posted by myPOS.
+        :param layouts.SignedForm notification_data: The form read from myPOS's message.
         :return: The transaction.
         :rtype: recordset of `payment.transaction`
-        :raise ValidationError: If no transaction matches the OrderID.
+        :raise ValidationError: If no transaction, or more than one reading, matches.
         """
         tx = super()._get_tx_from_notification_data(provider_code, notification_data)
         if provider_code != 'mypos' or len(tx) == 1:
             return tx
 
-        order_id = notification_data.get('OrderID')
-        if not order_id:
-            raise ValidationError(_("myPOS: Received data with no OrderID."))
+        order_id = notification_data.order_id
+        readings = notification_data.order_id_readings or (order_id,)
         # Search and read in one query: the fields a read of the transaction would prefetch.
         prefetched = [
             name
@@ -232,48 +256,76 @@ class PaymentTransaction(models.Model):
             if field.prefetch is True and field.is_accessible(self.env)
         ]
         tx = self.search_fetch(
-            [('mypos_order_id', '=', order_id), ('provider_code', '=', 'mypos')], prefetched
+            [('mypos_order_id', 'in', list(readings)), ('provider_code', '=', 'mypos')],
+            prefetched,
         )
         if not tx:
             raise ValidationError(_("myPOS: No transaction found matching OrderID %s.", order_id))
+        if len(tx) > 1 or tx.mypos_order_id != order_id:
+            raise ValidationError(
+                _(
+                    "myPOS: The message can also be read as being about another transaction than "
+                    "OrderID %s; it is refused.",
+                    order_id,
+                )
+            )
         return tx
 
-    def _mypos_check_notification_data(self, notification_data):
+    def _mypos_verify(self, form):
+        """Verify a form about this transaction with its provider's myPOS certificate.
+
+        A payment opened under live credentials is never verified with myPOS's public sandbox
+        certificate, whatever the provider was switched to since.
+
+        :param layouts.SignedForm form: The form read from myPOS's message.
+        :rtype: layouts.Message
+        :raise ipc.IPCError: If the signature does not verify, or only the sandbox could verify it.
+        """
+        self.ensure_one()
+        certificate = self.provider_id._mypos_get_credentials().certificate
+        if self.mypos_live and self.provider_id._mypos_is_sandbox_certificate(certificate):
+            raise ipc.InvalidSignature(
+                "the transaction was opened in live mode: myPOS's public sandbox certificate "
+                "cannot verify its messages (configure the store's myPOS certificate)"
+            )
+        return form.verify(certificate)
+
+    def _mypos_check_notification_data(self, message):
         """Check that a verified message is about this transaction: store, amount, currency.
 
+        :param layouts.Message message: The verified message.
         :raise ValidationError: If the SID, the amount or the currency differ.
         """
         credentials = self.provider_id._mypos_get_credentials()
-        # myPOS's refund answer carries no SID (API §4.5); every other message does.
-        sid_required = not (self.operation == 'refund' and 'SID' not in notification_data)
-        if sid_required and notification_data.get('SID') != credentials.sid:
+        # myPOS's refund answer carries no SID (API §4.5); every form does.
+        if (message.sid or self.operation != 'refund') and message.sid != credentials.sid:
             raise ValidationError(
                 _(
                     "myPOS: The message is for store %(sid)s, not this provider's store.",
-                    sid=notification_data.get('SID'),
+                    sid=message.sid,
                 )
             )
-        currency = notification_data.get('Currency')
-        if currency != self.currency_id.name:
+        if message.currency != self.currency_id.name:
             raise ValidationError(
                 _(
                     "myPOS: The currency %(received)s does not match the transaction's "
                     "%(expected)s.",
-                    received=currency,
+                    received=message.currency,
                     expected=self.currency_id.name,
                 )
             )
         try:
-            amount = ipc.parse_amount(notification_data.get('Amount'), self._mypos_decimals())
+            amount = ipc.parse_amount(message.amount, self._mypos_decimals())
         except ipc.IPCError as error:
             raise ValidationError(_("myPOS: %s", error)) from None
-        # Refund transactions carry a negative amount; myPOS states every amount positive.
-        expected = payment_utils.to_minor_currency_units(abs(self.amount), self.currency_id)
+        # myPOS states every amount positive; a refund transaction carries it negative.
+        signed_amount = -self.amount if self.operation == 'refund' else self.amount
+        expected = payment_utils.to_minor_currency_units(signed_amount, self.currency_id)
         if amount != expected:
             raise ValidationError(
                 _(
                     "myPOS: The amount %(received)s does not match the transaction's %(expected)s.",
-                    received=notification_data.get('Amount'),
+                    received=message.amount,
                     expected=ipc.format_amount(expected, self._mypos_decimals()),
                 )
             )
@@ -281,12 +333,13 @@ class PaymentTransaction(models.Model):
     def _process_notification_data(self, notification_data):
         """Override of `payment` to apply a verified myPOS message to the transaction.
 
-        `IPCPurchaseNotify` makes it done, `IPCPurchaseRollback` and `IPCPurchaseCancel` cancel
-        it, `IPCPurchaseOK` (a browser return) only marks it pending.
+        `IPCPurchaseNotify` makes it done; `IPCPurchaseRollback` cancels it, or books the reversal
+        when it was already done; `IPCPurchaseCancel` cancels it while draft; `IPCPurchaseOK` (a
+        browser return) only marks it pending.
 
         Note: self.ensure_one()
 
-        :param dict notification_data: The verified fields posted by myPOS.
+        :param layouts.Message notification_data: The verified message.
         :raise ValidationError: If the message does not match the transaction, or cannot be
                                 applied without losing money state.
         """
@@ -294,42 +347,48 @@ class PaymentTransaction(models.Model):
         if self.provider_code != 'mypos':
             return
 
-        method = notification_data.get('IPCmethod')
-        if not self.env.context.get('mypos_logged'):  # Messages posted to us (the webhook).
-            self._mypos_log_received(notification_data, _("Received and verified"))
-        self._mypos_check_notification_data(notification_data)
-        if self.operation == 'refund' or method == REFUND_METHOD:
-            self._mypos_apply_refund(notification_data)
-        elif method == const.NOTIFY_METHODS['done']:
-            self._mypos_apply_payment(notification_data)
-        elif method in (const.NOTIFY_METHODS['cancel'], const.RETURN_METHODS['cancel']):
-            self._mypos_apply_cancellation(method)
-        elif method == const.RETURN_METHODS['ok']:
+        message = notification_data
+        before = (self.state, self.provider_reference)
+        self._mypos_check_notification_data(message)
+        if self.operation == 'refund' or message.method == REFUND_METHOD:
+            self._mypos_apply_refund(message)
+        elif message.method == const.NOTIFY_METHODS['done']:
+            self._mypos_apply_payment(message)
+        elif message.method == const.NOTIFY_METHODS['cancel']:
+            self._mypos_apply_rollback()
+        elif message.method == const.RETURN_METHODS['cancel']:
+            if self.state == 'draft':
+                self._set_canceled(state_message=_("The payment was cancelled on myPOS's page."))
+        elif message.method == const.RETURN_METHODS['ok']:
             if self.state == 'draft':
                 self._set_pending()
         else:
-            raise ValidationError(_("myPOS: Received an unsupported message %s.", method))
+            raise ValidationError(_("myPOS: Received an unsupported message %s.", message.method))
+        if not self.env.context.get('mypos_logged'):  # Messages posted to us (the webhook).
+            # A message that changed nothing may be a replay: counted, not added again.
+            repeat = (self.state, self.provider_reference) == before
+            self._mypos_log_received(message, _("Received and verified"), once=repeat)
 
-    def _mypos_log_received(self, notification_data, outcome):
+    def _mypos_log_received(self, message, outcome, once=True):
         """Record a verified message myPOS posted about this transaction in its myPOS log.
 
-        :param dict notification_data: The verified fields posted by myPOS.
+        :param layouts.Message message: The verified message.
         :param str outcome: What was made of the message.
+        :param bool once: Count an identical earlier entry instead of adding one.
         """
         self.env['payment.mypos.log']._mypos_add(
             self,
             'in',
-            notification_data.get('IPCmethod'),
-            list(notification_data.items()),
-            order_id=notification_data.get('OrderID'),
+            message.method,
+            list(message.pairs),
+            order_id=message.order_id,
             outcome=outcome,
+            once=once,
         )
 
-    def _mypos_apply_payment(self, notification_data):
+    def _mypos_apply_payment(self, message):
         """Mark the transaction done with its myPOS reference; idempotent."""
-        reference = notification_data.get('IPC_Trnref')
-        if not reference:
-            raise ValidationError(_("myPOS: The payment notification has no IPC_Trnref."))
+        reference = message.trnref
         if self.state == 'done':
             if self.provider_reference != reference:
                 raise ValidationError(
@@ -349,36 +408,63 @@ class PaymentTransaction(models.Model):
                 )
             )
         self.provider_reference = reference
-        brand = const.CARD_TYPE_MAPPING.get(notification_data.get('CardType'))
+        # The card brand only names the payment method; it moves no money.
+        brand = const.CARD_TYPE_MAPPING.get(message.extra('CardType'))
         brand_id = brand and self.env['payment.method']._mypos_get_id_from_code(brand)
         if brand_id:
             self.payment_method_id = brand_id
         self._set_done()
 
-    def _mypos_apply_cancellation(self, method):
-        """Cancel the transaction unless it is already final."""
+    def _mypos_apply_rollback(self):
+        """Cancel the transaction, or book the reversal of a payment Odoo already confirmed."""
         if self.state == 'done':
-            # myPOS reversed a payment Odoo already confirmed (our OK did not reach it). The state
-            # stays, as the accounting may already be posted; a person must look at it.
-            _logger.warning(
-                "myPOS sent %s for %s, which is already done; leaving it for a manual check",
-                method,
-                self.reference,
-            )
-            message = _(
-                "myPOS reports this payment as reversed (%s) although Odoo had already confirmed "
-                "it. Check the payment in myPOS and refund or cancel it in Odoo accordingly.",
-                method,
-            )
-            self.state_message = message
-            self._log_message_on_linked_documents(message)
-            return
-        if self.state in ('draft', 'pending', 'authorized'):
-            if method == const.NOTIFY_METHODS['cancel']:
-                message = _("myPOS reversed the payment.")
-            else:
-                message = _("The payment was cancelled on myPOS's page.")
-            self._set_canceled(state_message=message)
+            self._mypos_book_reversal()
+        elif self.state in ('draft', 'pending', 'authorized'):
+            self._set_canceled(state_message=_("myPOS reversed the payment."))
+
+    def _mypos_book_reversal(self):
+        """Book a reversal by myPOS of a payment Odoo had already confirmed; once only.
+
+        myPOS reverses a payment when our `OK` did not reach it (API §4.4): the money went back to
+        the shopper, so a done refund of the full amount is recorded (its outbound payment is
+        posted like any refund's) and the accountant gets an activity on the paid documents.
+        """
+        if self.child_transaction_ids.filtered('mypos_is_reversal'):
+            return  # A replayed rollback.
+        message = _(
+            "myPOS reversed this payment (IPCPurchaseRollback) after Odoo had confirmed it: the "
+            "money went back to the customer. A refund of %(amount)s %(currency)s was recorded; "
+            "check the order and the invoice.",
+            amount=self.amount,
+            currency=self.currency_id.name,
+        )
+        # Writing the row first makes a concurrent replay wait, then retry and see the reversal.
+        self.state_message = message
+        self.flush_recordset(['state_message'])
+        reversal = self._create_child_transaction(self.amount, is_refund=True)
+        reversal.write({'mypos_is_reversal': True, 'provider_reference': self.provider_reference})
+        reversal._set_done(state_message=message)
+        _logger.warning("myPOS reversed %s after it was done; booked %s", self.reference, reversal)
+        self._log_message_on_linked_documents(message)
+        self._mypos_schedule_reversal_activities(message)
+        self.env.ref('payment.cron_post_process_payment_tx')._trigger()
+
+    def _mypos_schedule_reversal_activities(self, note):
+        """Leave a to-do for whoever is responsible for each paid invoice, or else order."""
+        documents = self.invoice_ids if 'invoice_ids' in self._fields else []
+        if not documents and 'sale_order_ids' in self._fields:
+            documents = self.sale_order_ids
+        admin = self.env.ref('base.user_admin', raise_if_not_found=False)
+        for document in documents:
+            user = document['invoice_user_id' if document._name == 'account.move' else 'user_id']
+            user = user if user and not user.share and user.active else admin
+            if user:
+                document.activity_schedule(
+                    'mail.mail_activity_data_todo',
+                    summary=_("myPOS reversed the payment %s", self.reference),
+                    note=note,
+                    user_id=user.id,
+                )
 
     # === BUSINESS METHODS - CALLS TO MYPOS ===#
 
@@ -389,8 +475,8 @@ class PaymentTransaction(models.Model):
 
         :param str method: `IPCRefund` or `IPCGetTxnStatus`.
         :param list params: The call's own (name, value) pairs, in posting order.
-        :return: The verified answer (status 0), as a tree of (key, value) pairs.
-        :rtype: list
+        :return: The verified answer (status 0).
+        :rtype: layouts.Message
         :raise ipc.RemoteError: As `_mypos_make_request`; the failure is logged first.
         """
         self.ensure_one()
@@ -401,7 +487,7 @@ class PaymentTransaction(models.Model):
         sent = ipc.build_request(provider._mypos_get_credentials(), method, params)
         log._mypos_add(self, 'out', method, sent, order_id=order_id, outcome=_("Sent"))
         try:
-            tree = provider._mypos_make_request(method, params, reference=self.reference)
+            answer = provider._mypos_make_request(method, params, reference=self.reference)
         except ipc.RemoteError as error:
             log._mypos_add(
                 self,
@@ -416,20 +502,11 @@ class PaymentTransaction(models.Model):
             self,
             'in',
             method,
-            tree,
+            list(answer.pairs),
             order_id=order_id,
-            outcome=_("Signed answer, status 0 (%s)", ipc.get_field(tree, 'StatusMsg') or ''),
+            outcome=_("Signed answer, status 0 (%s)", answer.status_msg),
         )
-        return tree
-
-    @staticmethod
-    def _mypos_answer_data(tree):
-        """Return the top-level fields of a verified answer as a dict, `Signature` excluded."""
-        return {
-            name: value
-            for name, value in tree
-            if not isinstance(value, list) and name.lower() != 'signature'
-        }
+        return answer
 
     # === BUSINESS METHODS - REFUNDS ===#
 
@@ -552,15 +629,13 @@ class PaymentTransaction(models.Model):
             ('Currency', self.currency_id.name),
         ]
         try:
-            tree = self._mypos_call(REFUND_METHOD, params)
+            answer = self._mypos_call(REFUND_METHOD, params)
         except ipc.RemoteError as error:
             self._mypos_apply_refund_failure(error)
             return
-        data = self._mypos_answer_data(tree)
-        data.setdefault('OrderID', self.mypos_order_id)
         try:
             with self.env.cr.savepoint():
-                self.with_context(mypos_logged=True)._handle_notification_data('mypos', data)
+                self.with_context(mypos_logged=True)._handle_notification_data('mypos', answer)
         except ValidationError as error:
             # Signed success that does not match the request: money may have moved.
             _logger.warning("Unexpected myPOS refund answer for %s: %s", self.reference, error)
@@ -605,19 +680,19 @@ class PaymentTransaction(models.Model):
             )
             self._mypos_schedule_check()
 
-    def _mypos_apply_refund(self, notification_data):
+    def _mypos_apply_refund(self, message):
         """Mark a refund done from myPOS's signed answer (or its status); idempotent."""
-        if self.operation != 'refund' or notification_data.get('IPCmethod') != REFUND_METHOD:
+        if self.operation != 'refund' or message.method != REFUND_METHOD:
             raise ValidationError(
                 _(
                     "myPOS: %(method)s cannot be applied to %(reference)s.",
-                    method=notification_data.get('IPCmethod'),
+                    method=message.method,
                     reference=self.reference,
                 )
             )
         if self.state == 'done':
             return
-        self.provider_reference = notification_data.get('IPC_Trnref') or self.mypos_order_id
+        self.provider_reference = message.trnref or self.mypos_order_id
         self.mypos_next_check = False
         self._set_done()
         if self.state == 'done':
@@ -628,7 +703,9 @@ class PaymentTransaction(models.Model):
 
     def _mypos_schedule_check(self):
         """Schedule the next status check of this transaction (growing interval)."""
-        interval = min(FIRST_CHECK_DELAY * (2**self.mypos_check_count), MAX_CHECK_INTERVAL)
+        # The exponent is capped before it is used, whatever the number of checks allowed.
+        doublings = min(max(self.mypos_check_count, 0), MAX_CHECK_DOUBLINGS)
+        interval = min(FIRST_CHECK_DELAY * (2**doublings), MAX_CHECK_INTERVAL)
         self.mypos_next_check = fields.Datetime.now() + interval
 
     def _mypos_check_status(self):
@@ -647,22 +724,19 @@ class PaymentTransaction(models.Model):
         if not self.mypos_order_id:
             return 'unknown'  # The shopper never reached myPOS.
         try:
-            tree = self._mypos_call('IPCGetTxnStatus', [('OrderID', self.mypos_order_id)])
+            answer = self._mypos_call('IPCGetTxnStatus', [('OrderID', self.mypos_order_id)])
         except ipc.RemoteError as error:
             _logger.info("Status check of %s: no usable answer (%s)", self.reference, error)
             return 'no_answer'
-        nested = ipc.get_field(tree, 'OrderStatus')
-        if not nested or not isinstance(nested, list):
+        if not answer.nested:
             return 'unknown'  # The order is unknown to myPOS (API §4.8: unconfirmed).
-        if any(isinstance(value, list) for _name, value in nested):
-            return 'invalid'
         try:
-            data = self.provider_id._mypos_verify_message(nested)
+            data = self._mypos_verify(layouts.read_form(answer.nested))
         except ipc.IPCError as error:
             _logger.warning("Status check of %s: %s", self.reference, error)
             self._mypos_log_outcome(_("The nested OrderStatus was refused: %s", error))
             return 'invalid'
-        method = data.get('IPCmethod')
+        method = data.method
         if self.operation == 'refund':
             allowed = (REFUND_METHOD,)
         else:
@@ -671,7 +745,7 @@ class PaymentTransaction(models.Model):
                 const.NOTIFY_METHODS['cancel'],
                 const.RETURN_METHODS['cancel'],
             )
-        if data.get('OrderID') != self.mypos_order_id or method not in allowed:
+        if data.order_id != self.mypos_order_id or method not in allowed:
             return 'unknown'
         try:
             with self.env.cr.savepoint():

@@ -101,7 +101,7 @@ class TestConnection(MyPOSAdministrationCommon):
         self.assertIn("signature verifies", outcome)
         calls = self.emulator.api_calls()
         self.assertEqual([call['method'] for call in calls], ['IPCGetTxnStatus'])
-        self.assertTrue(calls[0]['order_id'].startswith('odoo-connection-test_'))
+        self.assertTrue(calls[0]['order_id'].startswith('odoo_connection_test_'))
         # Each test asks about a fresh dummy order.
         self._test_connection(expect_success=True)
         self.assertNotEqual(self.emulator.api_calls()[1]['order_id'], calls[0]['order_id'])

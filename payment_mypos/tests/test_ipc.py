@@ -4,7 +4,7 @@
 import json
 import unittest
 
-from odoo.addons.payment_mypos import ipc
+from odoo.addons.payment_mypos import ipc, layouts
 from odoo.addons.payment_mypos.tests.common import (
     SANDBOX_STORE_KEY,
     generate_key_pair,
@@ -35,9 +35,16 @@ class TestSignatures(unittest.TestCase):
     def test_incoming_raw_notification_verifies(self):
         """The real sandbox notification verifies from its raw body, blank-keeping and in order."""
         vector = next(v for v in INCOMING if 'raw_body' in v)
-        fields = ipc.verify_form(ipc.parse_form(vector['raw_body'].encode()), MYPOS_CERT)
-        self.assertEqual(list(fields.values()), vector['decoded_values_in_order'])
-        self.assertEqual(fields['BillingDescriptor'], 'myPOS  * TESTSTORE')
+        message = layouts.read_form(ipc.parse_form(vector['raw_body'].encode())).verify(MYPOS_CERT)
+        self.assertEqual(
+            [value for _name, value in message.pairs], vector['decoded_values_in_order']
+        )
+        self.assertEqual(
+            (message.method, message.sid, message.amount, message.currency),
+            ('IPCPurchaseNotify', '000000000000010', '200.00', 'EUR'),
+        )
+        self.assertEqual((message.order_id, message.trnref), ('MRT000020240730', '410227'))
+        self.assertEqual(message.extra('BillingDescriptor'), 'myPOS  * TESTSTORE')
 
     def test_incoming_field_vectors_verify(self):
         """The PDF notification and the sandbox cancel verify with myPOS's sandbox certificate."""
@@ -119,9 +126,9 @@ class TestForms(unittest.TestCase):
             with self.subTest(body=body[:20]), self.assertRaises(ipc.MalformedMessage):
                 ipc.parse_form(body)
 
-    def test_verify_form_requires_signature(self):
+    def test_read_form_requires_signature(self):
         with self.assertRaisesRegex(ipc.InvalidSignature, "no Signature"):
-            ipc.verify_form([('IPCmethod', 'IPCPurchaseNotify')], MYPOS_CERT)
+            layouts.read_form([('IPCmethod', 'IPCPurchaseNotify')])
 
 
 class TestPurchase(unittest.TestCase):
@@ -180,14 +187,27 @@ class TestPurchase(unittest.TestCase):
         self.assertEqual(dict(cart)['Article_1'], 'Chair b oak /b')
 
     def test_order_id(self):
-        """OrderIDs keep to 80 characters of [A-Za-z0-9_-] and stay unique by their suffix."""
+        """OrderIDs keep to 80 characters of [A-Za-z0-9_], never '-', unique by their suffix."""
         self.assertEqual(
-            ipc.make_order_id('INV/2024/00001-1', 'ab12cd34', 57), 'INV-2024-00001-1_ab12cd34_57'
+            ipc.make_order_id('INV/2024/00001-1', 'ab12cd34', 57), 'INV_2024_00001_1_ab12cd34_57'
+        )
+        self.assertEqual(
+            ipc.make_order_id('IPCPurchaseNotify-S1_x_1-T', 'ab12cd34', 9),
+            'IPCPurchaseNotify_S1_x_1_T_ab12cd34_9',
         )
         long_id = ipc.make_order_id('S' * 200, 'ab12cd34', 123456789)
         self.assertEqual(len(long_id), 80)
         self.assertTrue(long_id.endswith('_ab12cd34_123456789'))
         self.assertEqual(ipc.make_order_id('///', 'ab12cd34', 1), 'tx_ab12cd34_1')
+
+    def test_order_id_of_long_refund_references(self):
+        """Refunds of a long reference (same source, so same serial) still get distinct OrderIDs."""
+        source = 'S' + '9' * 70
+        order_ids = {ipc.make_order_id(f'R-{source}-{n}', 'ab12cd34', 42) for n in range(1, 50)}
+        self.assertEqual(len(order_ids), 49)
+        for order_id in order_ids:
+            self.assertLessEqual(len(order_id), 80)
+            self.assertRegex(order_id, r'^[A-Za-z0-9_]+_ab12cd34_42$')
 
     def test_language_and_customer(self):
         self.assertEqual(ipc.checkout_language('bg_BG'), 'BG')

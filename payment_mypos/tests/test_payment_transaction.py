@@ -84,12 +84,12 @@ class TestPaymentTransaction(MyPOSCommon):
         tx1 = self._create_mypos_transaction(reference='INV/2026/00001-1')
         tx2 = self._create_mypos_transaction(reference='INV/2026/00001-2')
         for tx in (tx1, tx2):
-            self.assertRegex(tx.mypos_order_id, rf'^INV-2026-00001-\d_[0-9a-f]{{8}}_{tx.id}$')
+            self.assertRegex(tx.mypos_order_id, rf'^INV_2026_00001_\d_[0-9a-f]{{8}}_{tx.id}$')
         self.assertNotEqual(tx1.mypos_order_id, tx2.mypos_order_id)
-        tag = tx1.mypos_order_id.split('_')[1]
+        tag = tx1.mypos_order_id.split('_')[-2]
         self.env['ir.config_parameter'].set_param('database.uuid', db_uuid + 'x')
         tx3 = self._create_mypos_transaction(reference='INV/2026/00001-3')
-        self.assertNotEqual(tx3.mypos_order_id.split('_')[1], tag)
+        self.assertNotEqual(tx3.mypos_order_id.split('_')[-2], tag)
         self.assertEqual(tx1._mypos_get_order_id(), tx1.mypos_order_id)  # Stable once given.
         tx4 = self._create_mypos_transaction(reference='X' * 120)
         self.assertEqual(len(tx4.mypos_order_id), 80)

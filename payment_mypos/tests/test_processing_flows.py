@@ -220,13 +220,20 @@ class TestBrowserReturn(MyPOSCommon):
         self._assert_lands_on_status_page(self._post(self.cancel_url, data))
         self.assertEqual(self.tx.state, 'cancel')
 
-    def test_signed_cancel_by_get_cancels_pending(self):
-        self.tx._set_pending()
+    def test_signed_cancel_by_get_cancels_draft_only(self):
+        """A browser cancel cancels the draft it names; a pending one (past myPOS's OK) stays."""
         data = self._sign(self._notification_fields(self.tx, method='IPCPurchaseCancel'))
+        self.tx._set_pending()
         response = self.url_open(f'{self.cancel_url}?{urlencode(data)}', allow_redirects=False)
         self._assert_lands_on_status_page(response)
         self.env.invalidate_all()
-        self.assertEqual(self.tx.state, 'cancel')
+        self.assertEqual(self.tx.state, 'pending')
+        draft = self._create_mypos_transaction(reference='DRAFT-GET')
+        data = self._sign(self._notification_fields(draft, method='IPCPurchaseCancel'))
+        response = self.url_open(f'{self.cancel_url}?{urlencode(data)}', allow_redirects=False)
+        self._assert_lands_on_status_page(response)
+        self.env.invalidate_all()
+        self.assertEqual(draft.state, 'cancel')
 
     def test_cancel_does_not_undo_payment(self):
         self._post(self.webhook_url, self._sign(self._notification_fields(self.tx)))

@@ -7,58 +7,11 @@ from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos import const
 from odoo.addons.payment_mypos.models.payment_transaction import REFUND_LOCK_SPACE
-from odoo.addons.payment_mypos.tests.test_refunds_common import MyPOSEmulatorCommon
-
-MUTED = (
-    'odoo.addons.payment_mypos.models.payment_provider',
-    'odoo.addons.payment_mypos.models.payment_transaction',
-    'odoo.addons.payment.models.payment_transaction',
-)
+from odoo.addons.payment_mypos.tests.test_refunds_common import MUTED, MyPOSPaidCommon
 
 
 @tagged('post_install', '-at_install')
-class TestRefunds(MyPOSEmulatorCommon):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.enable_post_process_patcher = False
-        cls.account_payment_installed = 'account.payment' in cls.env
-        if cls.account_payment_installed:
-            cls.provider.journal_id = cls.env['account.journal'].search(
-                [
-                    ('type', '=', 'bank'),
-                    ('company_id', '=', cls.provider.company_id.id),
-                ],
-                limit=1,
-            )
-
-    def setUp(self):
-        super().setUp()
-        self.tx, result = self._pay()
-        self.assertEqual((result.outcome, self.tx.state), ('paid', 'done'))
-        self.trnref = result.ipc_trnref
-        self.assertEqual(self.tx.provider_reference, self.trnref)
-        if self.account_payment_installed:
-            self.tx._post_process()  # The inbound payment, as the status page would create it.
-
-    def _refund(self, amount=None):
-        with mute_logger(*MUTED):
-            self.tx.action_refund(amount_to_refund=amount)
-        self.env.invalidate_all()
-        return self.tx.child_transaction_ids.filtered(lambda t: t.operation == 'refund').sorted(
-            'id'
-        )[-1:]
-
-    def _assert_outbound_payment(self, refund_tx, amount):
-        if not self.account_payment_installed:
-            return
-        refund_tx._post_process()
-        payment = refund_tx.payment_id
-        self.assertTrue(payment, "the outbound payment is created when the refund is done")
-        self.assertEqual((payment.payment_type, payment.amount), ('outbound', amount))
-        self.assertIn(payment.state, ('in_process', 'paid'))
-        self.assertEqual(payment.source_payment_id, self.tx.payment_id)
-
+class TestRefunds(MyPOSPaidCommon):
     # === Success === #
 
     def test_support_refund_is_partial(self):

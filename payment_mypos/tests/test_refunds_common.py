@@ -5,6 +5,8 @@ over real HTTP on loopback, with the notifications coming back to Odoo's test HT
 import shutil
 import tempfile
 
+from odoo.tools import mute_logger
+
 from odoo.addons.payment_mypos.tests.common import MyPOSCommon, load_emulator
 
 
@@ -23,6 +25,7 @@ class MyPOSEmulatorCommon(MyPOSCommon):
         # Signed with the sandbox store key (no key set in test state), which the emulator trusts;
         # answers are signed with the emulator's own key.
         cls.provider.mypos_public_certificate = cls.emulator.certificate_pem
+        cls.mypos_private_key = cls.emulator.keys.private_key_pem  # What `_sign` signs with.
         cls.env['ir.config_parameter'].sudo().set_param(
             'payment_mypos.sandbox_url', cls.emulator.url
         )
@@ -57,3 +60,55 @@ class MyPOSEmulatorCommon(MyPOSCommon):
 
     def _api_calls(self, method):
         return [call for call in self.emulator.api_calls() if call['method'] == method]
+
+
+MUTED = (
+    'odoo.addons.payment_mypos.models.payment_provider',
+    'odoo.addons.payment_mypos.models.payment_transaction',
+    'odoo.addons.payment.models.payment_transaction',
+)
+
+
+class MyPOSPaidCommon(MyPOSEmulatorCommon):
+    """A payment made on the emulator, with its inbound payment, ready to be refunded."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.enable_post_process_patcher = False
+        cls.account_payment_installed = 'account.payment' in cls.env
+        if cls.account_payment_installed:
+            cls.provider.journal_id = cls.env['account.journal'].search(
+                [
+                    ('type', '=', 'bank'),
+                    ('company_id', '=', cls.provider.company_id.id),
+                ],
+                limit=1,
+            )
+
+    def setUp(self):
+        super().setUp()
+        self.tx, result = self._pay()
+        self.assertEqual((result.outcome, self.tx.state), ('paid', 'done'))
+        self.trnref = result.ipc_trnref
+        self.assertEqual(self.tx.provider_reference, self.trnref)
+        if self.account_payment_installed:
+            self.tx._post_process()  # The inbound payment, as the status page would create it.
+
+    def _refund(self, amount=None):
+        with mute_logger(*MUTED):
+            self.tx.action_refund(amount_to_refund=amount)
+        self.env.invalidate_all()
+        return self.tx.child_transaction_ids.filtered(lambda t: t.operation == 'refund').sorted(
+            'id'
+        )[-1:]
+
+    def _assert_outbound_payment(self, refund_tx, amount):
+        if not self.account_payment_installed:
+            return
+        refund_tx._post_process()
+        payment = refund_tx.payment_id
+        self.assertTrue(payment, "the outbound payment is created when the refund is done")
+        self.assertEqual((payment.payment_type, payment.amount), ('outbound', amount))
+        self.assertIn(payment.state, ('in_process', 'paid'))
+        self.assertEqual(payment.source_payment_id, self.tx.payment_id)

@@ -375,18 +375,6 @@ class TestForgedNotifications(RawHttpMixin, MyPOSCommon):
                 'refused',
                 lambda tx: post(signed(tx, IPC_Trnref='999999')),
             ),
-            (
-                'rollback after done',
-                'done',
-                'idempotent',
-                lambda tx: post(sign(notify(tx, method='IPCPurchaseRollback'))),
-            ),
-            (
-                'rollback after a refund',
-                'refunded',
-                'idempotent',
-                lambda tx: post(sign(notify(tx, method='IPCPurchaseRollback'))),
-            ),
             ('payment after cancel', 'cancel', 'refused', lambda tx: post(signed(tx))),
             # Bodies and transport
             ('empty body', None, 'refused', lambda tx: post(b'', FORM)),
@@ -517,8 +505,6 @@ class TestForgedNotifications(RawHttpMixin, MyPOSCommon):
                 if preparation == 'refunded':
                     refund = tx.child_transaction_ids
                     self.assertEqual((len(refund), refund.state, refund.amount), (1, 'done', -10.0))
-                if name == 'rollback after done':
-                    self.assertIn("reversed", tx.state_message)
         self.assertGreaterEqual(len(results), 25)
         write_report(
             'forged',

@@ -1,0 +1,235 @@
+# Part of payment_mypos. License LGPL-3.
+"""What each value of a myPOS message means, read by position rather than by the names posted.
+
+myPOS signs the values of a message joined with '-', not their names nor their boundaries (API
+§3.3a): whoever holds a genuine signature can re-cut its values at their '-' and re-name the
+pieces. So a message is read here against a strict layout: the values that decide anything sit
+at their documented places and have formats without '-', and the result is a typed
+:class:`Message`, never a name -> value mapping. No Odoo import (see ipc.py).
+"""
+
+import re
+from dataclasses import dataclass, field
+
+from . import const, ipc
+
+# Formats of the values that decide anything (API §4.3-§4.8, §7), ASCII only and without '-', so
+# that no re-cut of the signed values can move a boundary between them.
+_FORMATS = {
+    'SID': re.compile(r'[0-9]{15}'),
+    'Amount': re.compile(r'[0-9]{1,15}(?:\.[0-9]{1,6})?'),
+    'Currency': re.compile(r'[A-Z]{3}'),
+    'OrderID': re.compile(r'[A-Za-z0-9_]{1,80}'),
+    'IPC_Trnref': re.compile(r'[A-Za-z0-9_]{1,64}'),
+    'Status': re.compile(r'[0-9]{1,3}'),
+}
+# OrderIDs issued before version 18.0.1.1.0 may hold '-' (never at an end, never twice in a row);
+# such a reading is only accepted when it is the only one naming a transaction (see
+# `Message.order_id_readings`).
+_LEGACY_ORDER_ID_RE = re.compile(r'[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*')
+
+
+@dataclass(frozen=True)
+class Message:
+    """A verified message of myPOS, each decisive value taken from its documented place.
+
+    `extras` are the (name, value) pairs after the layout's head, for the log and for details
+    that move no money (the card brand); `nested` is the raw `OrderStatus` of `IPCGetTxnStatus`
+    (it carries its own signature, read with :func:`read_form`); `order_id_readings` lists every
+    OrderID that another cut of the same signed values would name, this one first.
+    """
+
+    method: str
+    sid: str = ''
+    amount: str = ''
+    currency: str = ''
+    order_id: str = ''
+    trnref: str = ''
+    status: str = ''
+    status_msg: str = ''
+    extras: tuple = ()
+    nested: tuple = ()
+    order_id_readings: tuple = ()
+    pairs: tuple = field(default=(), compare=False, repr=False)
+
+    def extra(self, name, default=None):
+        """Return the value of an extra field (case-insensitive name), for details only."""
+        return ipc.get_field(self.extras, name, default)
+
+    @property
+    def has_legacy_order_id(self):
+        return '-' in self.order_id
+
+
+def _canonical(name):
+    return name.lower()
+
+
+def _check_value(name, value, legacy_order_id=False):
+    """Return `value` if it has the format of field `name`.
+
+    :raise ipc.MalformedMessage: If it has not.
+    """
+    pattern = _FORMATS[name]
+    if name == 'OrderID' and legacy_order_id and isinstance(value, str) and '-' in value:
+        pattern = _LEGACY_ORDER_ID_RE
+        if len(value) > const.ORDER_ID_MAX_LENGTH:
+            raise ipc.MalformedMessage(f"the {name} is longer than 80 characters")
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ipc.MalformedMessage(f"the {name} {_shown(value)} is not in myPOS's format")
+    return value
+
+
+def _shown(value):
+    """A bounded, printable rendering of an untrusted value for an error message."""
+    if isinstance(value, list):
+        return "(a nested object)"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "...'"
+
+
+def _check_head(pairs, layout, reserved):
+    """Check that `pairs` start with the names of `layout`, in order, and that no reserved name
+    appears after them (names compare case-insensitively, API §2).
+
+    :raise ipc.MalformedMessage: If a name is missing, misplaced or repeated.
+    """
+    names = [_canonical(name) for name, _value in pairs]
+    for index, expected in enumerate(layout):
+        if index >= len(names) or names[index] != _canonical(expected):
+            found = pairs[index][0] if index < len(names) else "nothing"
+            raise ipc.MalformedMessage(f"field {index + 1} must be {expected}, not {_shown(found)}")
+    reserved = {_canonical(name) for name in reserved}
+    for name, _value in pairs[len(layout) :]:
+        if _canonical(name) in reserved:
+            raise ipc.MalformedMessage(f"the field {_shown(name)} is out of its place")
+
+
+def _order_id_readings(values):
+    """Return every OrderID that a re-cut of `values` (from the OrderID's place on) could name."""
+    readings, current = [], ''
+    for piece in '-'.join(values).split('-'):
+        current = f'{current}-{piece}' if current else piece
+        if len(current) > const.ORDER_ID_MAX_LENGTH or not _LEGACY_ORDER_ID_RE.fullmatch(current):
+            break
+        readings.append(current)
+    return tuple(readings)
+
+
+@dataclass(frozen=True)
+class SignedForm:
+    """A form whose layout and formats were checked, but whose signature was not yet verified.
+
+    Only its OrderID readings may be used before :meth:`verify` (to find the transaction whose
+    provider holds the certificate); everything else comes from the verified :class:`Message`.
+    """
+
+    _message: Message
+    _values: tuple
+    _signature: str
+
+    @property
+    def method(self):
+        return self._message.method
+
+    @property
+    def order_id(self):
+        return self._message.order_id
+
+    @property
+    def order_id_readings(self):
+        return self._message.order_id_readings
+
+    def verify(self, certificate_pem):
+        """Return the message once its signature verifies with myPOS's certificate (API §3.3).
+
+        :rtype: Message
+        :raise ipc.InvalidSignature: If it does not.
+        :raise ipc.InvalidKey: If the certificate cannot be read.
+        """
+        if not ipc.verify(self._values, self._signature, certificate_pem):
+            raise ipc.InvalidSignature("the Signature does not verify with myPOS's certificate")
+        return self._message
+
+
+def read_form(pairs, methods=None):
+    """Read a form posted by myPOS against the layout of its method (API §3.3a, §4.3, §4.4).
+
+    Everything is checked before anything is looked up: `IPCmethod` first, with a method of
+    `methods`; then `SID`, `Amount`, `Currency`, `OrderID` (and `IPC_Trnref` for a payment), each
+    in its format; `Signature` last; none of these names anywhere else.
+
+    :param list pairs: (name, value) pairs in received order (see :func:`ipc.parse_form`).
+    :param tuple methods: The methods accepted here; all of `const.FORM_LAYOUTS` by default.
+    :rtype: SignedForm
+    :raise ipc.MalformedMessage: If the message does not have the layout of its method.
+    :raise ipc.InvalidSignature: If it has no signature.
+    """
+    pairs = ipc.check_pairs(list(pairs))
+    if any(isinstance(value, list) for _name, value in pairs):
+        raise ipc.MalformedMessage("the message holds a nested object")
+    name, method = pairs[0]
+    if _canonical(name) != 'ipcmethod':
+        raise ipc.MalformedMessage(f"field 1 must be IPCmethod, not {_shown(name)}")
+    layout = const.FORM_LAYOUTS.get(method)
+    if layout is None or (methods is not None and method not in methods):
+        shown = method if re.fullmatch(r'[A-Za-z]{1,40}', method or '') else _shown(method)
+        raise ipc.MalformedMessage(f"{shown} is not accepted on this URL")
+    if _canonical(pairs[-1][0]) != 'signature' or not pairs[-1][1]:
+        raise ipc.InvalidSignature("the message has no Signature as its last field")
+    body = pairs[:-1]
+    _check_head(body, layout, const.FORM_RESERVED_NAMES)
+    head = dict(zip(layout, (value for _name, value in body), strict=False))
+    for name in layout[1:]:
+        _check_value(name, head[name], legacy_order_id=True)
+    values = tuple(value for _name, value in body)
+    message = Message(
+        method=method,
+        sid=head['SID'],
+        amount=head['Amount'],
+        currency=head['Currency'],
+        order_id=head['OrderID'],
+        trnref=head.get('IPC_Trnref', ''),
+        extras=tuple(body[len(layout) :]),
+        order_id_readings=_order_id_readings(values[4:]),
+        pairs=tuple(body),
+    )
+    return SignedForm(message, values, pairs[-1][1])
+
+
+def read_answer(tree, method):
+    """Read a verified, status-0 answer of myPOS against the layout of `method` (API §4.5-§4.8).
+
+    :param list tree: The answer, as returned by :func:`ipc.read_answer`.
+    :param str method: The method that was called.
+    :rtype: Message
+    :raise ipc.MalformedMessage: If a field is missing, misplaced, repeated or ill-formed.
+    """
+    layout = const.ANSWER_LAYOUTS[method]
+    body = [(name, value) for name, value in tree if _canonical(name) != 'signature']
+    _check_head(body, layout, ())
+    if body[0][1] != method:
+        raise ipc.MalformedMessage(f"the answer is for {_shown(body[0][1])}, not {method}")
+    found = {}
+    for name, value in ipc.check_pairs(body):
+        key = _canonical(name)
+        found[key] = value
+        if isinstance(value, list) and key != 'orderstatus':
+            raise ipc.MalformedMessage(f"the field {_shown(name)} holds a nested object")
+    head = dict(zip(layout, (value for _name, value in body), strict=False))
+    for name in layout[1:]:
+        _check_value(name, head[name], legacy_order_id=True)
+    status = _check_value('Status', found.get('status'))
+    nested = found.get('orderstatus') or ()
+    return Message(
+        method=method,
+        amount=head.get('Amount', ''),
+        currency=head.get('Currency', ''),
+        order_id=head.get('OrderID', ''),
+        trnref=head.get('IPC_Trnref', ''),
+        status=status,
+        status_msg=found.get('statusmsg') if isinstance(found.get('statusmsg'), str) else '',
+        extras=tuple(body[len(layout) :]),
+        nested=tuple(nested) if isinstance(nested, list) else (),
+        pairs=tuple(tree),
+    )

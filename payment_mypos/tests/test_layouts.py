@@ -1,0 +1,191 @@
+# Part of payment_mypos. License LGPL-3.
+"""The strict reading of myPOS's messages (API §3.3a): decisive values at their documented places,
+in formats without '-', names never trusted; anything else refused with a clear reason."""
+
+import unittest
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from odoo.addons.payment_mypos import ipc, layouts
+from odoo.addons.payment_mypos.tests.common import generate_key_pair
+
+MYPOS_KEY, MYPOS_CERT = generate_key_pair()
+SID = '000000000000010'
+NOTIFY = [
+    ('IPCmethod', 'IPCPurchaseNotify'),
+    ('SID', SID),
+    ('Amount', '1000.00'),
+    ('Currency', 'EUR'),
+    ('OrderID', 'S1_ab12cd34_7'),
+    ('IPC_Trnref', '410227'),
+    ('RequestDateTime', '2026-11-24 14:49:48'),
+    ('CardType', '3'),
+]
+
+
+def signed(fields):
+    return ipc.sign_fields(fields, MYPOS_KEY)
+
+
+def replace(fields, index, pair):
+    return [*fields[:index], pair, *fields[index + 1 :]]
+
+
+class TestReadForm(unittest.TestCase):
+    def test_genuine_notification(self):
+        message = layouts.read_form(signed(NOTIFY)).verify(MYPOS_CERT)
+        self.assertEqual(
+            (message.method, message.sid, message.amount, message.currency),
+            ('IPCPurchaseNotify', SID, '1000.00', 'EUR'),
+        )
+        self.assertEqual((message.order_id, message.trnref), ('S1_ab12cd34_7', '410227'))
+        self.assertEqual(message.extra('cardtype'), '3')
+        self.assertEqual(message.order_id_readings[:2], ('S1_ab12cd34_7', 'S1_ab12cd34_7-410227'))
+
+    def test_names_differing_in_case_are_read_alike(self):
+        fields = [(name.upper(), value) for name, value in NOTIFY]
+        self.assertEqual(layouts.read_form(signed(fields)).verify(MYPOS_CERT).trnref, '410227')
+
+    def test_reference_example_is_refused(self):
+        """API §3.3a: a cancel re-cut and re-named as a notification."""
+        cancel = signed(
+            [
+                ('IPCmethod', 'IPCPurchaseCancel'),
+                ('SID', SID),
+                ('Amount', '1000.00'),
+                ('Currency', 'EUR'),
+                ('OrderID', 'IPCPurchaseNotify-S00099_x_1-T_x_2'),
+            ]
+        )
+        pieces = '-'.join(value for _name, value in cancel[:-1]).split('-')
+        names = ['x', 'SID', 'Amount', 'Currency', 'IPCmethod', 'OrderID', 'IPC_Trnref']
+        forged = [*zip(names, pieces, strict=True), cancel[-1]]
+        self.assertTrue(ipc.verify(pieces, cancel[-1][1], MYPOS_CERT))  # It does verify...
+        with self.assertRaisesRegex(ipc.MalformedMessage, "field 1 must be IPCmethod"):
+            layouts.read_form(forged)  # ...but it is not read.
+
+    def test_misplaced_names_refused(self):
+        cases = {
+            'swapped': [NOTIFY[0], NOTIFY[2], NOTIFY[1], *NOTIFY[3:]],
+            'missing trnref': [*NOTIFY[:5], *NOTIFY[6:]],
+            'OrderID again among extras': [*NOTIFY, ('orderid', 'S2_ab12cd34_8')],
+            'Amount among extras': [*NOTIFY, ('AMOUNT', '1.00')],
+            'trnref in a rollback': [
+                ('IPCmethod', 'IPCPurchaseRollback'),
+                *NOTIFY[1:5],
+                ('IPC_Trnref', '1'),
+            ],
+        }
+        for name, fields in cases.items():
+            with self.subTest(name), self.assertRaises(ipc.MalformedMessage):
+                layouts.read_form(signed(fields))
+
+    def test_formats_refused_before_any_lookup(self):
+        bad = {
+            1: [
+                '00000000000001',
+                '0000000000000100',
+                '00000000000001a',
+                '０００００００００００００１０',
+            ],
+            2: ['-1000.00', '1e3', '1,000.00', '١٠٠٠.00', ' 1000.00', '1000.'],
+            3: ['eur', 'EURO', 'E-R'],
+            4: ['S1 x', 'S1-', '-S1', 'S1--x', 'S1/x', 'x' * 81, ''],
+            5: ['4102-27', '', 'T 1'],
+        }
+        for index, values in bad.items():
+            for value in values:
+                with self.subTest(field=NOTIFY[index][0], value=value):
+                    fields = replace(NOTIFY, index, (NOTIFY[index][0], value))
+                    with self.assertRaises(ipc.MalformedMessage):
+                        layouts.read_form(signed(fields))
+
+    def test_signature_must_be_last_and_verify(self):
+        fields = signed(NOTIFY)
+        with self.assertRaises(ipc.IPCError):
+            layouts.read_form([fields[-1], *fields[:-1]])
+        other_key, _cert = generate_key_pair()
+        with self.assertRaises(ipc.InvalidSignature):
+            layouts.read_form(ipc.sign_fields(NOTIFY, other_key)).verify(MYPOS_CERT)
+
+    def test_methods_of_the_route_only(self):
+        with self.assertRaisesRegex(ipc.MalformedMessage, "IPCPurchaseNotify is not accepted"):
+            layouts.read_form(signed(NOTIFY), methods=('IPCPurchaseOK',))
+
+    def test_legacy_order_id_readings(self):
+        """An OrderID issued with '-' is read, with every other OrderID a re-cut could name."""
+        fields = replace(NOTIFY, 4, ('OrderID', 'S00042-1_ab12cd34_7'))
+        message = layouts.read_form(signed(fields)).verify(MYPOS_CERT)
+        self.assertEqual(message.order_id, 'S00042-1_ab12cd34_7')
+        self.assertEqual(message.order_id_readings[:2], ('S00042', 'S00042-1_ab12cd34_7'))
+
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
+    @given(
+        pairs=st.lists(
+            st.tuples(
+                st.sampled_from(['IPCmethod', 'SID', 'Amount', 'OrderID', 'Signature', 'x'])
+                | st.text(max_size=8),
+                st.text(max_size=20),
+            ),
+            max_size=12,
+        )
+    )
+    def test_any_input_is_read_or_refused_cleanly(self, pairs):
+        try:
+            message = layouts.read_form(pairs).verify(MYPOS_CERT)
+        except ipc.IPCError as error:
+            self.assertTrue(str(error))  # Refused, with a reason.
+        else:
+            self.fail(f"forged pairs were read: {message}")
+
+
+class TestReadAnswer(unittest.TestCase):
+    def _answer(self, tree):
+        elements = ''.join(
+            f'<{name}>{value}</{name}>' for name, value in ipc.sign_tree(tree, MYPOS_KEY)
+        )
+        body = f'<IPC_response>{elements}</IPC_response>'
+        return ipc.read_answer(body.encode(), MYPOS_CERT)
+
+    def test_refund_answer(self):
+        tree = [
+            ('IPCMethod', 'IPCRefund'),
+            ('IPC_Trnref', '410227'),
+            ('Amount', '10.00'),
+            ('Currency', 'EUR'),
+            ('Status', '0'),
+            ('StatusMsg', 'Success'),
+        ]
+        answer = layouts.read_answer(self._answer(tree), 'IPCRefund')
+        self.assertEqual(
+            (answer.trnref, answer.amount, answer.currency, answer.status, answer.status_msg),
+            ('410227', '10.00', 'EUR', '0', 'Success'),
+        )
+
+    def test_misread_answers_refused(self):
+        good = [
+            ('IPCmethod', 'IPCRefund'),
+            ('IPC_Trnref', '410227'),
+            ('Amount', '10.00'),
+            ('Currency', 'EUR'),
+            ('Status', '0'),
+        ]
+        cases = {
+            'another method': replace(good, 0, ('IPCmethod', 'IPCGetTxnStatus')),
+            'amount out of place': [good[0], good[2], good[1], *good[3:]],
+            'no Status': good[:4],
+            'Status twice': [*good, ('status', '0')],
+            'trnref with a dash': replace(good, 1, ('IPC_Trnref', '41-0227')),
+        }
+        for name, tree in cases.items():
+            with self.subTest(name), self.assertRaises(ipc.IPCError):
+                layouts.read_answer(self._answer(tree), 'IPCRefund')
+
+    def test_too_deep_answers_refused(self):
+        for body in ('{"a":' * 50 + '"x"' + '}' * 50, '<a>' * 50 + 'x' + '</a>' * 50):
+            with self.subTest(body[:5]), self.assertRaisesRegex(ipc.MalformedMessage, "deeper"):
+                ipc.parse_response(body)
+        body = '{"a":' * 100000 + '"x"' + '}' * 100000  # Past Python's own recursion limit.
+        with self.assertRaises(ipc.MalformedMessage):
+            ipc.parse_response(body)

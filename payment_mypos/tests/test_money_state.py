@@ -1,0 +1,180 @@
+# Part of payment_mypos. License LGPL-3.
+"""Money state when answers are lost or myPOS changes its mind (docs/RELIABILITY.md): a refund
+whose answer was lost is never made twice; a reversal after Odoo confirmed is booked once."""
+
+import time
+from unittest.mock import patch
+
+from odoo import Command, fields
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import new_test_user, tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.payment_mypos import const
+from odoo.addons.payment_mypos.tests.test_refunds_common import MUTED, MyPOSPaidCommon
+from odoo.addons.payment_mypos.tests.test_reliability_common import MUTED_LOGGERS, write_report
+
+
+@tagged('post_install', '-at_install')
+class TestLostAnswers(MyPOSPaidCommon):
+    def _settle(self, refund_tx):
+        refund_tx.mypos_next_check = fields.Datetime.now()
+        with mute_logger(*MUTED):
+            self.env['payment.transaction']._cron_mypos_check_status()
+
+    def test_lost_refund_answer_never_refunds_twice(self):
+        """myPOS makes the refund, then the connection closes without an answer."""
+        self.emulator.set_faults(api_drop_answer=True, api_faults_remaining=1)
+        refund_tx = self._refund(10.0)
+        self.assertEqual(refund_tx.state, 'pending')
+        self.assertRegex(refund_tx.state_message, "broke after the request was sent")
+        self.assertEqual(len(self.emulator.refunds()), 1)  # myPOS did refund.
+        with self.assertRaisesRegex(UserError, "still waiting for myPOS"):
+            self.tx.action_refund(amount_to_refund=10.0)
+        self.assertEqual(len(self._api_calls('IPCRefund')), 1)
+        self._settle(refund_tx)
+        self.assertEqual(refund_tx.state, 'done')
+        self._assert_outbound_payment(refund_tx, 10.0)
+        self.assertEqual(len(self.emulator.refunds()), 1)
+        write_report(
+            'lost_answers',
+            {
+                'refunds_sent': len(self._api_calls('IPCRefund')),
+                'refunds_made_by_mypos': len(self.emulator.refunds()),
+                'state_after_lost_answer': 'pending',
+                'state_after_status_check': refund_tx.state,
+            },
+        )
+
+    def test_slow_drip_answer_keeps_the_deadline(self):
+        """An answer trickling in a byte at a time ends the call at its deadline: pending."""
+        self.emulator.set_faults(api_drip=0.2, api_faults_remaining=1)
+        started = time.monotonic()
+        with patch.object(const, 'REQUEST_TIMEOUT', 2):
+            refund_tx = self._refund(10.0)
+        elapsed = time.monotonic() - started
+        self.assertLess(elapsed, 2 + 2, "the whole call stays within its deadline (+ one read)")
+        self.assertEqual(refund_tx.state, 'pending')
+        self.assertRegex(refund_tx.state_message, "did not answer within")
+        self._settle(refund_tx)
+        self.assertEqual(refund_tx.state, 'done')
+
+    def test_long_reference_refunds_get_distinct_order_ids(self):
+        """Two refunds of a payment with a 70-character reference get different OrderIDs."""
+        tx = self._create_mypos_transaction(reference='L' * 70)
+        tx, _result = self._pay(tx)
+        tx._post_process()
+        first = tx._send_refund_request(amount_to_refund=1.0)
+        second = tx._send_refund_request(amount_to_refund=1.0)
+        self.assertEqual((first.state, second.state), ('done', 'done'))
+        self.assertNotEqual(first.mypos_order_id, second.mypos_order_id)
+        self.assertNotIn('-', first.mypos_order_id + second.mypos_order_id)
+
+
+@tagged('post_install', '-at_install')
+class TestRollbackAfterDone(MyPOSPaidCommon):
+    def _rollback(self, tx):
+        fields_ = self._notification_fields(tx, method='IPCPurchaseRollback')
+        return self._post(self.webhook_url, self._sign(fields_))
+
+    def test_rollback_after_done_is_booked_once(self):
+        product = self.env['product.product'].create({'name': "Lamp", 'list_price': 100.0})
+        order = self.env['sale.order'].create(
+            {
+                'partner_id': self.partner.id,
+                'order_line': [Command.create({'product_id': product.id, 'price_unit': 100.0})],
+            }
+        )
+        order.order_line.tax_id = False
+        tx, result = self._pay(
+            self._create_mypos_transaction(sale_order_ids=[Command.set(order.ids)])
+        )
+        self.assertEqual((result.outcome, tx.state), ('paid', 'done'))
+        tx._post_process()
+        for _attempt in range(3):  # myPOS reverses; its rollback is replayed.
+            with mute_logger(*MUTED_LOGGERS):
+                response = self._rollback(tx)
+            self.assertEqual((response.status_code, response.text), (200, 'OK'))
+        reversal = tx.child_transaction_ids
+        self.assertEqual(len(reversal), 1)
+        self.assertEqual(
+            (reversal.state, reversal.operation, reversal.amount, reversal.mypos_is_reversal),
+            ('done', 'refund', -tx.amount, True),
+        )
+        self.assertEqual(tx.state, 'done')
+        self.assertRegex(tx.state_message, "reversed this payment")
+        activities = order.activity_ids
+        self.assertEqual(len(activities), 1)
+        self.assertRegex(activities.summary, tx.reference)
+        self.assertFalse(activities.user_id.share)
+        if self.account_payment_installed:
+            reversal._post_process()
+            self.assertEqual(
+                (reversal.payment_id.payment_type, reversal.payment_id.amount),
+                ('outbound', tx.amount),
+            )
+            self.assertEqual(reversal.payment_id.source_payment_id, tx.payment_id)
+        with self.assertRaises(UserError):  # Nothing left to refund.
+            tx._send_refund_request(amount_to_refund=1.0)
+        write_report(
+            'rollback_after_done',
+            {
+                'rollbacks_posted': 3,
+                'reversals_booked': len(reversal),
+                'reversal_amount': reversal.amount,
+                'outbound_payment': bool(reversal.payment_id),
+                'activities': len(activities),
+            },
+        )
+
+    def test_rollback_before_done_cancels(self):
+        tx = self._create_mypos_transaction()
+        with mute_logger(*MUTED_LOGGERS):
+            response = self._rollback(tx)
+        self.assertEqual((response.text, tx.state), ('OK', 'cancel'))
+        self.assertFalse(tx.child_transaction_ids)
+
+
+@tagged('post_install', '-at_install')
+class TestLogAccess(MyPOSPaidCommon):
+    def test_log_readable_only_with_the_transactions(self):
+        self.assertTrue(self.tx.mypos_log_ids)
+        employee = new_test_user(self.env, 'mypos_employee', groups='base.group_user')
+        with self.assertRaises(AccessError):
+            self.env['payment.mypos.log'].with_user(employee).search([])
+        with self.assertRaises(AccessError):
+            self.tx.mypos_log_ids.with_user(employee).read(['payload'])
+        accountant = new_test_user(
+            self.env, 'mypos_accountant', groups='base.group_user,account.group_account_invoice'
+        )
+        logs = (
+            self.env['payment.mypos.log']
+            .with_user(accountant)
+            .search([('transaction_id', '=', self.tx.id)])
+        )
+        self.assertEqual(logs, self.tx.mypos_log_ids)
+        self.assertTrue(logs.read(['payload']))
+        # Another company's transactions, and so their logs, stay out of reach.
+        other = self.env['res.company'].create({'name': "Other Co"})
+        self.env.flush_all()
+        self.env.cr.execute(
+            'UPDATE payment_transaction SET company_id = %s WHERE id = %s', [other.id, self.tx.id]
+        )
+        self.env.invalidate_all()
+        self.assertFalse(
+            self.env['payment.mypos.log']
+            .with_user(accountant)
+            .search([('transaction_id', '=', self.tx.id)])
+        )
+        write_report(
+            'log_access',
+            {'employee_refused': True, 'accountant_reads': True, 'other_company_hidden': True},
+        )
+
+    def test_replayed_notification_counted_not_added(self):
+        count = len(self.tx.mypos_log_ids)
+        fields_ = self._sign(self._notification_fields(self.tx, IPC_Trnref=self.trnref))
+        for _attempt in range(5):
+            self.assertEqual(self._post(self.webhook_url, fields_).text, 'OK')
+        self.assertEqual(len(self.tx.mypos_log_ids), count + 1)
+        self.assertEqual(self.tx.mypos_log_ids.sorted('id')[-1].repeat_count, 5)
