@@ -45,6 +45,7 @@ class EmulatorError(Exception):
 _DUPLICATE_MODES = (False, 'sequential', 'concurrent')
 _API_FAULTS = (
     'api_http_status',
+    'api_redirect',
     'api_garbage',
     'api_bad_signature',
     'api_unsigned',
@@ -71,6 +72,7 @@ class Faults:
     notify_omit_card_type: bool = False  # Leave CardType out of the notify (as the real sandbox).
     # Server-to-server calls (IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus):
     api_http_status: int | None = None  # Answer this HTTP status (e.g. 503); call not processed.
+    api_redirect: int | None = None  # Redirect (e.g. 307) to this very endpoint; not processed.
     api_garbage: bool = False  # Answer HTTP 200 with an HTML body; the call is processed.
     api_bad_signature: bool = False  # Answer with a Signature that does not verify; processed.
     api_unsigned: bool = False  # Answer without any Signature (as myPOS may for errors); processed.
@@ -124,6 +126,13 @@ class Faults:
                 if not 100 <= value <= 599:
                     raise ValueError
                 return value
+            if name == 'api_redirect':
+                if value in (None, '', 0):
+                    return None
+                value = int(value)
+                if value not in (301, 302, 303, 307, 308):
+                    raise ValueError
+                return value
             if name == 'api_faults_remaining':
                 if value in (None, ''):
                     return None
@@ -140,6 +149,7 @@ class Faults:
     def api_active(self, method):
         return bool(
             self.api_http_status
+            or self.api_redirect
             or self.api_garbage
             or self.api_bad_signature
             or self.api_unsigned
@@ -1257,6 +1267,16 @@ class Emulator:
                 faults.api_http_status,
                 f"<html><body><h1>{faults.api_http_status}</h1>Service error "
                 f"(emulator fault api_http_status)</body></html>",
+            )
+        if faults.api_redirect:
+            call.update(fault=f'redirect {faults.api_redirect}')
+            with self._lock:
+                self._api_calls.append(call)
+            return _Response(
+                faults.api_redirect,
+                "Moved (emulator fault api_redirect)",
+                'text/plain',
+                headers={'Location': self.url},
             )
         try:
             if not headers.get('user-agent'):

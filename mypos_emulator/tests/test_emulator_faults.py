@@ -137,6 +137,34 @@ def test_api_http_status(emu, merchant):
     assert emu.api_calls()[-1]['fault'] == 'http 503'
 
 
+def test_api_redirect(emu, merchant):
+    trnref = _paid(emu, merchant, 'REDIR-1')
+    emu.faults.api_redirect = 307
+    status, body, _tree = _refund(emu, trnref, 'REDIR-1-R1')
+    assert status == 307 and b'api_redirect' in body
+    assert emu.refunds('REDIR-1') == []  # Not processed.
+    assert emu.api_calls()[-1]['fault'] == 'redirect 307'
+    with pytest.raises(EmulatorError):
+        emu.set_faults(api_redirect=200)
+
+
+def test_api_drop_answer(emu, merchant):
+    trnref = _paid(emu, merchant, 'DROP-1')
+    emu.faults.api_drop_answer = True
+    with pytest.raises(OSError):
+        _refund(emu, trnref, 'DROP-1-R1')
+    assert len(emu.refunds('DROP-1')) == 1  # Processed; only the answer is lost.
+
+
+def test_api_drip(emu, merchant):
+    trnref = _paid(emu, merchant, 'DRIP-1')
+    emu.faults.api_drip = 0.001
+    status, body, _tree = _refund(emu, trnref, 'DRIP-1-R1')
+    assert status == 200
+    ipc.read_answer(body, emu.certificate_pem)  # Whole and signed, only slow.
+    assert 'drip' in emu.api_calls()[-1]['fault']
+
+
 def test_api_garbage(emu, merchant):
     trnref = _paid(emu, merchant, 'GARB-1')
     emu.faults.api_garbage = True

@@ -55,10 +55,9 @@ class MyPOSController(http.Controller):
         request.update_env(user=request.env['ir.model.data']._xmlid_to_res_id('base.public_user'))
         tx_sudo = message = None
         try:
-            form = layouts.read_form(self._mypos_read_fields(), self._WEBHOOK_METHODS)
-            tx_sudo = self._mypos_find_transaction(form)
-            message = tx_sudo._mypos_verify(form)
-            self._mypos_log_verified(message)
+            tx_sudo, message = self._mypos_verified(
+                self._mypos_read_fields(), self._WEBHOOK_METHODS
+            )
             tx_sudo._handle_notification_data('mypos', message)
         except (ipc.IPCError, ValidationError) as error:
             request.env.cr.rollback()  # A refusal leaves nothing behind, not even half a change.
@@ -91,10 +90,7 @@ class MyPOSController(http.Controller):
         try:
             pairs = self._mypos_read_fields()
             if pairs:
-                form = layouts.read_form(pairs, self._RETURN_METHODS)
-                tx_sudo = self._mypos_find_transaction(form)
-                message = tx_sudo._mypos_verify(form)
-                self._mypos_log_verified(message)
+                tx_sudo, message = self._mypos_verified(pairs, self._RETURN_METHODS)
                 tx_sudo._handle_notification_data('mypos', message)
         except (ipc.IPCError, ValidationError) as error:
             request.env.cr.rollback()
@@ -112,20 +108,28 @@ class MyPOSController(http.Controller):
         return request.make_response(f'REFUSED: {reason}', headers=headers, status=400)
 
     @staticmethod
-    def _mypos_find_transaction(form):
-        """Return the transaction that a form unambiguously names (see `layouts.Message`)."""
-        return (
+    def _mypos_verified(pairs, methods):
+        """Read a form by its layout, find the one transaction it names, verify its signature.
+
+        Nothing of the message reaches the server log before its signature verifies.
+
+        :return: The transaction (sudo) and the verified message.
+        :rtype: tuple
+        :raise ipc.IPCError: If the form is malformed or not signed by myPOS.
+        :raise ValidationError: If it names no transaction, or could name another one.
+        """
+        form = layouts.read_form(pairs, methods)
+        tx_sudo = (
             request.env['payment.transaction'].sudo()._get_tx_from_notification_data('mypos', form)
         )
-
-    @staticmethod
-    def _mypos_log_verified(message):
+        message = tx_sudo._mypos_verify(form)
         _logger.info(
             "myPOS %s verified for OrderID %s on %s",
             message.method,
             message.order_id,
             request.httprequest.path,
         )
+        return tx_sudo, message
 
     @classmethod
     def _mypos_limit_body(cls):

@@ -59,6 +59,15 @@ class TestLostAnswers(MyPOSPaidCommon):
         self._settle(refund_tx)
         self.assertEqual(refund_tx.state, 'done')
 
+    def test_redirect_not_followed(self):
+        """A redirect (307 would post the refund again) is never followed: pending, sent once."""
+        self.emulator.set_faults(api_redirect=307, api_faults_remaining=1)
+        refund_tx = self._refund(10.0)
+        self.assertEqual(refund_tx.state, 'pending')
+        self.assertRegex(refund_tx.state_message, "HTTP error 307")
+        self.assertEqual(len(self._api_calls('IPCRefund')), 1)
+        self.assertEqual(self.emulator.refunds(), [])
+
     def test_long_reference_refunds_get_distinct_order_ids(self):
         """Two refunds of a payment with a 70-character reference get different OrderIDs."""
         tx = self._create_mypos_transaction(reference='L' * 70)
