@@ -56,6 +56,13 @@ _API_FAULTS = (
 )
 
 
+# The HTTP statuses each status fault may take.
+_HTTP_STATUS_FAULTS = {
+    'api_http_status': range(100, 600),
+    'api_redirect': (301, 302, 303, 307, 308),
+}
+
+
 @dataclass
 class Faults:
     """Fault switches. All are sticky (stay set until changed or reset) except `notify_fail_once`,
@@ -119,20 +126,12 @@ class Faults:
                 if value not in _DUPLICATE_MODES:
                     raise ValueError
                 return value
-            if name == 'api_http_status':
+            if name in _HTTP_STATUS_FAULTS:
                 if value in (None, '', 0):
                     return None
-                value = int(value)
-                if not 100 <= value <= 599:
+                if int(value) not in _HTTP_STATUS_FAULTS[name]:
                     raise ValueError
-                return value
-            if name == 'api_redirect':
-                if value in (None, '', 0):
-                    return None
-                value = int(value)
-                if value not in (301, 302, 303, 307, 308):
-                    raise ValueError
-                return value
+                return int(value)
             if name == 'api_faults_remaining':
                 if value in (None, ''):
                     return None
