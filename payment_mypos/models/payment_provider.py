@@ -439,11 +439,16 @@ class PaymentProvider(models.Model):
         raw = getattr(response.raw, '_fp', None)  # http.client's response, below urllib3's.
         if not hasattr(raw, 'read1'):
             raw = None
+        # The socket under http.client's buffered reader (urllib3 may already have let go of
+        # its connection object when the answer closes the connection, as HTTP/1.0 ones do).
+        sock = getattr(getattr(getattr(raw, 'fp', None), 'raw', None), '_sock', None)
         pieces = response.iter_content(chunk_size=16384)
         chunks, size = [], 0
         while True:
             if raw is not None:
                 try:
+                    if sock is not None:  # No single read may wait past the deadline either.
+                        sock.settimeout(max(deadline - time.monotonic(), 0.001))
                     chunk = raw.read1(16384)
                 except (OSError, http.client.HTTPException) as error:
                     if isinstance(error, TimeoutError):

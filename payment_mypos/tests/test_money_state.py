@@ -53,11 +53,21 @@ class TestLostAnswers(MyPOSPaidCommon):
         with patch.object(const, 'REQUEST_TIMEOUT', 2):
             refund_tx = self._refund(10.0)
         elapsed = time.monotonic() - started
-        self.assertLess(elapsed, 2 + 2, "the whole call stays within its deadline (+ one read)")
+        self.assertLess(elapsed, 2 + 1, "the whole call stays within its deadline")
         self.assertEqual(refund_tx.state, 'pending')
         self.assertRegex(refund_tx.state_message, "did not answer within")
         self._settle(refund_tx)
         self.assertEqual(refund_tx.state, 'done')
+
+    def test_slow_bytes_keep_the_deadline(self):
+        """Bytes spaced just under the read timeout still cannot stretch the call."""
+        self.emulator.set_faults(api_drip=0.9, api_faults_remaining=1)
+        started = time.monotonic()
+        with patch.object(const, 'REQUEST_TIMEOUT', 2):  # 1 s to connect, reads of 1 s at most.
+            refund_tx = self._refund(10.0)
+        # Without a per-read bound the third byte (2.7 s) would end it, not the deadline.
+        self.assertLess(time.monotonic() - started, 2 + 0.5)
+        self.assertEqual(refund_tx.state, 'pending')
 
     def test_redirect_not_followed(self):
         """A redirect (307 would post the refund again) is never followed: pending, sent once."""
