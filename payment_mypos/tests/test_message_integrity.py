@@ -3,6 +3,7 @@
 §3.3a). A shopper holding a genuine myPOS signature (the cancel of their own payment) re-cuts its
 values at '-' and re-names the pieces; none of that may change any money state."""
 
+import json
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -14,7 +15,7 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos import const, ipc
-from odoo.addons.payment_mypos.tests.common import generate_key_pair
+from odoo.addons.payment_mypos.tests.common import generate_key_pair, read_test_file
 from odoo.addons.payment_mypos.tests.test_refunds_common import MyPOSEmulatorCommon
 from odoo.addons.payment_mypos.tests.test_reliability_common import (
     MUTED_LOGGERS,
@@ -131,6 +132,36 @@ class TestReCutMessages(RawHttpMixin, MyPOSEmulatorCommon):
         tx, result = self._pay(tx)
         self.assertEqual((result.outcome, tx.state), ('paid', 'done'))
         self.assertEqual(tx.provider_reference, result.ipc_trnref)
+
+    def test_real_sandbox_messages_still_settle(self):
+        """myPOS's own sandbox notification (2024) pays, and its cancel (2019) cancels, over HTTP."""
+        vectors = json.loads(read_test_file('test_vectors.json'))
+        incoming = vectors['incoming_messages_signed_by_mypos_verify_with_mypos-public-cert.pem']
+        self.provider.mypos_public_certificate = False  # Test state: myPOS's sandbox certificate.
+        notify = next(vector for vector in incoming if 'raw_body' in vector)
+        paid = self._create_transaction(
+            'redirect', amount=200.0, reference='MRT', mypos_order_id='MRT000020240730'
+        )
+        response = self._raw(
+            'POST',
+            self.webhook_url,
+            notify['raw_body'].encode(),
+            {'Content-Type': 'application/x-www-form-urlencoded'},
+        )
+        self.assertEqual((response.status_code, response.text), (200, 'OK'))
+        self.assertEqual((paid.state, paid.provider_reference), ('done', '410227'))
+        cancel = next(
+            v for v in incoming if ['IPCmethod', 'IPCPurchaseCancel'] in v.get('fields', [])
+        )
+        cancelled = self._create_transaction(
+            'redirect', amount=200.0, reference='CNL', mypos_order_id=cancel['fields'][4][1]
+        )
+        self._raw(
+            'POST',
+            self.cancel_url,
+            [*map(tuple, cancel['fields']), ('Signature', cancel['Signature'])],
+        )
+        self.assertEqual(cancelled.state, 'cancel')
 
     def test_browser_messages_refused_on_webhook(self):
         """Genuine browser messages (OK, cancel) are refused on the notify URL."""
