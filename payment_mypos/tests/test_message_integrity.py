@@ -134,7 +134,7 @@ class TestReCutMessages(RawHttpMixin, MyPOSEmulatorCommon):
         self.assertEqual(tx.provider_reference, result.ipc_trnref)
 
     def test_real_sandbox_messages_still_settle(self):
-        """myPOS's own sandbox notification (2024) pays, and its cancel (2019) cancels, over HTTP."""
+        """myPOS's own sandbox notification (2024) pays, its cancel (2019) cancels, over HTTP."""
         vectors = json.loads(read_test_file('test_vectors.json'))
         incoming = vectors['incoming_messages_signed_by_mypos_verify_with_mypos-public-cert.pem']
         self.provider.mypos_public_certificate = False  # Test state: myPOS's sandbox certificate.
