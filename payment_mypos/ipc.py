@@ -395,10 +395,21 @@ def parse_amount(text, decimals):
 _ARTICLE_UNSAFE_RE = re.compile(r'[\x00-\x1f\x7f<>]+')
 
 
+# Field names are not signed and myPOS matches them in any order (API §2, §3.3a): a shopper can
+# re-label the values of the purchase form their browser posts. So no text of theirs may read as
+# a URL (re-labelled URL_Notify, myPOS's notification would go to them) or as an IPC method (the
+# form would read as another call - a refund, a reversal - signed with the store's key).
+_URL_SCHEME_RE = re.compile(r':(?=\s*/)')
+_METHOD_LIKE_RE = re.compile(r'ipc[a-z]*', re.IGNORECASE)
+
+
 def clean_text(text, max_length=100):
-    """Return `text` on one line without control characters or markup, at most `max_length`."""
-    text = _ARTICLE_UNSAFE_RE.sub(' ', text or '').strip()
-    return re.sub(r'\s{2,}', ' ', text)[:max_length].strip()
+    """Return `text` on one line without control characters, markup or anything a re-labelled
+    value could use (see `_METHOD_LIKE_RE`), at most `max_length`."""
+    text = _ARTICLE_UNSAFE_RE.sub(' ', text or '').replace('\\', '/')
+    text = re.sub(r'/{2,}', '/', _URL_SCHEME_RE.sub(' ', text)).strip()
+    text = re.sub(r'\s{2,}', ' ', text)[:max_length].strip()
+    return '' if _METHOD_LIKE_RE.fullmatch(text) else text
 
 
 def build_cart(lines, total_minor, decimals, currency, fallback_name):
@@ -427,7 +438,12 @@ def build_cart(lines, total_minor, decimals, currency, fallback_name):
             break
         quantity = int(quantity)
         rows.append(
-            (clean_text(name) or fallback_name, quantity, line_minor // quantity, line_minor)
+            (
+                clean_text(name) or clean_text(fallback_name) or 'Order',
+                quantity,
+                line_minor // quantity,
+                line_minor,
+            )
         )
     if not rows or sum(row[3] for row in rows) != total_minor:
         rows = [(clean_text(fallback_name) or 'Order', 1, total_minor, total_minor)]
@@ -509,7 +525,11 @@ def customer_fields(
         ('CustomerZIPCode', clean_text(zip_code, 20)),
         ('CustomerAddress', clean_text(address)),
     ]
-    return [(field, value) for field, value in candidates if value]
+    return [
+        (field, value)
+        for field, value in candidates
+        if value and not _METHOD_LIKE_RE.fullmatch(value)  # A name's piece could be one.
+    ]
 
 
 def build_purchase(

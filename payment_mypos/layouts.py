@@ -23,10 +23,11 @@ _FORMATS = {
     'IPC_Trnref': re.compile(r'[A-Za-z0-9_]{1,64}'),
     'Status': re.compile(r'[0-9]{1,3}'),
 }
-# OrderIDs issued before version 18.0.1.1.0 may hold '-' (never at an end, never twice in a row);
-# such a reading is only accepted when it is the only one naming a transaction (see
+# OrderIDs issued before version 18.0.1.1.0 may hold '-' (never at an end, possibly twice in a
+# row); such a reading is only accepted when it is the only one naming a transaction (see
 # `Message.order_id_readings`).
-_LEGACY_ORDER_ID_RE = re.compile(r'[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*')
+_LEGACY_ORDER_ID_RE = re.compile(r'[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?')
+_READING_RE = re.compile(r'[A-Za-z0-9_-]+')
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,6 @@ class Message:
     def extra(self, name, default=None):
         """Return the value of an extra field (case-insensitive name), for details only."""
         return ipc.get_field(self.extras, name, default)
-
-    @property
-    def has_legacy_order_id(self):
-        return '-' in self.order_id
 
 
 def _canonical(name):
@@ -107,12 +104,12 @@ def _check_head(pairs, layout, reserved):
 
 def _order_id_readings(values):
     """Return every OrderID that a re-cut of `values` (from the OrderID's place on) could name."""
-    readings, current = [], ''
-    for piece in '-'.join(values).split('-'):
-        current = f'{current}-{piece}' if current else piece
-        if len(current) > const.ORDER_ID_MAX_LENGTH or not _LEGACY_ORDER_ID_RE.fullmatch(current):
+    readings, pieces = [], '-'.join(values).split('-')
+    for end in range(1, len(pieces) + 1):
+        reading = '-'.join(pieces[:end])
+        if len(reading) > const.ORDER_ID_MAX_LENGTH or not _READING_RE.fullmatch(reading):
             break
-        readings.append(current)
+        readings.append(reading)
     return tuple(readings)
 
 

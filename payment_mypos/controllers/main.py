@@ -142,20 +142,24 @@ class MyPOSController(http.Controller):
         environ = request.httprequest._HTTPRequest__environ  # The WSGI environ, as `bus` reads it.
         limit = ipc.MAX_FORM_BYTES
         too_large = _("the body is larger than %s bytes", limit)
-        try:
-            length = int(environ.get('CONTENT_LENGTH') or 0)
-        except ValueError:
-            abort(cls._mypos_refusal(_("the Content-Length is not a number"), close=True))
-        if length > limit:
-            abort(cls._mypos_refusal(too_large, close=True))
-        if not length and environ.get('wsgi.input_terminated'):  # Chunked: no declared length.
-            body = environ['wsgi.input'].read(limit + 1)
+        if environ.get('wsgi.input_terminated'):  # Chunked: read as sent, whatever it declares.
+            try:
+                body = environ['wsgi.input'].read(limit + 1)
+            except (OSError, ValueError):  # A broken chunk.
+                abort(cls._mypos_refusal(_("the body is not validly chunked"), close=True))
             if len(body) > limit:
                 abort(cls._mypos_refusal(too_large, close=True))
             environ['wsgi.input'] = io.BytesIO(body)
             environ['CONTENT_LENGTH'] = str(len(body))
             environ.pop('wsgi.input_terminated')
             environ.pop('HTTP_TRANSFER_ENCODING', None)  # Else the length would be ignored.
+            return
+        try:
+            length = int(environ.get('CONTENT_LENGTH') or 0)
+        except ValueError:
+            abort(cls._mypos_refusal(_("the Content-Length is not a number"), close=True))
+        if length > limit:
+            abort(cls._mypos_refusal(too_large, close=True))
 
     @staticmethod
     def _mypos_read_fields():

@@ -1,10 +1,13 @@
 # Part of payment_mypos. License LGPL-3.
 
+import contextlib
 import functools
 import hashlib
 import http.client
 import ipaddress
 import logging
+import socket
+import threading
 import time
 import uuid
 from urllib.parse import urlsplit
@@ -30,6 +33,12 @@ def _read_addon_file(path):
     """Return the text of a file shipped with the addon (the public sandbox key material)."""
     with file_open(f'payment_mypos/{path}') as file:
         return file.read()
+
+
+def _shut_down(sock):
+    """End every read on `sock` at once (the deadline of a call to myPOS has passed)."""
+    with contextlib.suppress(OSError):  # Already closed: nothing left to end.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # Not SSLSocket's: no TLS state touched.
 
 
 # The largest answer read from myPOS; real ones are a few KB.
@@ -428,10 +437,12 @@ class PaymentProvider(models.Model):
     def _mypos_read_body(response, deadline):
         """Return the body of a streamed answer, giving up at `deadline` or past MAX_ANSWER_BYTES.
 
-        Each read waits for one arrival of data at most (`read1`), so an answer trickling in a
-        byte at a time cannot stretch the call past its deadline.
+        Reads wait for one arrival of data at most (`read1`), with the time left as socket
+        timeout, and a watchdog shuts the socket at the deadline: an answer trickling in (body or
+        chunk headers) cannot stretch the call past it.
 
         :raise requests.exceptions.Timeout: If the body is still coming at `deadline`.
+        :raise requests.exceptions.ConnectionError: If the connection broke before its end.
         :raise ipc.RemoteError: If the body is too large to be an answer of myPOS.
         """
         if response.status_code != 200:
@@ -442,6 +453,25 @@ class PaymentProvider(models.Model):
         # The socket under http.client's buffered reader (urllib3 may already have let go of
         # its connection object when the answer closes the connection, as HTTP/1.0 ones do).
         sock = getattr(getattr(getattr(raw, 'fp', None), 'raw', None), '_sock', None)
+        watchdog = None
+        if sock is not None:
+            watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), _shut_down, [sock])
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            return PaymentProvider._mypos_read_chunks(response, raw, sock, deadline)
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
+            if time.monotonic() >= deadline:  # Cut by the watchdog.
+                raise requests.exceptions.ReadTimeout(
+                    "the answer took too long to arrive"
+                ) from None
+            raise
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    @staticmethod
+    def _mypos_read_chunks(response, raw, sock, deadline):
         pieces = response.iter_content(chunk_size=16384)
         chunks, size = [], 0
         while True:
@@ -450,7 +480,7 @@ class PaymentProvider(models.Model):
                     if sock is not None:  # No single read may wait past the deadline either.
                         sock.settimeout(max(deadline - time.monotonic(), 0.001))
                     chunk = raw.read1(16384)
-                except (OSError, http.client.HTTPException) as error:
+                except (OSError, ValueError, http.client.HTTPException) as error:
                     if isinstance(error, TimeoutError):
                         raise requests.exceptions.ReadTimeout(str(error)) from None
                     raise requests.exceptions.ConnectionError(error) from None

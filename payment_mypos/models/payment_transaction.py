@@ -429,8 +429,22 @@ class PaymentTransaction(models.Model):
         the shopper, so a done refund of the full amount is recorded (its outbound payment is
         posted like any refund's) and the accountant gets an activity on the paid documents.
         """
-        if self.child_transaction_ids.filtered('mypos_is_reversal'):
+        refunds = self.child_transaction_ids.filtered(
+            lambda tx: tx.operation == 'refund' and tx.state not in ('cancel', 'error')
+        )
+        if refunds.filtered('mypos_is_reversal'):
             return  # A replayed rollback.
+        if refunds:  # Refunded in part already: what went back where is for a person to settle.
+            message = _(
+                "myPOS reports this payment as reversed (IPCPurchaseRollback) although Odoo had "
+                "confirmed it and refunds of it exist: nothing was booked automatically. Check "
+                "the payment in myPOS's dashboard and settle it in Odoo."
+            )
+            if self.state_message != message:  # Once, whatever the replays.
+                self.state_message = message
+                self._log_message_on_linked_documents(message)
+                self._mypos_schedule_reversal_activities(message)
+            return
         message = _(
             "myPOS reversed this payment (IPCPurchaseRollback) after Odoo had confirmed it: the "
             "money went back to the customer. A refund of %(amount)s %(currency)s was recorded; "

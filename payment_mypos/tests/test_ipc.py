@@ -230,6 +230,45 @@ class TestPurchase(unittest.TestCase):
             ],
         )
 
+    def test_shopper_text_cannot_serve_as_another_field(self):
+        """Re-labelled, no value a shopper typed reads as a URL or an IPC method (API §3.3a)."""
+        credentials = ipc.Credentials(
+            '000000000000010', '61938166610', 1, SANDBOX_STORE_KEY, MYPOS_CERT
+        )
+        hostile = [
+            'https://evil.example/n',
+            'HTTPS:\\\\evil',
+            'https: //x',
+            'IPCRefund',
+            'ipcreversal',
+        ]
+        urls = [
+            'https://shop.example/payment/mypos/' + name for name in ('return', 'cancel', 'webhook')
+        ]
+        for text in hostile:
+            with self.subTest(text=text):
+                fields = ipc.build_purchase(
+                    credentials,
+                    order_id=ipc.make_order_id(text, 'ab12cd34', 1),
+                    amount_minor=100,
+                    decimals=2,
+                    currency='EUR',
+                    url_ok=urls[0],
+                    url_cancel=urls[1],
+                    url_notify=urls[2],
+                    language='EN',
+                    customer=ipc.customer_fields(
+                        email=text, name=f'{text} {text}', city=text, zip_code=text, address=text
+                    ),
+                    cart=ipc.build_cart([(text, 1, 100)], 100, 2, 'EUR', text),
+                )
+                values = [value for _name, value in fields[1:-1]]
+                for value in values:
+                    self.assertNotRegex(value.lower(), r'^ipc[a-z]*$')
+                    if value not in urls:
+                        self.assertNotRegex(value, r':\s*/|//')
+        self.assertEqual(ipc.clean_text('Huge Street 2/543'), 'Huge Street 2/543')
+
     def test_build_purchase_refuses_unbalanced_cart(self):
         credentials = ipc.Credentials(
             '000000000000010', '61938166610', 1, SANDBOX_STORE_KEY, MYPOS_CERT

@@ -91,7 +91,7 @@ class TestReadForm(unittest.TestCase):
             ],
             2: ['-1000.00', '1e3', '1,000.00', '١٠٠٠.00', ' 1000.00', '1000.'],
             3: ['eur', 'EURO', 'E-R'],
-            4: ['S1 x', 'S1-', '-S1', 'S1--x', 'S1/x', 'x' * 81, ''],
+            4: ['S1 x', 'S1-', '-S1', 'S1/x', 'x' * 81, ''],
             5: ['4102-27', '', 'T 1'],
         }
         for index, values in bad.items():
@@ -119,6 +119,13 @@ class TestReadForm(unittest.TestCase):
         message = layouts.read_form(signed(fields)).verify(MYPOS_CERT)
         self.assertEqual(message.order_id, 'S00042-1_ab12cd34_7')
         self.assertEqual(message.order_id_readings[:2], ('S00042', 'S00042-1_ab12cd34_7'))
+
+    def test_readings_go_through_double_dashes(self):
+        """An old OrderID holding '--' cannot hide the readings past it."""
+        fields = replace(NOTIFY, 4, ('OrderID', 'S1_ab12cd34_7--x_ab12cd34_9'))
+        readings = layouts.read_form(signed(fields)).verify(MYPOS_CERT).order_id_readings
+        self.assertIn('S1_ab12cd34_7', readings)
+        self.assertIn('S1_ab12cd34_7--x_ab12cd34_9', readings)
 
     @settings(max_examples=300, deadline=None, database=None, derandomize=True)
     @given(

@@ -4,8 +4,9 @@
 values at '-' and re-names the pieces; none of that may change any money state."""
 
 import json
+import socket
 from datetime import timedelta
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -268,6 +269,39 @@ class TestWebhookInputRules(RawHttpMixin, MyPOSEmulatorCommon):
             {'Content-Type': 'application/x-www-form-urlencoded'},
         )
         self.assertEqual((response.status_code, response.text, tx.state), (200, 'OK', 'done'))
+
+    def _send_raw(self, head, body):
+        """Send bytes as they are to the test server; return the status line's code."""
+        port = urlsplit(self.base_url()).port
+        with socket.create_connection(('127.0.0.1', port), timeout=30) as connection:
+            connection.sendall(
+                f'POST {self.webhook_url} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n'.encode()
+                + head
+                + b'Content-Type: application/x-www-form-urlencoded\r\n\r\n'
+                + body
+            )
+            answer = b''
+            while b'\r\n\r\n' not in answer:
+                data = connection.recv(65536)
+                if not data:
+                    break
+                answer += data
+        return int(answer.split(b' ', 2)[1]), answer
+
+    def test_chunked_body_with_a_false_length_and_broken_chunks(self):
+        """A chunked body is bounded whatever length it declares; broken chunks are no 500."""
+        size = ipc.MAX_FORM_BYTES + 10
+        body = b'%x\r\nIPCmethod=x&Note=' % (size + 17) + b'x' * size + b'\r\n0\r\n\r\n'
+        with mute_logger(*MUTED_LOGGERS, 'odoo.service.server'):
+            status, answer = self._send_raw(
+                b'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n', body
+            )
+            self.assertEqual(status, 400, answer[:200])
+            self.assertIn(b'REFUSED: the body is larger than', answer)
+            status, answer = self._send_raw(
+                b'Transfer-Encoding: chunked\r\n', b'zz\r\nIPCmethod=x\r\n0\r\n\r\n'
+            )
+        self.assertEqual(status, 400, answer[:200])
 
     def test_unverified_input_not_logged(self):
         """Nothing of a message reaches the server log before its signature verifies."""

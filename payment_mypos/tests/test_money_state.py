@@ -146,6 +146,16 @@ class TestRollbackAfterDone(MyPOSPaidCommon):
             },
         )
 
+    def test_rollback_after_a_refund_is_left_to_a_person(self):
+        """Refunded in part already: the reversal is reported, once, and nothing is booked."""
+        refund_tx = self._refund(10.0)
+        self.assertEqual(refund_tx.state, 'done')
+        for _attempt in range(2):
+            with mute_logger(*MUTED_LOGGERS):
+                self.assertEqual(self._rollback(self.tx).text, 'OK')
+        self.assertEqual(self.tx.child_transaction_ids, refund_tx)
+        self.assertRegex(self.tx.state_message, "nothing was booked automatically")
+
     def test_rollback_before_done_cancels(self):
         tx = self._create_mypos_transaction()
         with mute_logger(*MUTED_LOGGERS):
