@@ -407,6 +407,15 @@ class PaymentTransaction(models.Model):
                     "myPOS reverses it."
                 )
             )
+        if message.extra('CardToken'):
+            # No card token is ever requested (CardTokenRequest=0): one means the purchase form
+            # was re-labelled, possibly into "store the card only", which moves no money.
+            raise ValidationError(
+                _(
+                    "myPOS: The payment notification carries a card token that Odoo never asked "
+                    "for; refusing it so that myPOS reverses it."
+                )
+            )
         self.provider_reference = reference
         # The card brand only names the payment method; it moves no money.
         brand = const.CARD_TYPE_MAPPING.get(message.extra('CardType'))

@@ -313,6 +313,16 @@ class TestWebhookInputRules(RawHttpMixin, MyPOSEmulatorCommon):
         self.assertFalse([line for line in logs.output if 'shopper@example.com' in line])
         self.assertEqual(tx.state, 'draft')
 
+    def test_unrequested_card_token_refused(self):
+        """A card token in a notification means a re-labelled form ("store the card only")."""
+        tx = self._create_mypos_transaction()
+        data = self._sign(self._notification_fields(tx, CardToken='TKN-1234', ExpDate='3012'))
+        with mute_logger(*MUTED_LOGGERS):
+            response = self._raw('POST', self.webhook_url, data)
+        self.assertEqual(response.status_code, 400)
+        self.assertRegex(response.text, "card token that Odoo never asked for")
+        self.assertEqual(tx.state, 'draft')
+
     def test_purchase_never_matches_its_absolute_amount(self):
         tx = self._create_mypos_transaction()
         tx.amount = -tx.amount
