@@ -15,6 +15,7 @@ import functools
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from urllib.parse import parse_qsl
@@ -396,20 +397,30 @@ _ARTICLE_UNSAFE_RE = re.compile(r'[\x00-\x1f\x7f<>]+')
 
 
 # Field names are not signed and myPOS matches them in any order (API §2, §3.3a): a shopper can
-# re-label the values of the purchase form their browser posts. So no text of theirs may read as
-# a URL (re-labelled URL_Notify, myPOS's notification would go to them) or as an IPC method (the
-# form would read as another call - a refund, a reversal - signed with the store's key).
-_URL_SCHEME_RE = re.compile(r':(?=\s*/)')
+# re-label the values of the purchase form their browser posts, and cut them again at any '-'.
+# So no text of theirs holds a '-' (an ASCII one: the only character the signature joins with), and
+# no value of theirs reads as a URL (re-labelled URL_Notify, myPOS's notification would go to
+# them), as an IPC method (the form would read as another call - a refund, a reversal - signed
+# with the store's key) or as an account number (N(11): WalletNumber, AccountSettlement).
+_HYPHEN = '\u2010'  # Looks like '-' on myPOS's page, is not one for the signature.
 _METHOD_LIKE_RE = re.compile(r'ipc[a-z]*', re.IGNORECASE)
+_ACCOUNT_LIKE_RE = re.compile(r'[0-9]{10,}')
 
 
 def clean_text(text, max_length=100):
-    """Return `text` on one line without control characters, markup or anything a re-labelled
-    value could use (see `_METHOD_LIKE_RE`), at most `max_length`."""
-    text = _ARTICLE_UNSAFE_RE.sub(' ', text or '').replace('\\', '/')
-    text = re.sub(r'/{2,}', '/', _URL_SCHEME_RE.sub(' ', text)).strip()
+    """Return `text` on one line, without control characters, markup or anything a re-labelled
+    or re-cut value could use (see above), at most `max_length` characters."""
+    # What myPOS's side could make of it once normalised is what is checked here.
+    text = unicodedata.normalize('NFKC', text or '')
+    text = ''.join(char for char in text if unicodedata.category(char) != 'Cf')
+    text = _ARTICLE_UNSAFE_RE.sub(' ', text).replace('-', _HYPHEN).replace(':', ' ')
+    text = re.sub(r'[/\\]{2,}', '/', text.replace('\\', '/')).strip()
     text = re.sub(r'\s{2,}', ' ', text)[:max_length].strip()
-    return '' if _METHOD_LIKE_RE.fullmatch(text) else text
+    return '' if _is_dangerous(text) else text
+
+
+def _is_dangerous(value):
+    return bool(_METHOD_LIKE_RE.fullmatch(value) or _ACCOUNT_LIKE_RE.fullmatch(value))
 
 
 def build_cart(lines, total_minor, decimals, currency, fallback_name):
@@ -515,11 +526,16 @@ def customer_fields(
 ):
     """Return the optional customer fields of a purchase (API §4.2), leaving out empty ones."""
     first_names, family_name = split_name(name or '')
+    email = clean_text(email, 100)
+    phone = re.sub(r'[^0-9+]', '', phone or '')
+    phone = re.sub(r'^00', '+', phone)
     candidates = [
-        ('CustomerEmail', clean_text(email, 100)),
+        # An e-mail address cannot be changed, so one holding '-' is left for the shopper to type.
+        ('CustomerEmail', '' if _HYPHEN in email else email),
         ('CustomerFirstNames', first_names),
         ('CustomerFamilyName', family_name),
-        ('CustomerPhone', re.sub(r'[^0-9+]', '', phone or '')),
+        # International form only: never a bare number (see `_ACCOUNT_LIKE_RE`).
+        ('CustomerPhone', phone if re.fullmatch(r'\+[0-9]{4,15}', phone) else ''),
         ('CustomerCountry', const.COUNTRY_ALPHA3.get((country_code or '').upper(), '')),
         ('CustomerCity', clean_text(city)),
         ('CustomerZIPCode', clean_text(zip_code, 20)),
@@ -528,7 +544,7 @@ def customer_fields(
     return [
         (field, value)
         for field, value in candidates
-        if value and not _METHOD_LIKE_RE.fullmatch(value)  # A name's piece could be one.
+        if value and not _is_dangerous(value)  # A piece of a name could be one.
     ]
 
 

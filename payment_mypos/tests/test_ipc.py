@@ -225,13 +225,15 @@ class TestPurchase(unittest.TestCase):
                 ('CustomerEmail', 'ann@example.com'),
                 ('CustomerFirstNames', 'Ann Marie'),
                 ('CustomerFamilyName', 'Smith'),
-                ('CustomerPhone', '00321234'),
+                ('CustomerPhone', '+321234'),  # International form only.
                 ('CustomerCountry', 'BEL'),
             ],
         )
 
     def test_shopper_text_cannot_serve_as_another_field(self):
-        """Re-labelled, no value a shopper typed reads as a URL or an IPC method (API §3.3a)."""
+        """Re-cut or re-labelled, no value a shopper typed reads as a URL, an IPC method or an
+        account number (API §3.3a): shopper text holds no '-', so the form's values are the only
+        cut, and each of them is checked as a whole."""
         credentials = ipc.Credentials(
             '000000000000010', '61938166610', 1, SANDBOX_STORE_KEY, MYPOS_CERT
         )
@@ -239,8 +241,15 @@ class TestPurchase(unittest.TestCase):
             'https://evil.example/n',
             'HTTPS:\\\\evil',
             'https: //x',
+            'https:evil.com',
             'IPCRefund',
             'ipcreversal',
+            'Vitosha 1-IPCRefund-813705-100.00-EUR-xml',
+            'a-IPCSendMoney-40012345678-500.00-EUR-T1-gift@x.io',
+            '\uff29\uff30\uff23\uff32\uff45\uff46\uff55\uff4e\uff44',  # Full-width letters.
+            'IPC\u00adRefund',
+            'https:\uff0f\uff0fevil.com',
+            '40012345678',
         ]
         urls = [
             'https://shop.example/payment/mypos/' + name for name in ('return', 'cancel', 'webhook')
@@ -258,16 +267,26 @@ class TestPurchase(unittest.TestCase):
                     url_notify=urls[2],
                     language='EN',
                     customer=ipc.customer_fields(
-                        email=text, name=f'{text} {text}', city=text, zip_code=text, address=text
+                        email=text,
+                        name=f'{text} {text}',
+                        phone=text,
+                        city=text,
+                        zip_code=text,
+                        address=text,
                     ),
                     cart=ipc.build_cart([(text, 1, 100)], 100, 2, 'EUR', text),
                 )
-                values = [value for _name, value in fields[1:-1]]
-                for value in values:
-                    self.assertNotRegex(value.lower(), r'^ipc[a-z]*$')
+                values = [value for _name, value in fields[:-1]]
+                self.assertEqual('-'.join(values).split('-'), values, "a value holds a cut point")
+                for value in values[1:]:
+                    self.assertNotRegex(value, r'(?i)^ipc[a-z]*$')
+                    if value not in (credentials.sid, credentials.wallet_number):
+                        self.assertNotRegex(value, r'^[0-9]{10,}$')
                     if value not in urls:
-                        self.assertNotRegex(value, r':\s*/|//')
+                        self.assertNotIn(':', value)
+                        self.assertNotIn('//', value)
         self.assertEqual(ipc.clean_text('Huge Street 2/543'), 'Huge Street 2/543')
+        self.assertEqual(ipc.clean_text('T-shirt'), 'T\u2010shirt')
 
     def test_build_purchase_refuses_unbalanced_cart(self):
         credentials = ipc.Credentials(

@@ -55,13 +55,13 @@ class TestPaymentTransaction(MyPOSCommon):
                 ('CustomerEmail', 'norbert.buyer@example.com'),
                 ('CustomerFirstNames', 'Norbert'),
                 ('CustomerFamilyName', 'Buyer'),
-                ('CustomerPhone', '003212345678'),
+                ('CustomerPhone', '+3212345678'),
                 ('CustomerCountry', 'BEL'),
                 ('CustomerCity', 'Sin City'),
                 ('CustomerZIPCode', '1000'),
                 ('CustomerAddress', 'Huge Street 2/543'),
                 ('CartItems', '1'),
-                ('Article_1', 'S00042-1'),
+                ('Article_1', 'S00042\u20101'),  # No '-' a re-cut could use.
                 ('Quantity_1', '1'),
                 ('Price_1', '1111.11'),
                 ('Currency_1', 'EUR'),
@@ -202,5 +202,5 @@ class TestPaymentTransaction(MyPOSCommon):
         fields = dict(self._render(tx_partial)['fields'])
         self.assertEqual(
             (fields['CartItems'], fields['Article_1'], fields['Amount_1']),
-            ('1', 'S-cart-2', '10.00'),
+            ('1', 'S\u2010cart\u20102', '10.00'),  # The reference, without '-'.
         )
