@@ -1258,24 +1258,19 @@ class Emulator:
             'status': None,
             'fault': None,
         }
-        if faults.api_http_status:
-            call.update(fault=f'http {faults.api_http_status}')
+        if faults.api_http_status or faults.api_redirect:  # Answered, never processed.
+            status = faults.api_http_status or faults.api_redirect
+            call.update(fault=f"{'http' if faults.api_http_status else 'redirect'} {status}")
             with self._lock:
                 self._api_calls.append(call)
+            if faults.api_http_status:
+                return _Response(
+                    status,
+                    f"<html><body><h1>{status}</h1>Service error "
+                    f"(emulator fault api_http_status)</body></html>",
+                )
             return _Response(
-                faults.api_http_status,
-                f"<html><body><h1>{faults.api_http_status}</h1>Service error "
-                f"(emulator fault api_http_status)</body></html>",
-            )
-        if faults.api_redirect:
-            call.update(fault=f'redirect {faults.api_redirect}')
-            with self._lock:
-                self._api_calls.append(call)
-            return _Response(
-                faults.api_redirect,
-                "Moved (emulator fault api_redirect)",
-                'text/plain',
-                headers={'Location': self.url},
+                status, "Moved (emulator fault api_redirect)", 'text/plain', {'Location': self.url}
             )
         try:
             if not headers.get('user-agent'):
