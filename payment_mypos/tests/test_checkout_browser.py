@@ -158,6 +158,10 @@ class TestCheckoutInBrowser(MyPOSCommon):
         self.emulator.reset_faults()
         self.driver = BrowserDriver(self)
         self.addCleanup(self.driver.stop)
+        # Last in, first out: myPOS's late notifications (a rollback) and the requests they make
+        # finish before the test's cursor is rolled back, never during the next test.
+        self.addCleanup(self._wait_remaining_requests)
+        self.addCleanup(self.emulator.wait_idle)
         self.authenticate('mypos_shopper', 'mypos_shopper', browser=self.driver.browser)
         self.cr.flush()
         self.cr.clear()
@@ -269,6 +273,7 @@ class TestCheckoutInBrowser(MyPOSCommon):
             "the cancellation shown to the shopper",
             90,
         )
+        self.emulator.wait_idle()  # The rollback may still be on its way to the webhook.
         order, tx = self._last_order_and_tx()
         self.assertEqual(tx.state, 'cancel')
         self.assertFalse(tx.provider_reference)
