@@ -25,18 +25,7 @@ from odoo.addons.payment_mypos.tests.test_reliability_common import (
 )
 
 # The names an attacker would put on the pieces: every name the module reads, and some others.
-NAMES = (
-    'IPCmethod',
-    'SID',
-    'Amount',
-    'Currency',
-    'OrderID',
-    'IPC_Trnref',
-    'ipcmethod',
-    'CardType',
-    'RequestSTAN',
-    'x',
-)
+NAMES = (*const.FORM_LAYOUTS['IPCPurchaseNotify'], 'ipcmethod', 'CardType', 'RequestSTAN', 'x')
 LEGACY_TAG = 'c0ffee00'
 
 
