@@ -34,14 +34,14 @@ ACTIONS = Path(__file__).resolve().parent / 'odoo_actions.py'
 
 def generate_key_pair(bits=1024):
     """(private key PEM, self-signed certificate PEM) of a throw-away RSA pair."""
-    ipc, _const = load_ipc()
-    return ipc.generate_key_pair(bits)
+    from mypos_emulator._ipc import testing
+
+    return testing.generate_key_pair(bits)
 
 
 def load_ipc():
-    """payment_mypos/ipc.py without Odoo (through the emulator's loader)."""
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
+    """The protocol package payment_mypos/ipc/ without Odoo (through the emulator's loader;
+    tools/test puts the repository on PYTHONPATH)."""
     from mypos_emulator._ipc import const, ipc
 
     return ipc, const

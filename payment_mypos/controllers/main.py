@@ -9,7 +9,7 @@ from odoo import _, http
 from odoo.exceptions import ValidationError
 from odoo.http import request
 
-from .. import const, ipc, layouts
+from .. import ipc, utils
 
 _logger = logging.getLogger(__name__)
 
@@ -22,8 +22,8 @@ class MyPOSController(http.Controller):
     # The messages each route applies (API §4.3, §4.4): myPOS posts its notifications to our
     # notify URL and sends the shopper's browser, with the OK or the cancel, to the return URLs.
     # Any other message, signed or not, is refused there.
-    _WEBHOOK_METHODS = (const.NOTIFY_METHODS['done'], const.NOTIFY_METHODS['cancel'])
-    _RETURN_METHODS = (const.RETURN_METHODS['ok'], const.RETURN_METHODS['cancel'])
+    _WEBHOOK_METHODS = (ipc.const.NOTIFY_METHODS['done'], ipc.const.NOTIFY_METHODS['cancel'])
+    _RETURN_METHODS = (ipc.const.RETURN_METHODS['ok'], ipc.const.RETURN_METHODS['cancel'])
 
     @http.route(
         _webhook_url,
@@ -58,14 +58,22 @@ class MyPOSController(http.Controller):
             tx_sudo, message = self._mypos_verified(
                 self._mypos_read_fields(), self._WEBHOOK_METHODS
             )
-            tx_sudo._handle_notification_data('mypos', message)
+            self._mypos_apply(tx_sudo, message)
         except (ipc.IPCError, ValidationError) as error:
             request.env.cr.rollback()  # A refusal leaves nothing behind, not even half a change.
             reason = error.args[0] if error.args else str(error)
             _logger.warning("Refused a myPOS notification: %s", reason)
             if message is not None:
-                tx_sudo._mypos_log_received(
-                    message, _("Refused (myPOS was not answered OK): %s", reason)
+                if isinstance(error, ipc.IPCError):
+                    reason = utils.explain_error(tx_sudo.env, error)
+                request.env['payment.mypos.log']._mypos_add(
+                    tx_sudo,
+                    'in',
+                    message.method,
+                    list(message.pairs),
+                    order_id=message.order_id,
+                    outcome=_("Refused (myPOS was not answered OK): %s", reason),
+                    once=True,
                 )
             return self._mypos_refusal(reason)
         return request.make_response('OK', headers=[('Content-Type', 'text/plain; charset=utf-8')])
@@ -91,7 +99,7 @@ class MyPOSController(http.Controller):
             pairs = self._mypos_read_fields()
             if pairs:
                 tx_sudo, message = self._mypos_verified(pairs, self._RETURN_METHODS)
-                tx_sudo._handle_notification_data('mypos', message)
+                self._mypos_apply(tx_sudo, message)
         except (ipc.IPCError, ValidationError) as error:
             request.env.cr.rollback()
             _logger.warning(
@@ -108,6 +116,24 @@ class MyPOSController(http.Controller):
         return request.make_response(f'REFUSED: {reason}', headers=headers, status=400)
 
     @staticmethod
+    def _mypos_apply(tx_sudo, message):
+        """Apply a verified message posted to us and record it in the transaction's myPOS log.
+
+        A message that changed nothing may be a replay: it is counted, not added again.
+        """
+        before = (tx_sudo.state, tx_sudo.provider_reference)
+        tx_sudo._handle_notification_data('mypos', message)
+        request.env['payment.mypos.log']._mypos_add(
+            tx_sudo,
+            'in',
+            message.method,
+            list(message.pairs),
+            order_id=message.order_id,
+            outcome=_("Received and verified"),
+            once=(tx_sudo.state, tx_sudo.provider_reference) == before,
+        )
+
+    @staticmethod
     def _mypos_verified(pairs, methods):
         """Read a form by its layout, find the one transaction it names, verify its signature.
 
@@ -118,7 +144,7 @@ class MyPOSController(http.Controller):
         :raise ipc.IPCError: If the form is malformed or not signed by myPOS.
         :raise ValidationError: If it names no transaction, or could name another one.
         """
-        form = layouts.read_form(pairs, methods)
+        form = ipc.read_form(pairs, methods)
         tx_sudo = (
             request.env['payment.transaction'].sudo()._get_tx_from_notification_data('mypos', form)
         )
@@ -170,7 +196,11 @@ class MyPOSController(http.Controller):
         """
         httprequest = request.httprequest
         if (httprequest.content_length or 0) > ipc.MAX_FORM_BYTES:
-            raise ipc.MalformedMessage(f"the body is larger than {ipc.MAX_FORM_BYTES} bytes")
+            raise ipc.MalformedMessage(
+                f"the body is larger than {ipc.MAX_FORM_BYTES} bytes",
+                code="body_too_large",
+                limit=ipc.MAX_FORM_BYTES,
+            )
         if httprequest.method == 'GET':
             return ipc.parse_form(httprequest.query_string) if httprequest.query_string else []
         if httprequest.form:  # Odoo parsed it into an ordered multi-dict: order and blanks kept.

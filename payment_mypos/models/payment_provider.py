@@ -1,53 +1,15 @@
 # Part of payment_mypos. License LGPL-3.
 
-import contextlib
-import functools
-import hashlib
-import http.client
-import ipaddress
 import logging
-import socket
-import threading
-import time
-import uuid
-from urllib.parse import urlsplit
-
-import requests
-import urllib3
-from werkzeug import urls
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
-from odoo.tools import file_open, format_datetime
 
 from odoo.addons.payment import utils as payment_utils
 
-from .. import const, ipc, layouts
-from ..controllers.main import MyPOSController
+from .. import administration, const, ipc, utils
 
 _logger = logging.getLogger(__name__)
-
-
-@functools.lru_cache(maxsize=4)
-def _read_addon_file(path):
-    """Return the text of a file shipped with the addon (the public sandbox key material)."""
-    with file_open(f'payment_mypos/{path}') as file:
-        return file.read()
-
-
-def _shut_down(sock):
-    """End every read on `sock` at once (the deadline of a call to myPOS has passed)."""
-    with contextlib.suppress(OSError):  # Already closed: nothing left to end.
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # Not SSLSocket's: no TLS state touched.
-
-
-# The largest answer read from myPOS; real ones are a few KB.
-MAX_ANSWER_BYTES = 1024 * 1024
-
-# myPOS statuses that say the store's credentials or setup are wrong (API §5, §4.10): a test
-# connection answered with one of them fails. Any other signed answer about the dummy order proves
-# that myPOS accepted our signature and that we can verify myPOS's.
-CONNECTION_FAILURE_STATUSES = {1, 2, 3, 4, 5, 6, 10, 25, 99}
 
 
 class PaymentProvider(models.Model):
@@ -191,13 +153,10 @@ class PaymentProvider(models.Model):
             except ipc.InvalidKey:
                 provider.mypos_private_key_info = _("A key is stored but cannot be read")
                 continue
-            fingerprint = hashlib.sha256(
-                key.public_key().public_numbers().n.to_bytes((key.key_size + 7) // 8, 'big')
-            ).hexdigest()[:16]
             provider.mypos_private_key_info = _(
-                "RSA %(bits)s-bit key stored (public key fingerprint %(fp)s)",
+                "RSA %(bits)s-bit key stored (public key SHA-256 %(fp)s)",
                 bits=key.key_size,
-                fp=fingerprint,
+                fp=ipc.fingerprint(pem),
             )
 
     def _inverse_mypos_private_key(self):
@@ -211,7 +170,10 @@ class PaymentProvider(models.Model):
                 ipc.load_private_key(pem)
             except ipc.InvalidKey as error:
                 raise ValidationError(
-                    _("myPOS: The store private key is not valid: %s", error)
+                    _(
+                        "myPOS: The store private key is not valid: %s",
+                        utils.explain_error(self.env, error),
+                    )
                 ) from None
             provider.mypos_private_key_pem = pem
         # Forget the entered value, so that not even the answer to this save echoes it back.
@@ -251,7 +213,9 @@ class PaymentProvider(models.Model):
             try:
                 ipc.check_credentials(provider._mypos_get_credentials())
             except ipc.IPCError as error:
-                raise ValidationError(_("myPOS: Invalid credentials: %s.", error)) from None
+                raise ValidationError(
+                    _("myPOS: Invalid credentials: %s.", utils.explain_error(self.env, error))
+                ) from None
 
     # === CRUD METHODS ===#
 
@@ -287,19 +251,19 @@ class PaymentProvider(models.Model):
         verifying, signing = ('test', 'disabled'), ('test',)
         sid = self.mypos_sid or (self.state == 'disabled' and self.mypos_disconnected_sid)
         return ipc.Credentials(
-            sid=pick(sid, lambda: const.SANDBOX_SID, verifying),
+            sid=pick(sid, lambda: ipc.const.SANDBOX_SID, verifying),
             wallet_number=pick(
-                self.mypos_wallet_number, lambda: const.SANDBOX_WALLET_NUMBER, signing
+                self.mypos_wallet_number, lambda: ipc.const.SANDBOX_WALLET_NUMBER, signing
             ),
-            key_index=pick(self.mypos_key_index, lambda: const.SANDBOX_KEY_INDEX, signing),
+            key_index=pick(self.mypos_key_index, lambda: ipc.const.SANDBOX_KEY_INDEX, signing),
             private_key=pick(
                 self.mypos_private_key_pem,
-                lambda: _read_addon_file(const.SANDBOX_PRIVATE_KEY_FILE),
+                utils.sandbox_private_key,
                 signing,
             ),
             certificate=pick(
                 self.mypos_public_certificate,
-                lambda: _read_addon_file(const.SANDBOX_CERTIFICATE_FILE),
+                utils.sandbox_certificate,
                 verifying,
             ),
         )
@@ -307,12 +271,7 @@ class PaymentProvider(models.Model):
     @staticmethod
     def _mypos_is_sandbox_certificate(certificate):
         """Tell whether a certificate (or public key) holds myPOS's public sandbox key."""
-        sandbox = ipc.load_public_key(_read_addon_file(const.SANDBOX_CERTIFICATE_FILE))
-        try:
-            key = ipc.load_public_key(certificate)
-        except ipc.InvalidKey:
-            return False
-        return key.public_numbers() == sandbox.public_numbers()
+        return ipc.same_public_key(certificate, utils.sandbox_certificate())
 
     def _mypos_get_api_url(self):
         """Return the myPOS endpoint of the provider's state.
@@ -322,188 +281,72 @@ class PaymentProvider(models.Model):
         """
         self.ensure_one()
         if self.state == 'enabled':
-            return const.PRODUCTION_URL
+            return ipc.const.PRODUCTION_URL
         override = self.env['ir.config_parameter'].sudo().get_param('payment_mypos.sandbox_url')
-        return (override or '').strip() or const.SANDBOX_URL
+        return (override or '').strip() or ipc.const.SANDBOX_URL
 
-    def _mypos_make_request(self, method, params, reference=None):
+    def _mypos_make_request(self, method, params, tx=None):
         """Send a signed server-to-server call to myPOS and return its verified answer.
 
-        A failure says in its `kind` whether myPOS may have acted on the call: only 'unreachable'
-        (no connection could be made: DNS, connection refused, invalid URL) proves that the
-        request never left; a broken connection after it left is 'lost', like a timeout.
+        The call is built and signed once; with `tx`, what was sent and what came back (or why
+        nothing usable did) go to that transaction's myPOS log. A failure's `kind` says whether
+        myPOS may have acted on the call (`ipc.Failure.may_have_moved_money`).
 
         Note: self.ensure_one()
 
         :param str method: `IPCGetTxnStatus`, `IPCRefund`, ...
         :param list params: The call's own (name, value) pairs, in posting order.
-        :param str reference: The transaction reference, for the log.
+        :param recordset tx: The `payment.transaction` the call is about, if any.
         :return: The answer, verified, with status 0 and read against its layout.
-        :rtype: layouts.Message
+        :rtype: ipc.Message
         :raise ipc.RemoteError: If myPOS cannot be reached in time, or its answer is not a
-                                correctly signed success; `kind` tells which.
+                                correctly signed success.
         """
         self.ensure_one()
         credentials = self._mypos_get_credentials()
         fields = ipc.build_request(credentials, method, params)
         url = self._mypos_get_api_url()
-        _logger.info("Sending %s to %s for %s", method, url, reference)
-        # The whole call, body included, must fit in REQUEST_TIMEOUT (plus one last read at most).
-        deadline = time.monotonic() + const.REQUEST_TIMEOUT
-        connect_timeout = min(const.CONNECT_TIMEOUT, const.REQUEST_TIMEOUT / 2)
+        order_id = ipc.get_field(params, 'OrderID')
+        log = self.env['payment.mypos.log']
+        if tx:
+            log._mypos_add(tx, 'out', method, fields, order_id=order_id, outcome=_("Sent"))
+        _logger.info("Sending %s to %s for %s", method, url, tx.reference if tx else order_id)
         try:
-            response = requests.post(
-                url,
-                data=fields,
-                headers={'User-Agent': const.USER_AGENT, 'Accept-Encoding': 'identity'},
-                timeout=(connect_timeout, const.REQUEST_TIMEOUT - connect_timeout),
-                stream=True,
-                allow_redirects=False,  # An answer comes from the endpoint itself, or not at all.
-            )
-            with response:
-                body = self._mypos_read_body(response, deadline)
-        except requests.exceptions.Timeout as error:
-            _logger.warning("%s to %s timed out: %s", method, url, error)
-            raise ipc.RemoteError(
-                'timeout',
-                _(
-                    "myPOS did not answer within %(seconds)s seconds (%(url)s).",
-                    seconds=const.REQUEST_TIMEOUT,
-                    url=url,
-                ),
-            ) from None
-        except requests.exceptions.RequestException as error:
-            _logger.warning("%s to %s failed: %s", method, url, error)
-            if self._mypos_never_sent(error):
-                raise ipc.RemoteError(
-                    'unreachable',
-                    _(
-                        "myPOS cannot be reached at %(url)s (%(error)s).",
-                        url=url,
-                        error=type(error).__name__,
-                    ),
-                ) from None
-            raise ipc.RemoteError(
-                'lost',
-                _(
-                    "The connection to myPOS at %(url)s broke after the request was sent "
-                    "(%(error)s): myPOS may have acted on it.",
-                    url=url,
-                    error=type(error).__name__,
-                ),
-            ) from None
-        if response.status_code != 200:
-            _logger.warning("%s to %s answered HTTP %s", method, url, response.status_code)
-            raise ipc.RemoteError(
-                'http',
-                _(
-                    "myPOS answered with HTTP error %(code)s at %(url)s.",
-                    code=response.status_code,
-                    url=url,
-                ),
-            )
-        try:
+            body = ipc.transport.post(url, fields)
             tree = ipc.read_answer(body, credentials.certificate)
-            message = layouts.read_answer(tree, method)
-        except ipc.RemoteError as error:
-            _logger.warning("%s to %s: %s (%s bytes)", method, url, error, len(body))
-            raise
-        except ipc.MalformedMessage as error:
-            _logger.warning("%s to %s: %s", method, url, error)
-            raise ipc.RemoteError(
-                'garbage',
-                _("myPOS's answer is signed, but cannot be read: %s", error),
-                tree=tree,
-            ) from None
-        _logger.info("myPOS answered %s for %s: status %s", method, reference, message.status)
-        return message
-
-    @staticmethod
-    def _mypos_never_sent(error):
-        """Tell whether a failed call provably never left this server (so no money can move)."""
-        if isinstance(
-            error,
-            requests.exceptions.InvalidURL
-            | requests.exceptions.MissingSchema
-            | requests.exceptions.InvalidSchema,
-        ):
-            return True
-        reason = getattr(error.args[0], 'reason', None) if error.args else None
-        return isinstance(error, requests.exceptions.ConnectionError) and isinstance(
-            reason, urllib3.exceptions.NewConnectionError
-        )
-
-    @staticmethod
-    def _mypos_read_body(response, deadline):
-        """Return the body of a streamed answer, giving up at `deadline` or past MAX_ANSWER_BYTES.
-
-        Reads wait for one arrival of data at most (`read1`), with the time left as socket
-        timeout, and a watchdog shuts the socket at the deadline: an answer trickling in (body or
-        chunk headers) cannot stretch the call past it.
-
-        :raise requests.exceptions.Timeout: If the body is still coming at `deadline`.
-        :raise requests.exceptions.ConnectionError: If the connection broke before its end.
-        :raise ipc.RemoteError: If the body is too large to be an answer of myPOS.
-        """
-        if response.status_code != 200:
-            return b''
-        raw = getattr(response.raw, '_fp', None)  # http.client's response, below urllib3's.
-        if not hasattr(raw, 'read1'):
-            raw = None
-        # The socket under http.client's buffered reader (urllib3 may already have let go of
-        # its connection object when the answer closes the connection, as HTTP/1.0 ones do).
-        sock = getattr(getattr(getattr(raw, 'fp', None), 'raw', None), '_sock', None)
-        watchdog = None
-        if sock is not None:
-            watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), _shut_down, [sock])
-            watchdog.daemon = True
-            watchdog.start()
-        try:
-            return PaymentProvider._mypos_read_chunks(response, raw, sock, deadline)
-        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
-            if time.monotonic() >= deadline:  # Cut by the watchdog.
-                raise requests.exceptions.ReadTimeout(
-                    "the answer took too long to arrive"
-                ) from None
-            raise
-        finally:
-            if watchdog is not None:
-                watchdog.cancel()
-
-    @staticmethod
-    def _mypos_read_chunks(response, raw, sock, deadline):
-        pieces = response.iter_content(chunk_size=16384)
-        chunks, size = [], 0
-        while True:
-            if raw is not None:
-                try:
-                    if sock is not None:  # No single read may wait past the deadline either.
-                        sock.settimeout(max(deadline - time.monotonic(), 0.001))
-                    chunk = raw.read1(16384)
-                except (OSError, ValueError, http.client.HTTPException) as error:
-                    if isinstance(error, TimeoutError):
-                        raise requests.exceptions.ReadTimeout(str(error)) from None
-                    raise requests.exceptions.ConnectionError(error) from None
-            else:
-                chunk = next(pieces, b'')
-            if not chunk:
-                if raw is not None and getattr(raw, 'length', None):  # Content-Length not reached.
-                    raise requests.exceptions.ChunkedEncodingError("the answer was cut off")
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_ANSWER_BYTES:
+            try:
+                answer = ipc.layouts.read_answer(tree, method)
+            except ipc.MalformedMessage as error:
                 raise ipc.RemoteError(
-                    'garbage',
-                    _(
-                        "myPOS's answer is larger than %(size)s bytes: it is not an answer of "
-                        "myPOS.",
-                        size=MAX_ANSWER_BYTES,
-                    ),
+                    ipc.Failure.GARBAGE,
+                    f"myPOS's answer is signed, but cannot be read: {error}",
+                    tree=tree,
+                    code='remote_layout',
+                    reason=error,
+                ) from None
+        except ipc.RemoteError as error:
+            _logger.warning("%s to %s failed: %s", method, url, error)
+            if tx:
+                log._mypos_add(
+                    tx,
+                    'in',
+                    method,
+                    error.tree,
+                    order_id=order_id,
+                    outcome=f"{error.kind.value}: {utils.explain_error(self.env, error)}",
                 )
-            if time.monotonic() > deadline:
-                raise requests.exceptions.ReadTimeout("the answer took too long to arrive")
-        return b''.join(chunks)
+            raise
+        _logger.info("myPOS answered %s for %s: status %s", method, order_id, answer.status)
+        if tx:
+            log._mypos_add(
+                tx,
+                'in',
+                method,
+                list(answer.pairs),
+                order_id=order_id,
+                outcome=_("Signed answer, status 0 (%s)", answer.status_msg),
+            )
+        return answer
 
     # The compute method of `payment` returns nothing; there is nothing to pass on.
     def _compute_feature_support_fields(self):  # pylint: disable=missing-return
@@ -516,7 +359,7 @@ class PaymentProvider(models.Model):
         supported_currencies = super()._get_supported_currencies()
         if self.code == 'mypos':
             supported_currencies = supported_currencies.filtered(
-                lambda c: c.name in const.SUPPORTED_CURRENCIES
+                lambda c: c.name in ipc.const.SUPPORTED_CURRENCIES
             )
         return supported_currencies
 
@@ -633,363 +476,35 @@ class PaymentProvider(models.Model):
             },
         }
 
-    # === BUSINESS METHODS - ADMINISTRATION ===#
+    # === BUSINESS METHODS - ADMINISTRATION (see administration.py) ===#
 
     def _mypos_import_configuration_pack(self, pack):
-        """Decode and validate myPOS's Configuration Pack, then store its five credentials at once.
-
-        Note: self.ensure_one()
-
-        :param str pack: The base64 text from myPOS's dashboard (API §6.3).
-        :raise ValidationError: If the pack is malformed; nothing is changed then.
-        """
+        """Store the five credentials of myPOS's configuration pack at once; see
+        `administration.import_configuration_pack`."""
         self.ensure_one()
-        try:
-            credentials = ipc.decode_configuration_pack(pack)
-        except ipc.IPCError as error:
-            raise ValidationError(
-                _(
-                    "myPOS: The configuration pack cannot be imported: %(reason)s. Copy the whole "
-                    "pack again from myPOS's dashboard (Online stores > your store > Keys). "
-                    "Nothing was changed.",
-                    reason=error,
-                )
-            ) from None
-        self.write(
-            {
-                'mypos_sid': credentials.sid,
-                'mypos_wallet_number': credentials.wallet_number,
-                'mypos_key_index': credentials.key_index,
-                'mypos_private_key_pem': credentials.private_key,
-                'mypos_public_certificate': credentials.certificate,
-            }
-        )
-        _logger.info(
-            "myPOS configuration pack imported on provider %s by user %s (SID %s, key index %s)",
-            self.id,
-            self.env.uid,
-            credentials.sid,
-            credentials.key_index,
-        )
-        self.message_post(
-            body=_(
-                "A myPOS configuration pack was imported by %(user)s: the store credentials were "
-                "replaced.",
-                user=self.env.user.name,
-            )
-        )
+        administration.import_configuration_pack(self, pack)
 
     def _mypos_get_environment_warning(self):
-        """Return a warning when the credentials seem to belong to the other environment, or ''.
-
-        myPOS refuses the sandbox's credentials on its live endpoint and the reverse, with errors
-        3 or 5 (API §1, §5); the public sandbox store is the only store known to be a test one.
-
-        Note: self.ensure_one()
-        """
+        """Return a warning when the credentials seem to belong to the other environment, or ''."""
         self.ensure_one()
-        is_sandbox_store = (
-            self.mypos_sid == const.SANDBOX_SID
-            or self.mypos_wallet_number == const.SANDBOX_WALLET_NUMBER
-        )
-        if self.state == 'enabled' and is_sandbox_store:
-            return _(
-                "These are myPOS's public sandbox credentials, but the provider is Enabled (live): "
-                "myPOS refuses them on its live endpoint, so customers could not pay. Import your "
-                "store's live configuration pack, or set the provider to Test Mode."
-            )
-        if self.state == 'test' and self.mypos_sid and not is_sandbox_store:
-            return _(
-                "These are not the credentials of myPOS's public sandbox store, but the provider "
-                "is in Test Mode: if they are your live store's, myPOS refuses them on its "
-                "sandbox. Set the provider to Enabled to use them, or clear them to test with the "
-                "sandbox store."
-            )
-        return ''
+        return administration.environment_warning(self)
 
     def _mypos_get_webhook_problems(self):
-        """Return what prevents myPOS from notifying this database's webhook in live use.
-
-        myPOS posts notifications only to a public https URL (API §7 `URL_Notify`); a port other
-        than the default one is not known to work.
-
-        Note: self.ensure_one()
-
-        :return: The problems, as sentences (none if the URL is fine).
-        :rtype: list
-        """
+        """Return what prevents myPOS from notifying this database's webhook in live use."""
         self.ensure_one()
-        url = urls.url_join(self.get_base_url(), MyPOSController._webhook_url)
-        parts = urlsplit(url)
-        problems = []
-        if parts.scheme != 'https':
-            problems.append(
-                _(
-                    "The webhook URL %(url)s is not https: myPOS notifies https URLs only. Serve "
-                    "Odoo over https and set the system parameter web.base.url to its https "
-                    "address.",
-                    url=url,
-                )
-            )
-        try:
-            port = parts.port
-        except ValueError:
-            port = -1
-        if port not in (None, 443) and not (parts.scheme == 'http' and port == 80):
-            problems.append(
-                _(
-                    "The webhook URL %(url)s names port %(port)s: use the default https port "
-                    "(443), without a port in web.base.url.",
-                    url=url,
-                    port=port,
-                )
-            )
-        host = (parts.hostname or '').lower()
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            local = host in ('', 'localhost') or host.endswith(('.localhost', '.local'))
-        else:
-            local = not address.is_global
-        if local:
-            problems.append(
-                _(
-                    "The webhook URL %(url)s points to %(host)s, which myPOS cannot reach from the "
-                    "internet: set web.base.url to the public domain name of this database.",
-                    url=url,
-                    host=host or '?',
-                )
-            )
-        return problems
+        return administration.webhook_problems(self)
 
     def _mypos_test_connection(self):
-        """Check our side of the setup, then call myPOS about a fresh dummy order.
-
-        The call (`IPCGetTxnStatus`, API §4.8, §4.10) moves no money. It succeeds when myPOS
-        answers with a signature that verifies with the configured myPOS certificate and a status
-        that does not put the credentials in question.
-
-        Note: self.ensure_one()
-
-        :return: Whether the connection works, and the outcome for the administrator.
-        :rtype: tuple(bool, str)
-        """
+        """Check the setup, then make a call that moves no money: (success, outcome)."""
         self.ensure_one()
-        problems = []
-        credentials = self._mypos_get_credentials()
-        try:
-            ipc.check_credentials(credentials)
-        except ipc.IPCError as error:
-            problems.append(_("Invalid credentials: %(error)s.", error=error))
-        if self.state == 'enabled':
-            if credentials.sid == const.SANDBOX_SID or (
-                credentials.wallet_number == const.SANDBOX_WALLET_NUMBER
-            ):
-                problems.append(
-                    _("Sandbox credentials in live mode.")
-                    + " "
-                    + self._mypos_get_environment_warning()
-                )
-            problems += self._mypos_get_webhook_problems()
-        if problems:  # Calling myPOS would only add noise, or use the wrong store.
-            return False, "\n".join(problems)
-
-        url = self._mypos_get_api_url()
-        order_id = ipc.make_order_id('odoo-connection-test', uuid.uuid4().hex[:8], int(time.time()))
-        method = 'IPCGetTxnStatus'
-        try:
-            self._mypos_make_request(method, [('OrderID', order_id)], reference=order_id)
-            status, tree = 0, []
-        except ipc.RemoteError as error:
-            status = self._mypos_status_code(error.status)
-            if error.kind != 'status' or status in CONNECTION_FAILURE_STATUSES:
-                return False, self._mypos_explain_connection_error(error, credentials, url)
-            tree = error.tree
-        outcome = _(
-            "myPOS answered %(method)s at %(url)s and its signature verifies with the configured "
-            "myPOS certificate: requests signed with key index %(index)s are accepted for store "
-            "%(sid)s.",
-            method=method,
-            url=url,
-            index=credentials.key_index,
-            sid=credentials.sid,
-        )
-        if status:
-            outcome += " " + _(
-                "(For the dummy order it answered: %(status)s)",
-                status=ipc.explain_status(status, ipc.get_field(tree, 'StatusMsg')),
-            )
-        if self.state == 'test':
-            outcome += " " + _("Test mode: payments go to myPOS's sandbox and move no money.")
-        return True, outcome
-
-    @staticmethod
-    def _mypos_status_code(status):
-        try:
-            return int(status)
-        except (TypeError, ValueError):
-            return None
-
-    def _mypos_explain_connection_error(self, error, credentials, url):
-        """Tell the administrator which part of the setup a failed call puts in question.
-
-        :param ipc.RemoteError error: Why the call failed.
-        :param ipc.Credentials credentials: The credentials the call was signed with.
-        :param str url: The endpoint called.
-        :return: The explanation: what is wrong, then what to do.
-        :rtype: str
-        """
-        status = self._mypos_status_code(error.status)
-        status_text = ipc.explain_status(error.status, ipc.get_field(error.tree or [], 'StatusMsg'))
-        if error.kind == 'timeout':
-            return _(
-                "Endpoint timed out: %(error)s Check that this server can open https connections "
-                "to %(url)s (firewall, proxy), then try again; if it persists, myPOS may be "
-                "having an outage.",
-                error=error,
-                url=url,
-            )
-        if error.kind == 'lost':
-            return _(
-                "Connection broken: %(error)s Check that nothing between this server and "
-                "%(url)s (proxy, firewall) cuts connections, then try again.",
-                error=error,
-                url=url,
-            )
-        if error.kind == 'unreachable':
-            return _(
-                "Endpoint unreachable: %(error)s Check this server's internet access (DNS, "
-                "firewall, outgoing https) and, in test mode, the system parameter "
-                "payment_mypos.sandbox_url if it is set.",
-                error=error,
-            )
-        if error.kind == 'http':
-            return _(
-                "Endpoint error: %(error)s The URL may be wrong (check the system parameter "
-                "payment_mypos.sandbox_url if it is set) or myPOS may be having an outage; try "
-                "again later.",
-                error=error,
-            )
-        if error.kind == 'garbage':
-            return _(
-                "Not a myPOS answer: %(error)s The endpoint %(url)s does not lead to myPOS's API "
-                "(a proxy or a wrong URL?).",
-                error=error,
-                url=url,
-            )
-        if error.kind == 'signature':
-            return _(
-                "The answer's signature does not verify: the configured myPOS certificate does "
-                "not match the key myPOS signs with for key index %(index)s. Download the myPOS "
-                "certificate of that key index from myPOS's dashboard (Online stores > your store "
-                "> Keys), or import the configuration pack again.",
-                index=credentials.key_index,
-            )
-        if status is None:  # Unsigned, without a status.
-            return _(
-                "myPOS's answer is not signed and gives no status, so it proves nothing: %(error)s",
-                error=error,
-            )
-        if status == 2:
-            headline = _(
-                "Request signature refused: the store private key or the key index (%(index)s) "
-                "does not match the public key uploaded to myPOS.",
-                index=credentials.key_index,
-            )
-        elif status == 4:
-            headline = _(
-                "Invalid Store ID (SID): myPOS does not know store %(sid)s.",
-                sid=credentials.sid,
-            )
-        elif status in (5, 6, 25):
-            headline = _(
-                "Wallet or store problem: wallet number %(wallet)s, or store %(sid)s's setup in "
-                "myPOS's dashboard.",
-                wallet=credentials.wallet_number,
-                sid=credentials.sid,
-            )
-        elif status == 3:
-            headline = _(
-                "myPOS refused the request: the key index (%(index)s) is not the store's latest "
-                "one, or the credentials belong to the other environment.",
-                index=credentials.key_index,
-            )
-        else:
-            headline = _("myPOS refused the request.")
-        parts = [headline, status_text]
-        if status in (3, 4, 5):
-            if self.state == 'test' and credentials.sid != const.SANDBOX_SID:
-                parts.append(
-                    _(
-                        "Live credentials in test mode? These are not myPOS's public sandbox "
-                        "credentials; myPOS's sandbox refuses a live store's. Set the provider to "
-                        "Enabled to use them, or clear them to test with the sandbox store."
-                    )
-                )
-            elif self.state == 'enabled':
-                parts.append(
-                    _(
-                        "Sandbox credentials in live mode? myPOS's live endpoint refuses sandbox "
-                        "credentials: import your store's live configuration pack."
-                    )
-                )
-        if error.kind == 'unsigned':
-            parts.append(_("(myPOS did not sign this answer, so it cannot be fully trusted.)"))
-        return " ".join(parts)
+        return administration.test_connection(self)
 
     def _mypos_get_open_transactions(self):
         """Return the myPOS transactions of this provider whose payment may still be under way."""
         self.ensure_one()
-        return (
-            self.env['payment.transaction']
-            .sudo()
-            .search(
-                [
-                    ('provider_id', '=', self.id),
-                    ('state', 'in', ('draft', 'pending')),
-                ]
-            )
-        )
+        return administration.open_transactions(self)
 
     def _mypos_disconnect(self):
-        """Forget the store's credentials and disable the provider, keeping myPOS's certificate.
-
-        The certificate and the store's ID (kept aside in `mypos_disconnected_sid`) still verify
-        the notifications of the payments under way; nothing can be signed any more.
-
-        Note: self.ensure_one()
-        """
+        """Forget the store's credentials and disable the provider, keeping myPOS's certificate."""
         self.ensure_one()
-        open_count = len(self._mypos_get_open_transactions())
-        former_sid = self.mypos_sid or self.mypos_disconnected_sid
-        self.write(
-            {
-                'state': 'disabled',
-                'mypos_sid': False,
-                'mypos_wallet_number': False,
-                'mypos_key_index': 0,
-                'mypos_private_key_pem': False,
-                'mypos_disconnected_sid': former_sid,
-                'mypos_last_test_date': False,
-                'mypos_last_test_result': False,
-                'mypos_last_test_success': False,
-            }
-        )
-        now = fields.Datetime.now()
-        _logger.info(
-            "myPOS account disconnected from provider %s by user %s (%s open transactions)",
-            self.id,
-            self.env.uid,
-            open_count,
-        )
-        self.message_post(
-            body=_(
-                "myPOS account disconnected by %(user)s on %(date)s: Store ID, wallet number, key "
-                "index and private key cleared, provider disabled. %(count)s transaction(s) were "
-                "still draft or pending; their notifications are still verified with the kept "
-                "myPOS certificate and applied.",
-                user=self.env.user.name,
-                date=format_datetime(self.env, now),
-                count=open_count,
-            )
-        )
+        administration.disconnect(self)

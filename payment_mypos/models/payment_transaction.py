@@ -1,37 +1,19 @@
 # Part of payment_mypos. License LGPL-3.
 
-import hashlib
 import logging
-import threading
-from datetime import timedelta
 
-import psycopg2
 from werkzeug import urls
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import ValidationError
 
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment.const import CURRENCY_MINOR_UNITS
 
-from .. import const, ipc, layouts
+from .. import const, ipc, refunds, status_check, utils
 from ..controllers.main import MyPOSController
 
 _logger = logging.getLogger(__name__)
-
-REFUND_METHOD = 'IPCRefund'
-# System parameters of the status check (Settings > Technical > System Parameters).
-EXPIRY_HOURS_PARAM = 'payment_mypos.status_check_expiry_hours'  # Default: DEFAULT_EXPIRY_HOURS.
-MAX_CHECKS_PARAM = 'payment_mypos.status_check_max_attempts'  # Default: DEFAULT_MAX_CHECKS.
-DEFAULT_EXPIRY_HOURS = 24
-DEFAULT_MAX_CHECKS = 12
-# First check this long after creation (the shopper may still be on myPOS's page), then
-# the interval doubles after each check, up to the cap: 10, 20, 40 ... 720, 720 minutes.
-FIRST_CHECK_DELAY = timedelta(minutes=10)
-MAX_CHECK_INTERVAL = timedelta(hours=12)
-MAX_CHECK_DOUBLINGS = 7  # 10 minutes * 2**7 is past MAX_CHECK_INTERVAL already.
-# Key space of the advisory lock taken while a refund is being sent (pg_try_advisory_xact_lock).
-REFUND_LOCK_SPACE = 0x6D79706F  # 'mypo'
 
 
 class PaymentTransaction(models.Model):
@@ -111,8 +93,6 @@ class PaymentTransaction(models.Model):
         """
         self.ensure_one()
         if not self.mypos_order_id:
-            db_uuid = self.env['ir.config_parameter'].sudo().get_param('database.uuid', '')
-            instance_tag = hashlib.sha256(db_uuid.encode()).hexdigest()[:8]
             # A refund's OrderID must come out the same if Odoo replays the request that sends it
             # (serialization failure): its reference (R-<source>[-n]) and its source are replayed
             # identically, its own id is not. myPOS then refuses the replay as a duplicate OrderID
@@ -120,7 +100,9 @@ class PaymentTransaction(models.Model):
             serial = self.source_transaction_id.id if self.operation == 'refund' else self.id
             self.write(
                 {
-                    'mypos_order_id': ipc.make_order_id(self.reference, instance_tag, serial),
+                    'mypos_order_id': ipc.make_order_id(
+                        self.reference, utils.instance_tag(self.env), serial
+                    ),
                     'mypos_live': self.provider_id.state == 'enabled',
                 }
             )
@@ -218,7 +200,12 @@ class PaymentTransaction(models.Model):
             )
         except ipc.IPCError as error:
             _logger.warning("Cannot build the myPOS purchase of %s: %s", self.reference, error)
-            raise ValidationError(_("myPOS: The payment cannot be started: %s", error)) from None
+            raise ValidationError(
+                _(
+                    "myPOS: The payment cannot be started: %s",
+                    utils.explain_error(self.env, error),
+                )
+            ) from None
         _logger.info(
             "Redirecting %s (myPOS OrderID %s) to myPOS for %s %s",
             self.reference,
@@ -238,7 +225,7 @@ class PaymentTransaction(models.Model):
         (API §3.3a): a message that could be read as being about another transaction is refused.
 
         :param str provider_code: The code of the provider that handled the transaction.
-        :param layouts.SignedForm notification_data: The form read from myPOS's message.
+        :param ipc.SignedForm notification_data: The form read from myPOS's message.
         :return: The transaction.
         :rtype: recordset of `payment.transaction`
         :raise ValidationError: If no transaction, or more than one reading, matches.
@@ -277,8 +264,8 @@ class PaymentTransaction(models.Model):
         A payment opened under live credentials is never verified with myPOS's public sandbox
         certificate, whatever the provider was switched to since.
 
-        :param layouts.SignedForm form: The form read from myPOS's message.
-        :rtype: layouts.Message
+        :param ipc.SignedForm form: The form read from myPOS's message.
+        :rtype: ipc.Message
         :raise ipc.IPCError: If the signature does not verify, or only the sandbox could verify it.
         """
         self.ensure_one()
@@ -286,14 +273,15 @@ class PaymentTransaction(models.Model):
         if self.mypos_live and self.provider_id._mypos_is_sandbox_certificate(certificate):
             raise ipc.InvalidSignature(
                 "the transaction was opened in live mode: myPOS's public sandbox certificate "
-                "cannot verify its messages (configure the store's myPOS certificate)"
+                "cannot verify its messages (configure the store's myPOS certificate)",
+                code='live_sandbox_certificate',
             )
         return form.verify(certificate)
 
     def _mypos_check_notification_data(self, message):
         """Check that a verified message is about this transaction: store, amount, currency.
 
-        :param layouts.Message message: The verified message.
+        :param ipc.Message message: The verified message.
         :raise ValidationError: If the SID, the amount or the currency differ.
         """
         credentials = self.provider_id._mypos_get_credentials()
@@ -317,7 +305,7 @@ class PaymentTransaction(models.Model):
         try:
             amount = ipc.parse_amount(message.amount, self._mypos_decimals())
         except ipc.IPCError as error:
-            raise ValidationError(_("myPOS: %s", error)) from None
+            raise ValidationError(_("myPOS: %s", utils.explain_error(self.env, error))) from None
         # myPOS states every amount positive; a refund transaction carries it negative.
         signed_amount = -self.amount if self.operation == 'refund' else self.amount
         expected = payment_utils.to_minor_currency_units(signed_amount, self.currency_id)
@@ -339,7 +327,7 @@ class PaymentTransaction(models.Model):
 
         Note: self.ensure_one()
 
-        :param layouts.Message notification_data: The verified message.
+        :param ipc.Message notification_data: The verified message.
         :raise ValidationError: If the message does not match the transaction, or cannot be
                                 applied without losing money state.
         """
@@ -348,43 +336,21 @@ class PaymentTransaction(models.Model):
             return
 
         message = notification_data
-        before = (self.state, self.provider_reference)
         self._mypos_check_notification_data(message)
-        if self.operation == 'refund' or message.method == REFUND_METHOD:
+        if self.operation == 'refund' or message.method == ipc.const.REFUND_METHOD:
             self._mypos_apply_refund(message)
-        elif message.method == const.NOTIFY_METHODS['done']:
+        elif message.method == ipc.const.NOTIFY_METHODS['done']:
             self._mypos_apply_payment(message)
-        elif message.method == const.NOTIFY_METHODS['cancel']:
+        elif message.method == ipc.const.NOTIFY_METHODS['cancel']:
             self._mypos_apply_rollback()
-        elif message.method == const.RETURN_METHODS['cancel']:
+        elif message.method == ipc.const.RETURN_METHODS['cancel']:
             if self.state == 'draft':
                 self._set_canceled(state_message=_("The payment was cancelled on myPOS's page."))
-        elif message.method == const.RETURN_METHODS['ok']:
+        elif message.method == ipc.const.RETURN_METHODS['ok']:
             if self.state == 'draft':
                 self._set_pending()
         else:
             raise ValidationError(_("myPOS: Received an unsupported message %s.", message.method))
-        if not self.env.context.get('mypos_logged'):  # Messages posted to us (the webhook).
-            # A message that changed nothing may be a replay: counted, not added again.
-            repeat = (self.state, self.provider_reference) == before
-            self._mypos_log_received(message, _("Received and verified"), once=repeat)
-
-    def _mypos_log_received(self, message, outcome, once=True):
-        """Record a verified message myPOS posted about this transaction in its myPOS log.
-
-        :param layouts.Message message: The verified message.
-        :param str outcome: What was made of the message.
-        :param bool once: Count an identical earlier entry instead of adding one.
-        """
-        self.env['payment.mypos.log']._mypos_add(
-            self,
-            'in',
-            message.method,
-            list(message.pairs),
-            order_id=message.order_id,
-            outcome=outcome,
-            once=once,
-        )
 
     def _mypos_apply_payment(self, message):
         """Mark the transaction done with its myPOS reference; idempotent."""
@@ -489,49 +455,7 @@ class PaymentTransaction(models.Model):
                     user_id=user.id,
                 )
 
-    # === BUSINESS METHODS - CALLS TO MYPOS ===#
-
-    def _mypos_call(self, method, params):
-        """Send a server-to-server call about this transaction and log both directions.
-
-        Note: self.ensure_one()
-
-        :param str method: `IPCRefund` or `IPCGetTxnStatus`.
-        :param list params: The call's own (name, value) pairs, in posting order.
-        :return: The verified answer (status 0).
-        :rtype: layouts.Message
-        :raise ipc.RemoteError: As `_mypos_make_request`; the failure is logged first.
-        """
-        self.ensure_one()
-        provider = self.provider_id
-        log = self.env['payment.mypos.log']
-        order_id = ipc.get_field(params, 'OrderID')
-        # The exact fields posted (the signature is deterministic); the log hides the signature.
-        sent = ipc.build_request(provider._mypos_get_credentials(), method, params)
-        log._mypos_add(self, 'out', method, sent, order_id=order_id, outcome=_("Sent"))
-        try:
-            answer = provider._mypos_make_request(method, params, reference=self.reference)
-        except ipc.RemoteError as error:
-            log._mypos_add(
-                self,
-                'in',
-                method,
-                error.tree,
-                order_id=order_id,
-                outcome=f"{error.kind}: {error.args[0] if error.args else error}",
-            )
-            raise
-        log._mypos_add(
-            self,
-            'in',
-            method,
-            list(answer.pairs),
-            order_id=order_id,
-            outcome=_("Signed answer, status 0 (%s)", answer.status_msg),
-        )
-        return answer
-
-    # === BUSINESS METHODS - REFUNDS ===#
+    # === BUSINESS METHODS - REFUNDS (see refunds.py) ===#
 
     def _send_refund_request(self, amount_to_refund=None):
         """Override of `payment` to refund the payment with myPOS's `IPCRefund` (API §4.5).
@@ -551,161 +475,15 @@ class PaymentTransaction(models.Model):
         if self.provider_code != 'mypos':
             return super()._send_refund_request(amount_to_refund=amount_to_refund)
         self.ensure_one()
-        self._mypos_lock_for_refund()
-        self._mypos_check_refund_allowed(amount_to_refund or self.amount)
+        refunds.lock_for_refund(self)
+        refunds.check_refund_allowed(self, amount_to_refund or self.amount)
         refund_tx = super()._send_refund_request(amount_to_refund=amount_to_refund)
-        refund_tx._mypos_send_refund()
+        refunds.send_refund(refund_tx)
         return refund_tx
-
-    def _mypos_lock_for_refund(self):
-        """Make sure no other database transaction sends a refund of this payment meanwhile.
-
-        The advisory lock refuses at once a concurrent request (a double click, a second tab);
-        writing on the payment's row makes a request that started before this one committed fail
-        with a serialization error, so that Odoo replays it and it sees this refund.
-
-        :raise UserError: If another request is sending a refund of this payment right now.
-        """
-        self.env.cr.execute(
-            'SELECT pg_try_advisory_xact_lock(%s, %s)', [REFUND_LOCK_SPACE, self.id]
-        )
-        if not self.env.cr.fetchone()[0]:
-            raise UserError(
-                _(
-                    "myPOS: A refund of %s is being sent to myPOS right now. Wait for it to "
-                    "finish, then check the refunds of this payment.",
-                    self.reference,
-                )
-            )
-        self.mypos_last_refund_request = fields.Datetime.now()
-        self.flush_recordset(['mypos_last_refund_request'])
-
-    def _mypos_check_refund_allowed(self, amount):
-        """Refuse a refund that myPOS cannot make or that might duplicate another one.
-
-        :param float amount: The amount to refund, positive.
-        :raise UserError: If the payment has no myPOS reference, another refund still waits for
-                          myPOS's answer, or the amount exceeds what is left to refund.
-        """
-        if self.operation == 'refund' or not self.provider_reference:
-            raise UserError(
-                _(
-                    "myPOS: %s cannot be refunded: it has no myPOS transaction reference "
-                    "(IPC_Trnref).",
-                    self.reference,
-                )
-            )
-        refunds = self.child_transaction_ids.filtered(lambda tx: tx.operation == 'refund')
-        # Only a refund whose automatic checks gave up (checked, nothing scheduled) lets a new
-        # refund through; it still counts in the amount refunded below.
-        waiting = refunds.filtered(
-            lambda tx: (
-                tx.state in ('draft', 'pending', 'authorized')
-                and not (tx.mypos_check_count and not tx.mypos_next_check)
-            )
-        )
-        if waiting:
-            raise UserError(
-                _(
-                    "myPOS: The refund %s of this payment is still waiting for myPOS's "
-                    "confirmation. Use \"Check status with myPOS\" on it before refunding again.",
-                    waiting[0].reference,
-                )
-            )
-        # Refunds still unconfirmed count as made: a refund must never exceed the payment.
-        refunded = -sum(
-            refunds.filtered(lambda tx: tx.state != 'error' and tx.state != 'cancel').mapped(
-                'amount'
-            )
-        )
-        left = self.currency_id.round(self.amount - refunded)
-        if (
-            self.currency_id.compare_amounts(amount, 0) <= 0
-            or self.currency_id.compare_amounts(amount, left) > 0
-        ):
-            raise UserError(
-                _(
-                    "myPOS: The refund of %(amount)s exceeds what is left to refund on "
-                    "%(reference)s (%(left)s).",
-                    amount=amount,
-                    reference=self.reference,
-                    left=left,
-                )
-            )
-
-    def _mypos_send_refund(self):
-        """Send this refund transaction to myPOS and apply the answer.
-
-        Done only on a signed status-0 answer echoing the amount and the currency; error when
-        myPOS refused it (signed status) or was not reached at all; pending, to be settled by the
-        status check, whenever myPOS may have made the refund without a usable answer.
-
-        Note: self.ensure_one()
-        """
-        self.ensure_one()
-        source = self.source_transaction_id
-        amount_minor = payment_utils.to_minor_currency_units(-self.amount, self.currency_id)
-        params = [
-            ('IPC_Trnref', source.provider_reference),
-            ('OrderID', self._mypos_get_order_id()),
-            ('Amount', ipc.format_amount(amount_minor, self._mypos_decimals())),
-            ('Currency', self.currency_id.name),
-        ]
-        try:
-            answer = self._mypos_call(REFUND_METHOD, params)
-        except ipc.RemoteError as error:
-            self._mypos_apply_refund_failure(error)
-            return
-        try:
-            with self.env.cr.savepoint():
-                self.with_context(mypos_logged=True)._handle_notification_data('mypos', answer)
-        except ValidationError as error:
-            # Signed success that does not match the request: money may have moved.
-            _logger.warning("Unexpected myPOS refund answer for %s: %s", self.reference, error)
-            self._set_pending(
-                state_message=_(
-                    "myPOS accepted the refund but its answer does not match it (%s). It will be "
-                    "checked with myPOS; compare with myPOS's dashboard.",
-                    error.args[0],
-                )
-            )
-            self._mypos_schedule_check()
-
-    def _mypos_apply_refund_failure(self, error):
-        """Put the refund in error when it surely was not made, else leave it pending.
-
-        :param ipc.RemoteError error: Why the call gave no usable answer.
-        """
-        message = error.args[0] if error.args else str(error)
-        if error.kind == 'status' and str(error.status) == '20':
-            # E_DUPLICATE_TRANSMISSION on our own, replay-stable OrderID: this very refund was
-            # already sent (a replayed request). Only the status check can tell how it ended.
-            self._set_pending(
-                state_message=_(
-                    "myPOS: myPOS already received this refund (%s). Its result will be fetched "
-                    "from myPOS.",
-                    message,
-                )
-            )
-            self._mypos_schedule_check()
-        elif error.kind in ('status', 'unreachable'):
-            # A signed refusal, or nothing could be sent: no money moved.
-            self._set_error(_("myPOS: The refund was refused: %s", message))
-        else:
-            # Timeout, HTTP error, garbage, unsigned or wrongly signed answer: myPOS may have made
-            # the refund. Never send it again; the status check settles it.
-            self._set_pending(
-                state_message=_(
-                    "myPOS: No usable answer from myPOS (%s). The refund may have been made: it "
-                    "will be checked with myPOS, not sent again.",
-                    message,
-                )
-            )
-            self._mypos_schedule_check()
 
     def _mypos_apply_refund(self, message):
         """Mark a refund done from myPOS's signed answer (or its status); idempotent."""
-        if self.operation != 'refund' or message.method != REFUND_METHOD:
+        if self.operation != 'refund' or message.method != ipc.const.REFUND_METHOD:
             raise ValidationError(
                 _(
                     "myPOS: %(method)s cannot be applied to %(reference)s.",
@@ -722,195 +500,26 @@ class PaymentTransaction(models.Model):
             # No browser polls a refund: have the outbound payment created now.
             self.env.ref('payment.cron_post_process_payment_tx')._trigger()
 
-    # === BUSINESS METHODS - STATUS CHECK ===#
+    # === BUSINESS METHODS - STATUS CHECK (see status_check.py) ===#
 
     def _mypos_schedule_check(self):
         """Schedule the next status check of this transaction (growing interval)."""
-        # The exponent is capped before it is used, whatever the number of checks allowed.
-        doublings = min(max(self.mypos_check_count, 0), MAX_CHECK_DOUBLINGS)
-        interval = min(FIRST_CHECK_DELAY * (2**doublings), MAX_CHECK_INTERVAL)
-        self.mypos_next_check = fields.Datetime.now() + interval
+        self.mypos_next_check = status_check.next_check_date(self.mypos_check_count)
 
     def _mypos_check_status(self):
-        """Ask myPOS for the last message of this transaction's order and apply it.
+        """Ask myPOS about this transaction now and apply its answer; see `status_check`.
 
-        The nested `OrderStatus` of `IPCGetTxnStatus` (API §4.8) is verified with its own
-        signature and goes through `_handle_notification_data` exactly like a webhook message.
-
-        Note: self.ensure_one()
-
-        :return: 'applied' (a message was applied), 'unknown' (myPOS knows nothing usable yet),
-                 'no_answer' (no signed answer), or 'invalid' (a message that cannot apply).
+        :return: 'applied', 'unknown', 'no_answer' or 'invalid'.
         :rtype: str
         """
-        self.ensure_one()
-        if not self.mypos_order_id:
-            return 'unknown'  # The shopper never reached myPOS.
-        try:
-            answer = self._mypos_call('IPCGetTxnStatus', [('OrderID', self.mypos_order_id)])
-        except ipc.RemoteError as error:
-            _logger.info("Status check of %s: no usable answer (%s)", self.reference, error)
-            return 'no_answer'
-        if not answer.nested:
-            return 'unknown'  # The order is unknown to myPOS (API §4.8: unconfirmed).
-        try:
-            data = self._mypos_verify(layouts.read_form(answer.nested))
-        except ipc.IPCError as error:
-            _logger.warning("Status check of %s: %s", self.reference, error)
-            self._mypos_log_outcome(_("The nested OrderStatus was refused: %s", error))
-            return 'invalid'
-        method = data.method
-        if self.operation == 'refund':
-            allowed = (REFUND_METHOD,)
-        else:
-            allowed = (
-                const.NOTIFY_METHODS['done'],
-                const.NOTIFY_METHODS['cancel'],
-                const.RETURN_METHODS['cancel'],
-            )
-        if data.order_id != self.mypos_order_id or method not in allowed:
-            return 'unknown'
-        try:
-            with self.env.cr.savepoint():
-                self.with_context(mypos_logged=True)._handle_notification_data('mypos', data)
-        except ValidationError as error:
-            _logger.warning("Status check of %s: %s", self.reference, error)
-            self._mypos_log_outcome(
-                _(
-                    "The nested %(method)s was not applied: %(error)s",
-                    method=method,
-                    error=error.args[0],
-                )
-            )
-            return 'invalid'
-        self._mypos_log_outcome(
-            _(
-                "Applied %(method)s: the transaction is now %(state)s.",
-                method=method,
-                state=self.state,
-            )
-        )
-        return 'applied'
-
-    def _mypos_log_outcome(self, outcome):
-        self.env['payment.mypos.log']._mypos_add(
-            self,
-            'in',
-            'IPCGetTxnStatus',
-            order_id=self.mypos_order_id,
-            outcome=outcome,
-        )
-
-    def _mypos_after_scheduled_check(self, outcome, expiry_date, max_checks):
-        """Expire, reschedule or stop checking this transaction after a scheduled check.
-
-        :param str outcome: What `_mypos_check_status` returned.
-        :param datetime expiry_date: Purchases created before are cancelled when still unpaid.
-        :param int max_checks: The number of scheduled checks after which they stop.
-        :return: Whether the transaction was expired.
-        :rtype: bool
-        """
-        self.mypos_check_count += 1
-        self.mypos_last_check = fields.Datetime.now()
-        if self.state not in ('draft', 'pending'):
-            self.mypos_next_check = False
-            return False
-        if self.operation != 'refund' and outcome == 'unknown' and self.create_date <= expiry_date:
-            self._mypos_expire_quietly()
-            return True
-        if self.mypos_check_count >= max_checks:
-            self.mypos_next_check = False
-            if self.operation == 'refund':
-                self.state_message = _(
-                    "myPOS: myPOS did not confirm this refund after %s checks; automatic checks "
-                    "stopped. Look the refund up in myPOS's dashboard before refunding again.",
-                    self.mypos_check_count,
-                )
-            return False
-        self._mypos_schedule_check()
-        return False
-
-    def _mypos_expire_quietly(self):
-        """Cancel an unpaid transaction without messages on its documents nor e-mails."""
-        hours = self._mypos_get_int_param(EXPIRY_HOURS_PARAM, DEFAULT_EXPIRY_HOURS)
-        expired = self._update_state(
-            ('draft', 'pending'),
-            'cancel',
-            _(
-                "No payment reached myPOS within %s hours: cancelled automatically.",
-                hours,
-            ),
-        )
-        # Nothing to post-process for an unpaid transaction: skip the chatter messages and mails
-        # the post-processing of linked documents could send.
-        expired.write({'is_post_processed': True, 'mypos_next_check': False})
-
-    @api.model
-    def _mypos_get_int_param(self, name, default):
-        value = self.env['ir.config_parameter'].sudo().get_param(name)
-        try:
-            return int(value) if value else default
-        except ValueError:
-            _logger.warning("Ignoring the system parameter %s=%r (not a number)", name, value)
-            return default
+        return status_check.check_status(self)
 
     @api.model
     def _cron_mypos_check_status(self, batch_size=50):
-        """Ask myPOS about draft and pending myPOS transactions whose check is due.
+        """Ask myPOS about the open myPOS transactions whose check is due (scheduled action)."""
+        status_check.run_scheduled_checks(self, batch_size=batch_size)
 
-        A bounded batch per run; each transaction is checked again after a growing interval
-        and at most `payment_mypos.status_check_max_attempts` times. Purchases still unpaid past
-        `payment_mypos.status_check_expiry_hours` are cancelled quietly.
-
-        :param int batch_size: The maximum number of transactions checked per run.
-        """
-        now = fields.Datetime.now()
-        max_checks = self._mypos_get_int_param(MAX_CHECKS_PARAM, DEFAULT_MAX_CHECKS)
-        expiry_hours = self._mypos_get_int_param(EXPIRY_HOURS_PARAM, DEFAULT_EXPIRY_HOURS)
-        txs = self.sudo().search(
-            [
-                ('provider_code', '=', 'mypos'),
-                ('provider_id.state', '!=', 'disabled'),  # Disconnected: nothing to ask with.
-                ('state', 'in', ('draft', 'pending')),
-                ('mypos_check_count', '<', max_checks),
-                '|',
-                ('mypos_next_check', '<=', now),
-                '&',
-                ('mypos_next_check', '=', False),
-                ('create_date', '<=', now - FIRST_CHECK_DELAY),
-            ],
-            order='mypos_next_check asc nulls first, id asc',
-            limit=batch_size,
-        )
-        expired_count = 0
-        testing = getattr(threading.current_thread(), 'testing', False)
-        for tx in txs:
-            try:
-                outcome = tx._mypos_check_status()
-                expired_count += tx._mypos_after_scheduled_check(
-                    outcome,
-                    now - timedelta(hours=expiry_hours),
-                    max_checks,
-                )
-                if not testing:
-                    # Each transaction's check is kept even if a later one fails (the cron runs
-                    # on its own cursor; myPOS has already answered for this one).
-                    self.env.cr.commit()  # pylint: disable=invalid-commit
-            except psycopg2.OperationalError:
-                if testing:
-                    raise
-                self.env.cr.rollback()  # A concurrent update: next run.
-            except Exception:
-                _logger.exception("myPOS status check of %s failed", tx.reference)
-                if testing:
-                    raise
-                self.env.cr.rollback()
-        if txs:
-            _logger.info(
-                "myPOS status check: %s transaction(s) checked, %s expired",
-                len(txs),
-                expired_count,
-            )
+    # === ACTION METHODS ===#
 
     def action_mypos_check_status(self):
         """Ask myPOS now about the selected transactions and tell the result.

@@ -1,18 +1,27 @@
 # Part of payment_mypos. License LGPL-3.
 
-import os
-import sys
+import unittest
 
 from odoo.tools import file_open
 
 from odoo.addons.payment.tests.http_common import PaymentHttpCommon
-from odoo.addons.payment_mypos import const, ipc
+from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.controllers.main import MyPOSController
+from odoo.addons.payment_mypos.ipc import testing as ipc_testing
+
+try:  # The emulator lives beside the addon in the repository (tools/test puts it on PYTHONPATH).
+    import mypos_emulator
+except ImportError:  # The addon alone, as installed from its wheel or copied into an addons path.
+    mypos_emulator = None
+
+EMULATOR_MISSING = (
+    "needs the myPOS emulator (mypos_emulator/ of the payment_mypos repository on PYTHONPATH)"
+)
 
 
 def generate_key_pair(bits=1024):
     """Return (private key PEM, self-signed certificate PEM) of a throw-away RSA pair."""
-    return ipc.generate_key_pair(bits)
+    return ipc_testing.generate_key_pair(bits)
 
 
 public_key_pem = ipc.public_key_pem
@@ -31,14 +40,12 @@ SANDBOX_STORE_KEY = read_addon_file('data/sandbox/store-private-key.pem')
 
 
 def load_emulator():
-    """Return the `Emulator` class of the myPOS emulator, which lives beside the addon in the
-    repository (not in the addons path)."""
-    try:
-        import mypos_emulator
-    except ImportError:
-        repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        sys.path.insert(0, repository)
-        import mypos_emulator
+    """Return the `Emulator` class of the myPOS emulator, or skip the calling test class.
+
+    :raise unittest.SkipTest: If the emulator cannot be imported.
+    """
+    if mypos_emulator is None:
+        raise unittest.SkipTest(EMULATOR_MISSING)
     return mypos_emulator.Emulator
 
 
@@ -73,7 +80,7 @@ class MyPOSCommon(PaymentHttpCommon):
         """Return the unsigned fields myPOS posts for `tx`, in myPOS's order (API §4.4)."""
         fields = [
             ('IPCmethod', method),
-            ('SID', const.SANDBOX_SID),
+            ('SID', ipc.const.SANDBOX_SID),
             ('Amount', f'{tx.amount:.2f}'),
             ('Currency', tx.currency_id.name),
             ('OrderID', tx.mypos_order_id),

@@ -10,28 +10,20 @@ import base64
 import json
 import shutil
 import socket
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
-from odoo.addons.payment_mypos import const, ipc
+from odoo.addons.payment_mypos import const, ipc, utils
 from odoo.addons.payment_mypos.tests.common import (
     SANDBOX_STORE_KEY,
     MyPOSCommon,
     generate_key_pair,
+    load_emulator,
     read_test_file,
 )
-
-try:
-    from mypos_emulator import Emulator
-except ImportError:  # Run by odoo-bin rather than pytest from the repository root.
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from mypos_emulator import Emulator
-
 
 LIVE_SID = '000000000012345'
 LIVE_WALLET = '40012345678'
@@ -75,7 +67,7 @@ class TestConnection(MyPOSAdministrationCommon):
         cls.addClassCleanup(shutil.rmtree, state_dir, ignore_errors=True)
         # The emulator plays myPOS's public sandbox store (its SID, wallet, key index 1, and the
         # sandbox store key to verify requests), with a myPOS key pair of its own.
-        cls.emulator = Emulator(host='127.0.0.1', port=0, state_dir=state_dir).start()
+        cls.emulator = load_emulator()(host='127.0.0.1', port=0, state_dir=state_dir).start()
         cls.addClassCleanup(cls.emulator.stop)
 
     def setUp(self):
@@ -112,10 +104,10 @@ class TestConnection(MyPOSAdministrationCommon):
 
     def test_timeout(self):
         """A silent endpoint is given up within the request timeout."""
-        self.emulator.set_faults(api_timeout=const.REQUEST_TIMEOUT + 5, api_faults_remaining=1)
+        self.emulator.set_faults(api_timeout=ipc.const.REQUEST_TIMEOUT + 5, api_faults_remaining=1)
         started = time.monotonic()
         outcome = self._test_connection()
-        self.assertLess(time.monotonic() - started, const.REQUEST_TIMEOUT + 1)
+        self.assertLess(time.monotonic() - started, ipc.const.REQUEST_TIMEOUT + 1)
         self.assertIn("Endpoint timed out", outcome)
 
     def test_http_error_and_garbage(self):
@@ -175,9 +167,9 @@ class TestConnection(MyPOSAdministrationCommon):
         self.provider.write(
             {
                 'state': 'enabled',
-                'mypos_sid': const.SANDBOX_SID,
-                'mypos_wallet_number': const.SANDBOX_WALLET_NUMBER,
-                'mypos_key_index': const.SANDBOX_KEY_INDEX,
+                'mypos_sid': ipc.const.SANDBOX_SID,
+                'mypos_wallet_number': ipc.const.SANDBOX_WALLET_NUMBER,
+                'mypos_key_index': ipc.const.SANDBOX_KEY_INDEX,
                 'mypos_private_key': SANDBOX_STORE_KEY,
             }
         )
@@ -278,7 +270,7 @@ class TestConfigurationPack(MyPOSAdministrationCommon):
             {'mypos_configuration_pack': {}, 'mypos_sid': {}, 'mypos_environment_warning': {}},
         )
         self.assertFalse(result[0]['mypos_configuration_pack'])
-        self.assertEqual(result[0]['mypos_sid'], const.SANDBOX_SID)
+        self.assertEqual(result[0]['mypos_sid'], ipc.const.SANDBOX_SID)
         self.assertFalse(result[0]['mypos_environment_warning'])
         self.assertEqual(
             (
@@ -286,7 +278,7 @@ class TestConfigurationPack(MyPOSAdministrationCommon):
                 self.provider.mypos_wallet_number,
                 self.provider.mypos_key_index,
             ),
-            (const.SANDBOX_SID, const.SANDBOX_WALLET_NUMBER, const.SANDBOX_KEY_INDEX),
+            (ipc.const.SANDBOX_SID, ipc.const.SANDBOX_WALLET_NUMBER, ipc.const.SANDBOX_KEY_INDEX),
         )
         self.assertEqual(self.provider.mypos_private_key_pem, ipc.normalize_pem(SANDBOX_STORE_KEY))
         self.assertIn('BEGIN CERTIFICATE', self.provider.mypos_public_certificate)
@@ -294,7 +286,7 @@ class TestConfigurationPack(MyPOSAdministrationCommon):
 
         action = self.provider.action_mypos_import_configuration_pack()
         self.assertEqual(action['params']['type'], 'success')
-        for value in (const.SANDBOX_SID, const.SANDBOX_WALLET_NUMBER, 'key index: 1'):
+        for value in (ipc.const.SANDBOX_SID, ipc.const.SANDBOX_WALLET_NUMBER, 'key index: 1'):
             self.assertIn(value, action['params']['message'])
 
     def test_malformed_pack_refused(self):
@@ -325,7 +317,7 @@ class TestConfigurationPack(MyPOSAdministrationCommon):
         self.provider.write(dict(self.live_values, state='enabled'))
         self.assertFalse(self.provider.mypos_environment_warning)
         self.provider.write({'mypos_configuration_pack': self.sandbox_pack})
-        self.assertEqual(self.provider.mypos_sid, const.SANDBOX_SID)
+        self.assertEqual(self.provider.mypos_sid, ipc.const.SANDBOX_SID)
         self.assertIn("public sandbox credentials", self.provider.mypos_environment_warning)
         action = self.provider.action_mypos_import_configuration_pack()
         self.assertEqual(action['params']['type'], 'warning')
@@ -507,10 +499,11 @@ class TestStatusExplanations(MyPOSAdministrationCommon):
         """Each documented status (API §5) has a name and an explanation with cause and fix."""
         for code in [*range(26), 99]:
             with self.subTest(code=code):
-                self.assertIn(code, const.STATUS_NAMES)
-                self.assertTrue(const.STATUS_EXPLANATIONS.get(code))
-                text = ipc.explain_status(str(code), "myPOS message")
+                self.assertIn(code, ipc.const.STATUS_NAMES)
+                explanation = str(const.STATUS_EXPLANATIONS.get(code) or '')
+                self.assertTrue(explanation)
+                text = utils.explain_status(self.env, str(code), "myPOS message")
                 if code:
-                    self.assertIn(const.STATUS_NAMES[code], text)
-                    self.assertIn(const.STATUS_EXPLANATIONS[code], text)
+                    self.assertIn(ipc.const.STATUS_NAMES[code], text)
+                    self.assertIn(explanation, text)
                     self.assertIn("myPOS message", text)

@@ -7,7 +7,8 @@ import unittest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from odoo.addons.payment_mypos import ipc, layouts
+from odoo.addons.payment_mypos import ipc
+from odoo.addons.payment_mypos.ipc import testing as ipc_testing
 from odoo.addons.payment_mypos.tests.common import generate_key_pair
 
 MYPOS_KEY, MYPOS_CERT = generate_key_pair()
@@ -34,7 +35,7 @@ def replace(fields, index, pair):
 
 class TestReadForm(unittest.TestCase):
     def test_genuine_notification(self):
-        message = layouts.read_form(signed(NOTIFY)).verify(MYPOS_CERT)
+        message = ipc.read_form(signed(NOTIFY)).verify(MYPOS_CERT)
         self.assertEqual(
             (message.method, message.sid, message.amount, message.currency),
             ('IPCPurchaseNotify', SID, '1000.00', 'EUR'),
@@ -45,7 +46,7 @@ class TestReadForm(unittest.TestCase):
 
     def test_names_differing_in_case_are_read_alike(self):
         fields = [(name.upper(), value) for name, value in NOTIFY]
-        self.assertEqual(layouts.read_form(signed(fields)).verify(MYPOS_CERT).trnref, '410227')
+        self.assertEqual(ipc.read_form(signed(fields)).verify(MYPOS_CERT).trnref, '410227')
 
     def test_reference_example_is_refused(self):
         """API §3.3a: a cancel re-cut and re-named as a notification."""
@@ -63,7 +64,7 @@ class TestReadForm(unittest.TestCase):
         forged = [*zip(names, pieces, strict=True), cancel[-1]]
         self.assertTrue(ipc.verify(pieces, cancel[-1][1], MYPOS_CERT))  # It does verify...
         with self.assertRaisesRegex(ipc.MalformedMessage, "field 1 must be IPCmethod"):
-            layouts.read_form(forged)  # ...but it is not read.
+            ipc.read_form(forged)  # ...but it is not read.
 
     def test_misplaced_names_refused(self):
         cases = {
@@ -79,7 +80,7 @@ class TestReadForm(unittest.TestCase):
         }
         for name, fields in cases.items():
             with self.subTest(name), self.assertRaises(ipc.MalformedMessage):
-                layouts.read_form(signed(fields))
+                ipc.read_form(signed(fields))
 
     def test_formats_refused_before_any_lookup(self):
         bad = {
@@ -99,31 +100,31 @@ class TestReadForm(unittest.TestCase):
                 with self.subTest(field=NOTIFY[index][0], value=value):
                     fields = replace(NOTIFY, index, (NOTIFY[index][0], value))
                     with self.assertRaises(ipc.MalformedMessage):
-                        layouts.read_form(signed(fields))
+                        ipc.read_form(signed(fields))
 
     def test_signature_must_be_last_and_verify(self):
         fields = signed(NOTIFY)
         with self.assertRaises(ipc.IPCError):
-            layouts.read_form([fields[-1], *fields[:-1]])
+            ipc.read_form([fields[-1], *fields[:-1]])
         other_key, _cert = generate_key_pair()
         with self.assertRaises(ipc.InvalidSignature):
-            layouts.read_form(ipc.sign_fields(NOTIFY, other_key)).verify(MYPOS_CERT)
+            ipc.read_form(ipc.sign_fields(NOTIFY, other_key)).verify(MYPOS_CERT)
 
     def test_methods_of_the_route_only(self):
         with self.assertRaisesRegex(ipc.MalformedMessage, "IPCPurchaseNotify is not accepted"):
-            layouts.read_form(signed(NOTIFY), methods=('IPCPurchaseOK',))
+            ipc.read_form(signed(NOTIFY), methods=('IPCPurchaseOK',))
 
     def test_legacy_order_id_readings(self):
         """An OrderID issued with '-' is read, with every other OrderID a re-cut could name."""
         fields = replace(NOTIFY, 4, ('OrderID', 'S00042-1_ab12cd34_7'))
-        message = layouts.read_form(signed(fields)).verify(MYPOS_CERT)
+        message = ipc.read_form(signed(fields)).verify(MYPOS_CERT)
         self.assertEqual(message.order_id, 'S00042-1_ab12cd34_7')
         self.assertEqual(message.order_id_readings[:2], ('S00042', 'S00042-1_ab12cd34_7'))
 
     def test_readings_go_through_double_dashes(self):
         """An old OrderID holding '--' cannot hide the readings past it."""
         fields = replace(NOTIFY, 4, ('OrderID', 'S1_ab12cd34_7--x_ab12cd34_9'))
-        readings = layouts.read_form(signed(fields)).verify(MYPOS_CERT).order_id_readings
+        readings = ipc.read_form(signed(fields)).verify(MYPOS_CERT).order_id_readings
         self.assertIn('S1_ab12cd34_7', readings)
         self.assertIn('S1_ab12cd34_7--x_ab12cd34_9', readings)
 
@@ -140,7 +141,7 @@ class TestReadForm(unittest.TestCase):
     )
     def test_any_input_is_read_or_refused_cleanly(self, pairs):
         try:
-            message = layouts.read_form(pairs).verify(MYPOS_CERT)
+            message = ipc.read_form(pairs).verify(MYPOS_CERT)
         except ipc.IPCError as error:
             self.assertTrue(str(error))  # Refused, with a reason.
         else:
@@ -150,7 +151,7 @@ class TestReadForm(unittest.TestCase):
 class TestReadAnswer(unittest.TestCase):
     def _answer(self, tree):
         elements = ''.join(
-            f'<{name}>{value}</{name}>' for name, value in ipc.sign_tree(tree, MYPOS_KEY)
+            f'<{name}>{value}</{name}>' for name, value in ipc_testing.sign_tree(tree, MYPOS_KEY)
         )
         body = f'<IPC_response>{elements}</IPC_response>'
         return ipc.read_answer(body.encode(), MYPOS_CERT)
@@ -164,7 +165,7 @@ class TestReadAnswer(unittest.TestCase):
             ('Status', '0'),
             ('StatusMsg', 'Success'),
         ]
-        answer = layouts.read_answer(self._answer(tree), 'IPCRefund')
+        answer = ipc.layouts.read_answer(self._answer(tree), 'IPCRefund')
         self.assertEqual(
             (answer.trnref, answer.amount, answer.currency, answer.status, answer.status_msg),
             ('410227', '10.00', 'EUR', '0', 'Success'),
@@ -187,7 +188,7 @@ class TestReadAnswer(unittest.TestCase):
         }
         for name, tree in cases.items():
             with self.subTest(name), self.assertRaises(ipc.IPCError):
-                layouts.read_answer(self._answer(tree), 'IPCRefund')
+                ipc.layouts.read_answer(self._answer(tree), 'IPCRefund')
 
     def test_too_deep_answers_refused(self):
         for body in ('{"a":' * 50 + '"x"' + '}' * 50, '<a>' * 50 + 'x' + '</a>' * 50):

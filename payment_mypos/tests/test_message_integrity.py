@@ -15,7 +15,7 @@ from odoo import Command, fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment_mypos import const, ipc
+from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.tests.common import generate_key_pair, read_test_file
 from odoo.addons.payment_mypos.tests.test_refunds_common import MyPOSEmulatorCommon
 from odoo.addons.payment_mypos.tests.test_reliability_common import (
@@ -25,7 +25,7 @@ from odoo.addons.payment_mypos.tests.test_reliability_common import (
 )
 
 # The names an attacker would put on the pieces: every name the module reads, and some others.
-NAMES = (*const.FORM_LAYOUTS['IPCPurchaseNotify'], 'ipcmethod', 'CardType', 'RequestSTAN', 'x')
+NAMES = (*ipc.const.FORM_LAYOUTS['IPCPurchaseNotify'], 'ipcmethod', 'CardType', 'RequestSTAN', 'x')
 LEGACY_TAG = 'c0ffee00'
 
 
@@ -214,7 +214,7 @@ class TestReCutProperty(RawHttpMixin, MyPOSEmulatorCommon):
             )
             variant = recut(fields[:-1], cuts, names)
             # The genuine head, under any spelling of its names, is the genuine message.
-            size = len(const.FORM_LAYOUTS[fields[0][1]])
+            size = len(ipc.const.FORM_LAYOUTS[fields[0][1]])
             head = [(name.lower(), value) for name, value in fields[:size]]
             if [(name.lower(), value) for name, value in variant[:size]] == head:
                 return

@@ -10,7 +10,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment_mypos import const
+from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.tests.test_refunds_common import MUTED, MyPOSPaidCommon
 from odoo.addons.payment_mypos.tests.test_reliability_common import MUTED_LOGGERS, write_report
 
@@ -50,7 +50,7 @@ class TestLostAnswers(MyPOSPaidCommon):
         """An answer trickling in a byte at a time ends the call at its deadline: pending."""
         self.emulator.set_faults(api_drip=0.2, api_faults_remaining=1)
         started = time.monotonic()
-        with patch.object(const, 'REQUEST_TIMEOUT', 2):
+        with patch.object(ipc.const, 'REQUEST_TIMEOUT', 2):
             refund_tx = self._refund(10.0)
         elapsed = time.monotonic() - started
         self.assertLess(elapsed, 2 + 1, "the whole call stays within its deadline")
@@ -63,7 +63,7 @@ class TestLostAnswers(MyPOSPaidCommon):
         """Bytes spaced just under the read timeout still cannot stretch the call."""
         self.emulator.set_faults(api_drip=0.9, api_faults_remaining=1)
         started = time.monotonic()
-        with patch.object(const, 'REQUEST_TIMEOUT', 2):  # 1 s to connect, reads of 1 s at most.
+        with patch.object(ipc.const, 'REQUEST_TIMEOUT', 2):  # 1 s to connect, reads of 1 s at most.
             refund_tx = self._refund(10.0)
         # Without a per-read bound the third byte (2.7 s) would end it, not the deadline.
         self.assertLess(time.monotonic() - started, 2 + 0.5)

@@ -45,19 +45,19 @@ class TestPaymentProvider(MyPOSCommon):
         credentials = self.provider._mypos_get_credentials()
         self.assertEqual(
             (credentials.sid, credentials.wallet_number, credentials.key_index),
-            (const.SANDBOX_SID, const.SANDBOX_WALLET_NUMBER, const.SANDBOX_KEY_INDEX),
+            (ipc.const.SANDBOX_SID, ipc.const.SANDBOX_WALLET_NUMBER, ipc.const.SANDBOX_KEY_INDEX),
         )
         self.assertEqual(
             ipc.normalize_pem(credentials.private_key), ipc.normalize_pem(SANDBOX_STORE_KEY)
         )
         self.assertIn('BEGIN CERTIFICATE', credentials.certificate)
-        self.assertEqual(self.provider._mypos_get_api_url(), const.SANDBOX_URL)
+        self.assertEqual(self.provider._mypos_get_api_url(), ipc.const.SANDBOX_URL)
 
     def test_own_values_win_in_test_state(self):
         self.provider.write({'mypos_sid': '000000000099999', 'mypos_key_index': 7})
         credentials = self.provider._mypos_get_credentials()
         self.assertEqual((credentials.sid, credentials.key_index), ('000000000099999', 7))
-        self.assertEqual(credentials.wallet_number, const.SANDBOX_WALLET_NUMBER)
+        self.assertEqual(credentials.wallet_number, ipc.const.SANDBOX_WALLET_NUMBER)
 
     def test_enabled_requires_all_credentials(self):
         """Going live without credentials is refused, naming what is missing."""
@@ -66,7 +66,7 @@ class TestPaymentProvider(MyPOSCommon):
         self.provider.write(dict(self.live_values, state='enabled'))
         credentials = self.provider._mypos_get_credentials()
         self.assertEqual(credentials.sid, '000000000012345')
-        self.assertEqual(self.provider._mypos_get_api_url(), const.PRODUCTION_URL)
+        self.assertEqual(self.provider._mypos_get_api_url(), ipc.const.PRODUCTION_URL)
 
     def test_invalid_credentials_name_the_field(self):
         """Each malformed credential is refused with a message naming it."""
@@ -122,7 +122,7 @@ class TestPaymentProvider(MyPOSCommon):
             self.provider._mypos_get_api_url(), 'http://127.0.0.1:8899/vmp/checkout-test'
         )
         self.provider.write(dict(self.live_values, state='enabled'))
-        self.assertEqual(self.provider._mypos_get_api_url(), const.PRODUCTION_URL)
+        self.assertEqual(self.provider._mypos_get_api_url(), ipc.const.PRODUCTION_URL)
 
     def test_credentials_admin_only(self):
         """Internal and portal users cannot read any credential field."""

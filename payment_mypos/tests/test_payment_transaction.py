@@ -7,7 +7,7 @@ from lxml import html
 
 from odoo.tests import tagged
 
-from odoo.addons.payment_mypos import const, ipc
+from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.tests.common import SANDBOX_STORE_KEY, MyPOSCommon, public_key_pem
 
 BASE_URL = 'http://shop.example.com'
@@ -31,7 +31,7 @@ class TestPaymentTransaction(MyPOSCommon):
         """The purchase carries the store, amount, URLs and customer, signed in posted order."""
         tx = self._create_mypos_transaction(reference='S00042-1')
         values = self._render(tx)
-        self.assertEqual(values['api_url'], const.SANDBOX_URL)
+        self.assertEqual(values['api_url'], ipc.const.SANDBOX_URL)
         fields = values['fields']
         self.assertEqual(
             fields[:-1],
@@ -42,7 +42,7 @@ class TestPaymentTransaction(MyPOSCommon):
                 ('SID', '000000000000010'),
                 ('WalletNumber', '61938166610'),
                 ('KeyIndex', '1'),
-                ('Source', const.SOURCE),
+                ('Source', ipc.const.SOURCE),
                 ('Amount', '1111.11'),
                 ('Currency', 'EUR'),
                 ('OrderID', tx.mypos_order_id),
@@ -120,7 +120,7 @@ class TestPaymentTransaction(MyPOSCommon):
         self.assertNotIn('<Петров>', form_html)
         form = html.fromstring(form_html)
         self.assertEqual(form.get('method'), 'post')
-        self.assertEqual(form.get('action'), const.SANDBOX_URL)
+        self.assertEqual(form.get('action'), ipc.const.SANDBOX_URL)
         posted = [(element.get('name'), element.get('value')) for element in form.iter('input')]
         self.assertEqual(posted, self._render(tx)['fields'][:-1] + [posted[-1]])
         self.assertEqual(dict(posted)['CustomerFirstNames'], 'Иван &')

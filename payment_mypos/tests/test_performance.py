@@ -63,27 +63,27 @@ class TestPerformance(MyPOSCommon):
     def test_certificate_parsed_once_per_content(self):
         """Requests reuse the parsed certificate; a changed one is parsed once, the old unused."""
         txs = self._create_txs(5)
-        ipc._load_public_key.cache_clear()
+        ipc.keys._load_public_key.cache_clear()
         for tx in txs[:3]:
             self.assertEqual(self._notify(tx).text, 'OK')
-        self.assertEqual(ipc._load_public_key.cache_info().misses, 1)
+        self.assertEqual(ipc.keys._load_public_key.cache_info().misses, 1)
 
         new_private_key, new_certificate = generate_key_pair()
         self.provider.mypos_public_certificate = new_certificate
         self.env.flush_all()
-        misses = ipc._load_public_key.cache_info().misses
+        misses = ipc.keys._load_public_key.cache_info().misses
         with self.assertLogs('odoo.addons.payment_mypos.controllers.main', 'WARNING'):
             refused = self._notify(txs[3])  # Still signed with the old key.
         self.assertEqual(refused.status_code, 400)
         self.assertEqual(self._notify(txs[4], new_private_key).text, 'OK')
-        self.assertLessEqual(ipc._load_public_key.cache_info().misses - misses, 1)
+        self.assertLessEqual(ipc.keys._load_public_key.cache_info().misses - misses, 1)
         self.assertEqual([tx.state for tx in txs], ['done'] * 3 + ['draft', 'done'])
 
     def test_store_key_parsed_once_per_content(self):
         """Rendering forms reuses the parsed store key instead of parsing it per request."""
         route_values = self._prepare_transaction_values(self.payment_method_id, None, 'redirect')
         route_values['tokenization_requested'] = False
-        ipc._load_private_key.cache_clear()
+        ipc.keys._load_private_key.cache_clear()
         for index in range(3):
             self._get_processing_values(**dict(route_values, reference_prefix=f'perf-key-{index}'))
-        self.assertEqual(ipc._load_private_key.cache_info().misses, 1)
+        self.assertEqual(ipc.keys._load_private_key.cache_info().misses, 1)

@@ -5,8 +5,8 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment_mypos import const
-from odoo.addons.payment_mypos.models.payment_transaction import REFUND_LOCK_SPACE
+from odoo.addons.payment_mypos import ipc
+from odoo.addons.payment_mypos.refunds import REFUND_LOCK_SPACE
 from odoo.addons.payment_mypos.tests.test_refunds_common import MUTED, MyPOSPaidCommon
 
 
@@ -164,7 +164,7 @@ class TestRefunds(MyPOSPaidCommon):
 
     def test_timeout_then_status_check(self):
         """A timeout leaves the refund pending; the status check finds it made and settles it."""
-        self.emulator.set_faults(api_timeout=const.REQUEST_TIMEOUT + 2, api_faults_remaining=1)
+        self.emulator.set_faults(api_timeout=ipc.const.REQUEST_TIMEOUT + 2, api_faults_remaining=1)
         refund_tx = self._refund(10.0)
         self.assertRegex(refund_tx.state_message, "not sent again")
         self._assert_pending_then_settled(refund_tx, processed=True)

@@ -13,7 +13,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment_mypos import const
+from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.tests.common import (
     SANDBOX_STORE_KEY,
     MyPOSCommon,
@@ -587,7 +587,7 @@ class TestFuzzing(RawHttpMixin, MyPOSCommon):
         value = st.one_of(
             unicode_text,
             st.sampled_from(
-                order_ids + amounts + METHODS + ['EUR', 'USD', const.SANDBOX_SID, '410227', '']
+                order_ids + amounts + METHODS + ['EUR', 'USD', ipc.const.SANDBOX_SID, '410227', '']
             ),
         )
         name = st.one_of(st.sampled_from(NOTIFY_FIELD_NAMES), st.text(min_size=1, max_size=12))

@@ -9,7 +9,7 @@ from unittest.mock import patch
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment_mypos import const
+from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.tests.test_refunds_common import MyPOSEmulatorCommon
 from odoo.addons.payment_mypos.tests.test_reliability_common import MUTED_LOGGERS, write_report
 
@@ -45,7 +45,7 @@ class TestStatusCheckFaults(MyPOSEmulatorCommon):
                         'payment_mypos.sandbox_url', 'http://127.0.0.1:9/vmp/checkout-test'
                     )
                 with (
-                    patch.object(const, 'REQUEST_TIMEOUT', SHORT_TIMEOUT),
+                    patch.object(ipc.const, 'REQUEST_TIMEOUT', SHORT_TIMEOUT),
                     mute_logger(*MUTED_LOGGERS),
                 ):
                     outcome = tx._mypos_check_status()

@@ -6,7 +6,7 @@ from odoo import fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment_mypos.models.payment_transaction import (
+from odoo.addons.payment_mypos.status_check import (
     EXPIRY_HOURS_PARAM,
     MAX_CHECKS_PARAM,
 )
@@ -15,6 +15,9 @@ from odoo.addons.payment_mypos.tests.test_refunds_common import MyPOSEmulatorCom
 MUTED = (
     'odoo.addons.payment_mypos.models.payment_provider',
     'odoo.addons.payment_mypos.models.payment_transaction',
+    'odoo.addons.payment_mypos.refunds',
+    'odoo.addons.payment_mypos.status_check',
+    'odoo.addons.payment_mypos.administration',
     'odoo.addons.payment.models.payment_transaction',
 )
 

@@ -5,13 +5,16 @@ myPOS signs the values of a message joined with '-', not their names nor their b
 §3.3a): whoever holds a genuine signature can re-cut its values at their '-' and re-name the
 pieces. So a message is read here against a strict layout: the values that decide anything sit
 at their documented places and have formats without '-', and the result is a typed
-:class:`Message`, never a name -> value mapping. No Odoo import (see ipc.py).
+:class:`Message`, never a name -> value mapping.
 """
 
 import re
 from dataclasses import dataclass, field
 
-from . import const, ipc
+from . import const
+from .errors import InvalidSignature, MalformedMessage
+from .forms import check_pairs, get_field
+from .signing import verify
 
 # Formats of the values that decide anything (API §4.3-§4.8, §7), ASCII only and without '-', so
 # that no re-cut of the signed values can move a boundary between them.
@@ -55,7 +58,7 @@ class Message:
 
     def extra(self, name, default=None):
         """Return the value of an extra field (case-insensitive name), for details only."""
-        return ipc.get_field(self.extras, name, default)
+        return get_field(self.extras, name, default)
 
 
 def _canonical(name):
@@ -65,15 +68,21 @@ def _canonical(name):
 def _check_value(name, value, legacy_order_id=False):
     """Return `value` if it has the format of field `name`.
 
-    :raise ipc.MalformedMessage: If it has not.
+    :raise MalformedMessage: If it has not.
     """
     pattern = _FORMATS[name]
     if name == 'OrderID' and legacy_order_id and isinstance(value, str) and '-' in value:
         pattern = _LEGACY_ORDER_ID_RE
         if len(value) > const.ORDER_ID_MAX_LENGTH:
-            raise ipc.MalformedMessage(f"the {name} is longer than 80 characters")
+            raise MalformedMessage(
+                f"the {name} is longer than 80 characters", code='value_format', name=name
+            )
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise ipc.MalformedMessage(f"the {name} {_shown(value)} is not in myPOS's format")
+        raise MalformedMessage(
+            f"the {name} {_shown(value)} is not in myPOS's format",
+            code='value_format',
+            name=name,
+        )
     return value
 
 
@@ -89,17 +98,26 @@ def _check_head(pairs, layout, reserved):
     """Check that `pairs` start with the names of `layout`, in order, and that no reserved name
     appears after them (names compare case-insensitively, API §2).
 
-    :raise ipc.MalformedMessage: If a name is missing, misplaced or repeated.
+    :raise MalformedMessage: If a name is missing, misplaced or repeated.
     """
     names = [_canonical(name) for name, _value in pairs]
     for index, expected in enumerate(layout):
         if index >= len(names) or names[index] != _canonical(expected):
             found = pairs[index][0] if index < len(names) else "nothing"
-            raise ipc.MalformedMessage(f"field {index + 1} must be {expected}, not {_shown(found)}")
+            raise MalformedMessage(
+                f"field {index + 1} must be {expected}, not {_shown(found)}",
+                code='field_misplaced',
+                position=index + 1,
+                name=expected,
+            )
     reserved = {_canonical(name) for name in reserved}
     for name, _value in pairs[len(layout) :]:
         if _canonical(name) in reserved:
-            raise ipc.MalformedMessage(f"the field {_shown(name)} is out of its place")
+            raise MalformedMessage(
+                f"the field {_shown(name)} is out of its place",
+                code='field_out_of_place',
+                name=_shown(name),
+            )
 
 
 def _order_id_readings(values):
@@ -141,11 +159,13 @@ class SignedForm:
         """Return the message once its signature verifies with myPOS's certificate (API §3.3).
 
         :rtype: Message
-        :raise ipc.InvalidSignature: If it does not.
-        :raise ipc.InvalidKey: If the certificate cannot be read.
+        :raise InvalidSignature: If it does not.
+        :raise InvalidKey: If the certificate cannot be read.
         """
-        if not ipc.verify(self._values, self._signature, certificate_pem):
-            raise ipc.InvalidSignature("the Signature does not verify with myPOS's certificate")
+        if not verify(self._values, self._signature, certificate_pem):
+            raise InvalidSignature(
+                "the Signature does not verify with myPOS's certificate", code='signature_invalid'
+            )
         return self._message
 
 
@@ -156,24 +176,33 @@ def read_form(pairs, methods=None):
     `methods`; then `SID`, `Amount`, `Currency`, `OrderID` (and `IPC_Trnref` for a payment), each
     in its format; `Signature` last; none of these names anywhere else.
 
-    :param list pairs: (name, value) pairs in received order (see :func:`ipc.parse_form`).
+    :param list pairs: (name, value) pairs in received order (see :func:`.forms.parse_form`).
     :param tuple methods: The methods accepted here; all of `const.FORM_LAYOUTS` by default.
     :rtype: SignedForm
-    :raise ipc.MalformedMessage: If the message does not have the layout of its method.
-    :raise ipc.InvalidSignature: If it has no signature.
+    :raise MalformedMessage: If the message does not have the layout of its method.
+    :raise InvalidSignature: If it has no signature.
     """
-    pairs = ipc.check_pairs(list(pairs))
+    pairs = check_pairs(list(pairs))
     if any(isinstance(value, list) for _name, value in pairs):
-        raise ipc.MalformedMessage("the message holds a nested object")
+        raise MalformedMessage("the message holds a nested object", code='nested')
     name, method = pairs[0]
     if _canonical(name) != 'ipcmethod':
-        raise ipc.MalformedMessage(f"field 1 must be IPCmethod, not {_shown(name)}")
+        raise MalformedMessage(
+            f"field 1 must be IPCmethod, not {_shown(name)}",
+            code='field_misplaced',
+            position=1,
+            name='IPCmethod',
+        )
     layout = const.FORM_LAYOUTS.get(method)
     if layout is None or (methods is not None and method not in methods):
         shown = method if re.fullmatch(r'[A-Za-z]{1,40}', method or '') else _shown(method)
-        raise ipc.MalformedMessage(f"{shown} is not accepted on this URL")
+        raise MalformedMessage(
+            f"{shown} is not accepted on this URL", code='method_refused', method=shown
+        )
     if _canonical(pairs[-1][0]) != 'signature' or not pairs[-1][1]:
-        raise ipc.InvalidSignature("the message has no Signature as its last field")
+        raise InvalidSignature(
+            "the message has no Signature as its last field", code='signature_missing'
+        )
     body = pairs[:-1]
     _check_head(body, layout, const.FORM_RESERVED_NAMES)
     head = dict(zip(layout, (value for _name, value in body), strict=False))
@@ -197,22 +226,26 @@ def read_form(pairs, methods=None):
 def read_answer(tree, method):
     """Read a verified, status-0 answer of myPOS against the layout of `method` (API §4.5-§4.8).
 
-    :param list tree: The answer, as returned by :func:`ipc.read_answer`.
+    :param list tree: The answer, as returned by :func:`.answers.read_answer`.
     :param str method: The method that was called.
     :rtype: Message
-    :raise ipc.MalformedMessage: If a field is missing, misplaced, repeated or ill-formed.
+    :raise MalformedMessage: If a field is missing, misplaced, repeated or ill-formed.
     """
     layout = const.ANSWER_LAYOUTS[method]
     body = [(name, value) for name, value in tree if _canonical(name) != 'signature']
     _check_head(body, layout, ())
     if body[0][1] != method:
-        raise ipc.MalformedMessage(f"the answer is for {_shown(body[0][1])}, not {method}")
+        raise MalformedMessage(
+            f"the answer is for {_shown(body[0][1])}, not {method}",
+            code='answer_method',
+            method=method,
+        )
     found = {}
-    for name, value in ipc.check_pairs(body):
+    for name, value in check_pairs(body):
         key = _canonical(name)
         found[key] = value
         if isinstance(value, list) and key != 'orderstatus':
-            raise ipc.MalformedMessage(f"the field {_shown(name)} holds a nested object")
+            raise MalformedMessage(f"the field {_shown(name)} holds a nested object", code='nested')
     head = dict(zip(layout, (value for _name, value in body), strict=False))
     for name in layout[1:]:
         _check_value(name, head[name], legacy_order_id=True)

@@ -1,0 +1,152 @@
+# Part of payment_mypos. License LGPL-3.
+"""Constants of the myPOS Checkout (IPC) protocol, each with the section of docs/mypos-protocol.md
+("API §n") it comes from. Data only."""
+
+import enum
+
+# API §2: myPOS requires a User-Agent on every request.
+USER_AGENT = 'Odoo/18.0 payment_mypos/1.0'
+
+# Seconds a server-to-server call may wait for myPOS, in all (connect, then read).
+REQUEST_TIMEOUT = 10
+# Seconds of REQUEST_TIMEOUT the TCP connection may take.
+CONNECT_TIMEOUT = 3
+# The largest answer read from myPOS; real ones are a few KB.
+MAX_ANSWER_BYTES = 1024 * 1024
+
+# API §1: one URL per environment serves the hosted page and every server-to-server call.
+PRODUCTION_URL = 'https://www.mypos.com/vmp/checkout'
+SANDBOX_URL = 'https://www.mypos.com/vmp/checkout-test'
+
+# API §4.1: the version every official integration posts today.
+IPC_VERSION = '1.4'
+
+# Identifies this integration to myPOS (API §4.1, optional `Source` field).
+SOURCE = 'odoo18_payment_mypos'
+
+# API §6.1: myPOS's public sandbox store (its key and certificate are files of the addon).
+SANDBOX_SID = '000000000000010'
+SANDBOX_WALLET_NUMBER = '61938166610'
+SANDBOX_KEY_INDEX = 1
+
+# API §7: OrderID is at most 80 characters.
+ORDER_ID_MAX_LENGTH = 80
+
+# API §4.2: documented checkout page languages; anything else falls back to English.
+CHECKOUT_LANGUAGES = {'EN', 'FR', 'IT', 'DE', 'SV', 'PT', 'NL', 'EL', 'BG', 'ES'}
+
+# API §7: currencies the official WooCommerce plugin offers (HRK dropped: obsolete).
+SUPPORTED_CURRENCIES = {
+    'BGN',
+    'CHF',
+    'CZK',
+    'DKK',
+    'EUR',
+    'GBP',
+    'HUF',
+    'ISK',
+    'JPY',
+    'NOK',
+    'PLN',
+    'RON',
+    'SEK',
+    'USD',
+}
+
+# API §4.2 `PaymentMethod`: 1 = card only.
+PAYMENT_METHOD_CARD = '1'
+
+# API §4.2 `PaymentParametersRequired`: 2 = customer details optional and prefilled.
+PAYMENT_PARAMETERS_REQUIRED = '2'
+
+# API §4.3, §4.4: the messages myPOS posts to us, by what they mean for the transaction.
+NOTIFY_METHODS = {
+    'done': 'IPCPurchaseNotify',
+    'cancel': 'IPCPurchaseRollback',
+}
+RETURN_METHODS = {
+    'ok': 'IPCPurchaseOK',
+    'cancel': 'IPCPurchaseCancel',
+}
+REFUND_METHOD = 'IPCRefund'
+TXN_STATUS_METHOD = 'IPCGetTxnStatus'
+
+# API §3.3a, §4.3, §4.4: the head of each form myPOS signs, in order. The values that decide
+# anything are read from these places only; extra fields may follow (myPOS adds fields over time).
+_FORM_HEAD = ('IPCmethod', 'SID', 'Amount', 'Currency', 'OrderID')
+FORM_LAYOUTS = {
+    'IPCPurchaseNotify': (*_FORM_HEAD, 'IPC_Trnref'),
+    'IPCPurchaseOK': (*_FORM_HEAD, 'IPC_Trnref'),
+    'IPCPurchaseRollback': _FORM_HEAD,
+    'IPCPurchaseCancel': _FORM_HEAD,
+    # The nested OrderStatus of a refund's status (API §4.8, §9: an assumption).
+    'IPCRefund': (*_FORM_HEAD, 'IPC_Trnref'),
+}
+# Names that may appear in a form only at their place in the head (or last, for `Signature`).
+FORM_RESERVED_NAMES = (*_FORM_HEAD, 'IPC_Trnref', 'Signature')
+# API §4.5, §4.7, §4.8: the head of each server-to-server answer; `Status` anywhere after it.
+ANSWER_LAYOUTS = {
+    'IPCRefund': ('IPCmethod', 'IPC_Trnref', 'Amount', 'Currency'),
+    'IPCGetTxnStatus': ('IPCmethod', 'OrderID'),
+    'IPCGetPaymentStatus': ('IPCmethod', 'OrderID'),
+}
+
+
+class Status(enum.IntEnum):
+    """API §5: the `Status` codes of myPOS, by their official names."""
+
+    SUCCESS = 0
+    E_MISSING_REQ_PARAMS = 1
+    E_SIGNATURE_FAILED = 2
+    E_IPC_ERROR = 3
+    E_INVALID_SID = 4
+    E_INVALID_PARAMS = 5
+    E_INVALID_REFERER = 6
+    E_PAYMENT_TRIES = 7
+    E_TRANSACTION_AUTH_FAIL = 8
+    E_WRONG_AMOUNT = 9
+    E_UNSUPPORTED_CALL = 10
+    E_INACTIVE_MANDATE_REFERENCE = 11
+    E_INVALID_MANDATE_REFERENCE = 12
+    E_NOT_SUFFICIENT_FUNDS = 13
+    E_TRANSACTION_NOT_PERMITTED = 14
+    E_EXCEEDED_LIMIT = 15
+    E_MANDATE_ALREADY_REGISTERED = 16
+    E_INACTIVE_ACOUNTIDENTIFIER = 17
+    E_INVALID_ACOUNTIDENTIFIER = 18
+    E_EXEEDED_ACCOUNT_LIMITS = 19
+    E_DUPLICATE_TRANSMISSION = 20
+    E_TRANSACTION_DECLINED = 21
+    E_WRONG_EXPIRE_DATE = 22
+    E_INVALID_SESSION = 23
+    E_3DS_AUTHENTICATION_FAILED = 24
+    E_STORE_RESTRICTED = 25
+    E_UNDEFINED_ERROR = 99
+
+    @classmethod
+    def of(cls, value):
+        """Return the status of a code (int or text), or None if it is not a documented one."""
+        try:
+            return cls(int(value))
+        except (TypeError, ValueError):
+            return None
+
+
+# The official name of each code ('Success' for 0), for logs and the emulator.
+STATUS_NAMES = {status.value: status.name if status else 'Success' for status in Status}
+
+# API §5, §4.10: statuses that say the store's credentials or setup are wrong; any other signed
+# answer about a dummy order proves that both signatures work.
+CONNECTION_FAILURE_STATUSES = frozenset(
+    {
+        Status.E_MISSING_REQ_PARAMS,
+        Status.E_SIGNATURE_FAILED,
+        Status.E_IPC_ERROR,
+        Status.E_INVALID_SID,
+        Status.E_INVALID_PARAMS,
+        Status.E_INVALID_REFERER,
+        Status.E_UNSUPPORTED_CALL,
+        Status.E_STORE_RESTRICTED,
+        Status.E_UNDEFINED_ERROR,
+    }
+)

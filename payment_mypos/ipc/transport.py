@@ -1,0 +1,163 @@
+# Part of payment_mypos. License LGPL-3.
+"""The HTTP exchange with myPOS: one POST, a total deadline, a size cap, and a failure that says
+whether the request may have reached myPOS."""
+
+import contextlib
+import http.client
+import socket
+import threading
+import time
+
+import requests
+import urllib3
+
+from . import const
+from .errors import Failure, RemoteError
+
+
+def post(url, fields):
+    """Post signed fields to myPOS and return the body of its HTTP 200 answer.
+
+    The whole call, body included, fits in `const.REQUEST_TIMEOUT` (plus one last read at most);
+    redirects are not followed (an answer comes from the endpoint itself, or not at all).
+
+    :param str url: The endpoint.
+    :param list fields: The (name, value) pairs to post, in order.
+    :rtype: bytes
+    :raise RemoteError: `unreachable` if the request provably never left (no connection), `lost`
+                        if the connection broke after it left, `timeout`, `http`, or `garbage`
+                        for a body over `const.MAX_ANSWER_BYTES`.
+    """
+    deadline = time.monotonic() + const.REQUEST_TIMEOUT
+    connect_timeout = min(const.CONNECT_TIMEOUT, const.REQUEST_TIMEOUT / 2)
+    try:
+        response = requests.post(
+            url,
+            data=fields,
+            headers={'User-Agent': const.USER_AGENT, 'Accept-Encoding': 'identity'},
+            timeout=(connect_timeout, const.REQUEST_TIMEOUT - connect_timeout),
+            stream=True,
+            allow_redirects=False,
+        )
+        with response:
+            body = _read_body(response, deadline)
+    except requests.exceptions.Timeout as error:
+        raise RemoteError(
+            Failure.TIMEOUT,
+            f"myPOS did not answer within {const.REQUEST_TIMEOUT} seconds ({url}): {error}",
+            url=url,
+            seconds=const.REQUEST_TIMEOUT,
+        ) from None
+    except requests.exceptions.RequestException as error:
+        if never_sent(error):
+            raise RemoteError(
+                Failure.UNREACHABLE,
+                f"myPOS cannot be reached at {url} ({type(error).__name__}: {error})",
+                url=url,
+                error=type(error).__name__,
+            ) from None
+        raise RemoteError(
+            Failure.LOST,
+            f"the connection to myPOS at {url} broke after the request was sent "
+            f"({type(error).__name__}: {error}): myPOS may have acted on it",
+            url=url,
+            error=type(error).__name__,
+        ) from None
+    if response.status_code != 200:
+        raise RemoteError(
+            Failure.HTTP,
+            f"myPOS answered with HTTP error {response.status_code} at {url}",
+            url=url,
+            http_status=response.status_code,
+        )
+    return body
+
+
+def never_sent(error):
+    """Tell whether a failed request provably never left this server (so no money can move)."""
+    if isinstance(
+        error,
+        requests.exceptions.InvalidURL
+        | requests.exceptions.MissingSchema
+        | requests.exceptions.InvalidSchema,
+    ):
+        return True
+    reason = getattr(error.args[0], 'reason', None) if error.args else None
+    return isinstance(error, requests.exceptions.ConnectionError) and isinstance(
+        reason, urllib3.exceptions.NewConnectionError
+    )
+
+
+def _shut_down(sock):
+    """End every read on `sock` at once (the deadline of a call to myPOS has passed)."""
+    with contextlib.suppress(OSError):  # Already closed: nothing left to end.
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # Not SSLSocket's: no TLS state touched.
+
+
+def _read_body(response, deadline):
+    """Return the body of a streamed answer, giving up at `deadline` or past the size cap.
+
+    Reads wait for one arrival of data at most (`read1`), with the time left as socket timeout,
+    and a watchdog shuts the socket at the deadline: an answer trickling in (body or chunk
+    headers) cannot stretch the call past it.
+
+    :raise requests.exceptions.Timeout: If the body is still coming at `deadline`.
+    :raise requests.exceptions.ConnectionError: If the connection broke before its end.
+    :raise RemoteError: If the body is too large to be an answer of myPOS.
+    """
+    if response.status_code != 200:
+        return b''
+    raw = getattr(response.raw, '_fp', None)  # http.client's response, below urllib3's.
+    if not hasattr(raw, 'read1'):
+        raw = None
+    # The socket under http.client's buffered reader (urllib3 may already have let go of its
+    # connection object when the answer closes the connection, as HTTP/1.0 ones do).
+    sock = getattr(getattr(getattr(raw, 'fp', None), 'raw', None), '_sock', None)
+    watchdog = None
+    if sock is not None:
+        watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), _shut_down, [sock])
+        watchdog.daemon = True
+        watchdog.start()
+    try:
+        return _read_chunks(response, raw, sock, deadline)
+    except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
+        if time.monotonic() >= deadline:  # Cut by the watchdog.
+            raise requests.exceptions.ReadTimeout("the answer took too long to arrive") from None
+        raise
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+
+
+def _read_chunks(response, raw, sock, deadline):
+    pieces = response.iter_content(chunk_size=16384)
+    chunks, size = [], 0
+    while True:
+        if raw is not None:
+            try:
+                if sock is not None:  # No single read may wait past the deadline either.
+                    sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                chunk = raw.read1(16384)
+            except (OSError, ValueError, http.client.HTTPException) as error:
+                if isinstance(error, TimeoutError):
+                    raise requests.exceptions.ReadTimeout(str(error)) from None
+                raise requests.exceptions.ConnectionError(error) from None
+        else:
+            chunk = next(pieces, b'')
+        if not chunk:
+            if raw is not None and getattr(raw, 'length', None):  # Content-Length not reached.
+                raise requests.exceptions.ChunkedEncodingError("the answer was cut off")
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > const.MAX_ANSWER_BYTES:
+            raise RemoteError(
+                Failure.GARBAGE,
+                f"myPOS's answer is larger than {const.MAX_ANSWER_BYTES} bytes: it is not an "
+                "answer of myPOS",
+                code='remote_too_large',
+                size=const.MAX_ANSWER_BYTES,
+            )
+        if time.monotonic() > deadline:
+            raise requests.exceptions.ReadTimeout("the answer took too long to arrive")
+    return b''.join(chunks)

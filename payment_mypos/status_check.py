@@ -1,0 +1,224 @@
+# Part of payment_mypos. License LGPL-3.
+"""The status check (`IPCGetTxnStatus`, API §4.8): what settles a transaction whose notification
+or answer never came, on a growing interval, for a bounded number of times."""
+
+import logging
+import threading
+from datetime import timedelta
+
+import psycopg2
+
+from odoo import fields
+from odoo.exceptions import ValidationError
+
+from . import ipc, utils
+
+_logger = logging.getLogger(__name__)
+
+# System parameters of the status check (Settings > Technical > System Parameters).
+EXPIRY_HOURS_PARAM = 'payment_mypos.status_check_expiry_hours'  # Default: DEFAULT_EXPIRY_HOURS.
+MAX_CHECKS_PARAM = 'payment_mypos.status_check_max_attempts'  # Default: DEFAULT_MAX_CHECKS.
+DEFAULT_EXPIRY_HOURS = 24
+DEFAULT_MAX_CHECKS = 12
+# First check this long after creation (the shopper may still be on myPOS's page), then the
+# interval doubles after each check, up to the cap.
+FIRST_CHECK_DELAY = timedelta(minutes=10)
+MAX_CHECK_INTERVAL = timedelta(hours=12)
+MAX_CHECK_DOUBLINGS = 7  # FIRST_CHECK_DELAY * 2**7 is past MAX_CHECK_INTERVAL already.
+
+
+def next_check_date(check_count):
+    """Return when to check again a transaction checked `check_count` times (growing interval)."""
+    # The exponent is capped before it is used, whatever the number of checks allowed.
+    doublings = min(max(check_count, 0), MAX_CHECK_DOUBLINGS)
+    return fields.Datetime.now() + min(FIRST_CHECK_DELAY * (2**doublings), MAX_CHECK_INTERVAL)
+
+
+def check_status(tx):
+    """Ask myPOS for the last message of this transaction's order and apply it.
+
+    The nested `OrderStatus` of `IPCGetTxnStatus` (API §4.8) is verified with its own
+    signature and goes through `_handle_notification_data` exactly like a webhook message.
+
+    Note: tx.ensure_one()
+
+    :return: 'applied' (a message was applied), 'unknown' (myPOS knows nothing usable yet),
+             'no_answer' (no signed answer), or 'invalid' (a message that cannot apply).
+    :rtype: str
+    """
+    tx.ensure_one()
+    if not tx.mypos_order_id:
+        return 'unknown'  # The shopper never reached myPOS.
+    try:
+        answer = tx.provider_id._mypos_make_request(
+            ipc.const.TXN_STATUS_METHOD, [('OrderID', tx.mypos_order_id)], tx=tx
+        )
+    except ipc.RemoteError as error:
+        _logger.info("Status check of %s: no usable answer (%s)", tx.reference, error)
+        return 'no_answer'
+    if not answer.nested:
+        return 'unknown'  # The order is unknown to myPOS (API §4.8: unconfirmed).
+    try:
+        data = tx._mypos_verify(ipc.read_form(answer.nested))
+    except ipc.IPCError as error:
+        _logger.warning("Status check of %s: %s", tx.reference, error)
+        log_outcome(
+            tx,
+            tx.env._("The nested OrderStatus was refused: %s", utils.explain_error(tx.env, error)),
+        )
+        return 'invalid'
+    method = data.method
+    if tx.operation == 'refund':
+        allowed = (ipc.const.REFUND_METHOD,)
+    else:
+        allowed = (
+            ipc.const.NOTIFY_METHODS['done'],
+            ipc.const.NOTIFY_METHODS['cancel'],
+            ipc.const.RETURN_METHODS['cancel'],
+        )
+    if data.order_id != tx.mypos_order_id or method not in allowed:
+        return 'unknown'
+    try:
+        with tx.env.cr.savepoint():
+            tx._handle_notification_data('mypos', data)
+    except ValidationError as error:
+        _logger.warning("Status check of %s: %s", tx.reference, error)
+        log_outcome(
+            tx,
+            tx.env._(
+                "The nested %(method)s was not applied: %(error)s",
+                method=method,
+                error=error.args[0],
+            ),
+        )
+        return 'invalid'
+    log_outcome(
+        tx,
+        tx.env._(
+            "Applied %(method)s: the transaction is now %(state)s.",
+            method=method,
+            state=tx.state,
+        ),
+    )
+    return 'applied'
+
+
+def log_outcome(tx, outcome):
+    """Record in the myPOS log what the status check made of myPOS's answer."""
+    tx.env['payment.mypos.log']._mypos_add(
+        tx, 'in', ipc.const.TXN_STATUS_METHOD, order_id=tx.mypos_order_id, outcome=outcome
+    )
+
+
+def after_scheduled_check(tx, outcome, expiry_date, max_checks):
+    """Expire, reschedule or stop checking this transaction after a scheduled check.
+
+    :param str outcome: What `_mypos_check_status` returned.
+    :param datetime expiry_date: Purchases created before are cancelled when still unpaid.
+    :param int max_checks: The number of scheduled checks after which they stop.
+    :return: Whether the transaction was expired.
+    :rtype: bool
+    """
+    tx.mypos_check_count += 1
+    tx.mypos_last_check = fields.Datetime.now()
+    if tx.state not in ('draft', 'pending'):
+        tx.mypos_next_check = False
+        return False
+    if tx.operation != 'refund' and outcome == 'unknown' and tx.create_date <= expiry_date:
+        expire_quietly(tx)
+        return True
+    if tx.mypos_check_count >= max_checks:
+        tx.mypos_next_check = False
+        if tx.operation == 'refund':
+            tx.state_message = tx.env._(
+                "myPOS: myPOS did not confirm this refund after %s checks; automatic checks "
+                "stopped. Look the refund up in myPOS's dashboard before refunding again.",
+                tx.mypos_check_count,
+            )
+        return False
+    tx._mypos_schedule_check()
+    return False
+
+
+def expire_quietly(tx):
+    """Cancel an unpaid transaction without messages on its documents nor e-mails."""
+    hours = get_int_param(tx, EXPIRY_HOURS_PARAM, DEFAULT_EXPIRY_HOURS)
+    expired = tx._update_state(
+        ('draft', 'pending'),
+        'cancel',
+        tx.env._(
+            "No payment reached myPOS within %s hours: cancelled automatically.",
+            hours,
+        ),
+    )
+    # Nothing to post-process for an unpaid transaction: skip the chatter messages and mails
+    # the post-processing of linked documents could send.
+    expired.write({'is_post_processed': True, 'mypos_next_check': False})
+
+
+def get_int_param(model, name, default):
+    value = model.env['ir.config_parameter'].sudo().get_param(name)
+    try:
+        return int(value) if value else default
+    except ValueError:
+        _logger.warning("Ignoring the system parameter %s=%r (not a number)", name, value)
+        return default
+
+
+def run_scheduled_checks(model, batch_size=50):
+    """Ask myPOS about draft and pending myPOS transactions whose check is due.
+
+    A bounded batch per run; each transaction is checked again after a growing interval
+    and at most `payment_mypos.status_check_max_attempts` times. Purchases still unpaid past
+    `payment_mypos.status_check_expiry_hours` are cancelled quietly.
+
+    :param int batch_size: The maximum number of transactions checked per run.
+    """
+    now = fields.Datetime.now()
+    max_checks = get_int_param(model, MAX_CHECKS_PARAM, DEFAULT_MAX_CHECKS)
+    expiry_hours = get_int_param(model, EXPIRY_HOURS_PARAM, DEFAULT_EXPIRY_HOURS)
+    txs = model.sudo().search(
+        [
+            ('provider_code', '=', 'mypos'),
+            ('provider_id.state', '!=', 'disabled'),  # Disconnected: nothing to ask with.
+            ('state', 'in', ('draft', 'pending')),
+            ('mypos_check_count', '<', max_checks),
+            '|',
+            ('mypos_next_check', '<=', now),
+            '&',
+            ('mypos_next_check', '=', False),
+            ('create_date', '<=', now - FIRST_CHECK_DELAY),
+        ],
+        order='mypos_next_check asc nulls first, id asc',
+        limit=batch_size,
+    )
+    expired_count = 0
+    testing = getattr(threading.current_thread(), 'testing', False)
+    for tx in txs:
+        try:
+            outcome = check_status(tx)
+            expired_count += after_scheduled_check(
+                tx,
+                outcome,
+                now - timedelta(hours=expiry_hours),
+                max_checks,
+            )
+            if not testing:
+                # Each transaction's check is kept even if a later one fails (the cron runs
+                # on its own cursor; myPOS has already answered for this one).
+                model.env.cr.commit()  # pylint: disable=invalid-commit
+        except psycopg2.OperationalError:
+            if testing:
+                raise
+            model.env.cr.rollback()  # A concurrent update: next run.
+        except Exception:
+            _logger.exception("myPOS status check of %s failed", tx.reference)
+            if testing:
+                raise
+            model.env.cr.rollback()
+    if txs:
+        _logger.info(
+            "myPOS status check: %s transaction(s) checked, %s expired",
+            len(txs),
+            expired_count,
+        )
