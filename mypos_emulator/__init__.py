@@ -10,8 +10,11 @@ Run it with ``python -m mypos_emulator`` from the repository root, or in-process
 See README.md.
 """
 
+from .faults import EmulatorError, Faults
 from .messages import DECLINED_CARDS, STATUS_NAMES, Reject
-from .server import Emulator, EmulatorError, Faults, PaymentResult, http_request
+from .server import Emulator
+from .shopper import PaymentResult
+from .wire import http_request
 
 __all__ = [
     'DECLINED_CARDS',

@@ -11,7 +11,8 @@ import signal
 import sys
 
 from . import keys
-from .server import Emulator, EmulatorError
+from .faults import EmulatorError
+from .server import Emulator
 
 
 def main(argv=None):

@@ -1,37 +1,43 @@
-"""Access to the protocol functions of ``payment_mypos/ipc.py`` without importing Odoo.
+"""The protocol package ``payment_mypos/ipc/``, loaded without importing Odoo: the one place the
+emulator reaches into the addon.
 
-``payment_mypos/__init__.py`` imports Odoo, so the addon cannot be imported as a package here.
-Instead a bare package module named ``_mypos_emulator_payment_mypos`` whose ``__path__`` is the
-addon directory is registered in ``sys.modules``; ``ipc`` and ``const`` are then imported as its
-submodules (``ipc.py`` and ``layouts.py`` do ``from . import const``, which resolves inside
-that bare package).
-The addon's own ``__init__.py`` is never executed.
+``payment_mypos/__init__.py`` imports Odoo, so the addon is not imported as a package; its
+``ipc/`` folder is loaded alone, as the package ``_mypos_ipc``, whose submodules can only be
+found inside that folder.
 """
 
 import importlib
+import importlib.util
 import sys
-import types
 from pathlib import Path
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 ADDON_DIR = REPO_DIR / 'payment_mypos'
+IPC_DIR = ADDON_DIR / 'ipc'
 SANDBOX_STORE_PRIVATE_KEY_FILE = ADDON_DIR / 'data' / 'sandbox' / 'store-private-key.pem'
 
-_PACKAGE = '_mypos_emulator_payment_mypos'
+_NAME = '_mypos_ipc'
 
 
 def _load():
-    package = sys.modules.get(_PACKAGE)
-    if package is None:
-        if not (ADDON_DIR / 'ipc.py').is_file():
-            raise ImportError(f"payment_mypos/ipc.py not found in {ADDON_DIR}")
-        package = types.ModuleType(_PACKAGE, "payment_mypos protocol modules (no Odoo)")
-        package.__path__ = [str(ADDON_DIR)]
-        package.__package__ = _PACKAGE
-        sys.modules[_PACKAGE] = package
-    return tuple(
-        importlib.import_module(f'{_PACKAGE}.{name}') for name in ('ipc', 'const', 'layouts')
-    )
+    module = sys.modules.get(_NAME)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(
+            _NAME, IPC_DIR / '__init__.py', submodule_search_locations=[str(IPC_DIR)]
+        )
+        if spec is None or not (IPC_DIR / '__init__.py').is_file():
+            raise ImportError(f"the protocol package is not found in {IPC_DIR}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[_NAME] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[_NAME]
+            raise
+    return module
 
 
-ipc, const, layouts = _load()
+ipc = _load()
+const = ipc.const
+layouts = ipc.layouts
+testing = importlib.import_module(f'{_NAME}.testing')

@@ -18,7 +18,7 @@ from cryptography.hazmat.backends import default_backend
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ._ipc import REPO_DIR, ipc
+from ._ipc import REPO_DIR, ipc, testing
 
 DEFAULT_STATE_DIR = REPO_DIR / '.odoo-run' / 'emulator'
 PRIVATE_KEY_FILE = 'private-key.pem'
@@ -83,7 +83,7 @@ def load_or_create(state_dir=None):
         except ValueError:
             certificate_pem = None
     if certificate_pem is None:
-        certificate_pem = ipc.self_signed_certificate(
+        certificate_pem = testing.self_signed_certificate(
             key.private_bytes(
                 serialization.Encoding.PEM,
                 serialization.PrivateFormat.PKCS8,

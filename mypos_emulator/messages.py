@@ -1,17 +1,15 @@
-"""myPOS's side of the protocol: checking what a merchant posts and rendering what myPOS answers.
+"""myPOS's side of the protocol: the checks myPOS makes on what a merchant posts.
 
-Signing and verifying reuse ``payment_mypos/ipc.py`` (through :mod:`._ipc`); this module adds what
-only the server side needs: case-insensitive field access, the checks myPOS makes on a purchase
-and on server-to-server calls (with the status codes of API §5), and XML/JSON answers signed as
-API §3.3 describes.
+Signing and verifying reuse the protocol package ``payment_mypos/ipc/`` (loaded by :mod:`._ipc`);
+this module adds what only the server side needs: case-insensitive field access and the checks
+myPOS makes on a purchase, a card and server-to-server calls (with the status codes of API §5).
+What myPOS signs and answers is in :mod:`.answers`.
 """
 
-import json
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import urlsplit
-from xml.etree import ElementTree
 
 from ._ipc import const, ipc
 
@@ -35,8 +33,6 @@ INVALID_SESSION = 23
 STORE_RESTRICTED = 25
 
 API_METHODS = ('IPCRefund', 'IPCReversal', 'IPCGetTxnStatus', 'IPCGetPaymentStatus')
-# The top-level key spelling of each answer (API §2: `IPCMethod` for the two status calls).
-ANSWER_METHOD_KEY = {'IPCGetTxnStatus': 'IPCMethod', 'IPCGetPaymentStatus': 'IPCMethod'}
 IPC_VERSIONS = ('1.3', '1.4', '1.4.1')
 
 AMOUNT_RE = re.compile(r'\d+(\.\d{1,2})?')  # API §7: decimal point only, at most 2 decimals.
@@ -109,6 +105,12 @@ def parse_amount(text, pattern=AMOUNT_RE, what='Amount'):
 
 def format_decimal(amount):
     return f'{amount:.2f}'
+
+
+def check_user_agent(headers):
+    """myPOS refuses a call without a User-Agent header (E_IPC_ERROR, 3)."""
+    if not headers.get('user-agent'):
+        raise Reject(IPC_ERROR, "the User-Agent header is required")
 
 
 def check_identity(fields, store):
@@ -338,52 +340,3 @@ def check_card(number, expiry, cvc, today):
     if not re.fullmatch(r'\d{3,4}', (cvc or '').strip()):
         raise Reject(INVALID_PARAMS, "the CVC must have 3 or 4 digits")
     return digits, f'{year:02d}{month:02d}'
-
-
-# === Answers (API §2, §3.3) === #
-
-
-def signed(pairs, private_key_pem):
-    """Return a tree with a `Signature` over its flattened values appended (API §3.3)."""
-    pairs = [(key, value if isinstance(value, list) else str(value)) for key, value in pairs]
-    return ipc.sign_tree(pairs, private_key_pem)
-
-
-def render_xml(tree):
-    """Render a tree as myPOS's XML answer, root `<IPC_response>`."""
-
-    def fill(element, pairs):
-        for key, value in pairs:
-            child = ElementTree.SubElement(element, key)
-            if isinstance(value, list):
-                fill(child, value)
-            else:
-                child.text = value
-
-    root = ElementTree.Element('IPC_response')
-    fill(root, tree)
-    return ElementTree.tostring(root, encoding='utf-8', xml_declaration=True)
-
-
-def render_json(tree):
-    """Render a tree as myPOS's JSON answer; `Status` is a JSON number as in real answers."""
-
-    def convert(pairs, top):
-        result = {}
-        for key, value in pairs:
-            if isinstance(value, list):
-                result[key] = convert(value, False)
-            elif top and key == 'Status' and re.fullmatch(r'-?\d+', value):
-                result[key] = int(value)
-            else:
-                result[key] = value
-        return result
-
-    return json.dumps(convert(tree, True), ensure_ascii=False).encode('utf-8')
-
-
-def render(tree, output_format):
-    """Return (content type, body) of an answer in `xml` (default) or `json`."""
-    if (output_format or '').lower() == 'json':
-        return 'application/json; charset=utf-8', render_json(tree)
-    return 'application/xml; charset=utf-8', render_xml(tree)

@@ -1,0 +1,71 @@
+"""What myPOS sends: the messages it signs about an order, and its signed XML/JSON answers
+(API §2, §3.3).
+"""
+
+import json
+import re
+from xml.etree import ElementTree
+
+from ._ipc import ipc, testing
+
+# The top-level key spelling of each answer (API §2: `IPCMethod` for the two status calls).
+ANSWER_METHOD_KEY = {'IPCGetTxnStatus': 'IPCMethod', 'IPCGetPaymentStatus': 'IPCMethod'}
+
+
+def signed(pairs, private_key_pem):
+    """Return a tree with a `Signature` over its flattened values appended (API §3.3)."""
+    pairs = [(key, value if isinstance(value, list) else str(value)) for key, value in pairs]
+    return testing.sign_tree(pairs, private_key_pem)
+
+
+def order_message(method, store, amount, currency, order_id, private_key_pem, extra=()):
+    """A message myPOS signs about one order, its fields in the order of API §4.3, §4.4."""
+    pairs = [
+        ('IPCmethod', method),
+        ('SID', store.sid),
+        ('Amount', amount),
+        ('Currency', currency),
+        ('OrderID', order_id),
+        *extra,
+    ]
+    return ipc.sign_fields(pairs, private_key_pem)
+
+
+def render_xml(tree):
+    """Render a tree as myPOS's XML answer, root `<IPC_response>`."""
+
+    def fill(element, pairs):
+        for key, value in pairs:
+            child = ElementTree.SubElement(element, key)
+            if isinstance(value, list):
+                fill(child, value)
+            else:
+                child.text = value
+
+    root = ElementTree.Element('IPC_response')
+    fill(root, tree)
+    return ElementTree.tostring(root, encoding='utf-8', xml_declaration=True)
+
+
+def render_json(tree):
+    """Render a tree as myPOS's JSON answer; `Status` is a JSON number as in real answers."""
+
+    def convert(pairs, top):
+        result = {}
+        for key, value in pairs:
+            if isinstance(value, list):
+                result[key] = convert(value, False)
+            elif top and key == 'Status' and re.fullmatch(r'-?\d+', value):
+                result[key] = int(value)
+            else:
+                result[key] = value
+        return result
+
+    return json.dumps(convert(tree, True), ensure_ascii=False).encode('utf-8')
+
+
+def render(tree, output_format):
+    """Return (content type, body) of an answer in `xml` (default) or `json`."""
+    if (output_format or '').lower() == 'json':
+        return 'application/json; charset=utf-8', render_json(tree)
+    return 'application/xml; charset=utf-8', render_xml(tree)

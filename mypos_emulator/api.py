@@ -1,0 +1,263 @@
+"""The server-to-server calls (IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus), their signed
+answers, and the api_* fault switches that bend those answers on the way out.
+"""
+
+import copy
+from decimal import Decimal
+
+from . import answers, messages
+from ._ipc import ipc
+from .messages import Reject
+from .state import iso
+from .wire import Response
+
+# IPCGetPaymentStatus's PaymentStatus for each order status (API §4.7).
+_PAYMENT_STATUS = {
+    'paid': '1',
+    'pending': '2',
+    'processing': '2',
+    'cancelled': '3',
+    'declined': '3',
+    'reversed': '4',
+}
+
+
+def _add_fault(call, text):
+    call['fault'] = ', '.join(filter(None, [call['fault'], text]))
+
+
+class Api:
+    """Answers the calls a merchant's server makes, and records each call."""
+
+    def __init__(self, context, state, store, keys, front):
+        self.context = context
+        self.state = state
+        self.store = store
+        self.keys = keys
+        self.front = front  # The api_redirect fault points back at its checkout URL.
+
+    def call(self, method, fields, headers):
+        """Answer one call of `method` (one of messages.API_METHODS), faults applied."""
+        faults = self.state.take_api_faults(method)
+        call = {
+            'at': iso(),
+            'method': method,
+            'order_id': fields.get('OrderID'),
+            'ipc_trnref': fields.get('IPC_Trnref'),
+            'amount': fields.get('Amount'),
+            'status': None,
+            'fault': None,
+        }
+        if faults.api_http_status or faults.api_redirect:
+            return self._unprocessed(call, faults)
+        try:
+            tree, reject = self._process(method, fields, headers, faults), None
+        except Reject as error:
+            tree, reject = None, error
+        response = self.answer(
+            method,
+            tree,
+            reject=reject,
+            fields=fields,
+            bad_signature=faults.api_bad_signature,
+            unsigned=faults.api_unsigned,
+        )
+        call['status'] = reject.status if reject else 0
+        call['status_msg'] = reject.message if reject else 'Success'
+        if faults.api_garbage:
+            call['fault'] = 'garbage'
+            response = Response(
+                200,
+                "<html><head><title>Error</title></head><body>Temporary problem<br></body></html>",
+            )
+        elif faults.api_bad_signature:
+            call['fault'] = 'bad signature'
+        elif faults.api_unsigned:
+            call['fault'] = 'unsigned'
+        if faults.api_timeout:
+            _add_fault(call, f'timeout {faults.api_timeout}s')
+        with self.state.lock:
+            self.state.api_calls.append(call)
+        self.context.log(
+            f"{method} {call['order_id'] or call['ipc_trnref']!r}: Status {call['status']}"
+            f"{' (' + call['fault'] + ')' if call['fault'] else ''}"
+        )
+        if faults.api_drop_answer:
+            _add_fault(call, 'answer dropped')
+            response.drop = True
+        if faults.api_drip:
+            _add_fault(call, f'drip {faults.api_drip}s')
+            response.drip = faults.api_drip
+        if faults.api_timeout:
+            self.context.stopping.wait(faults.api_timeout)
+        return response
+
+    def answer(self, method, tree, reject=None, fields=None, bad_signature=False, unsigned=False):
+        """The signed XML/JSON answer of `tree`, or of `reject` (a signed error answer)."""
+        if reject is not None:
+            key = answers.ANSWER_METHOD_KEY.get(method, 'IPCmethod')
+            tree = [
+                (key, method or ''),
+                ('Status', str(reject.status)),
+                ('StatusMsg', reject.message),
+            ]
+        pairs = answers.signed(tree, self.keys.private_key_pem)
+        if bad_signature:
+            values = ipc.flatten_values(pairs[:-1]) + ['tampered']
+            pairs[-1] = ('Signature', ipc.sign(values, self.keys.private_key_pem))
+        if unsigned:
+            pairs = pairs[:-1]
+        content_type, body = answers.render(pairs, fields.get('OutputFormat') if fields else '')
+        return Response(200, body, content_type)
+
+    def _unprocessed(self, call, faults):
+        """The api_http_status / api_redirect answer: the call is answered, never processed."""
+        status = faults.api_http_status or faults.api_redirect
+        call.update(fault=f"{'http' if faults.api_http_status else 'redirect'} {status}")
+        with self.state.lock:
+            self.state.api_calls.append(call)
+        if faults.api_http_status:
+            return Response(
+                status,
+                f"<html><body><h1>{status}</h1>Service error "
+                f"(emulator fault api_http_status)</body></html>",
+            )
+        return Response(
+            status,
+            "Moved (emulator fault api_redirect)",
+            'text/plain',
+            {'Location': self.front.url},
+        )
+
+    def _process(self, method, fields, headers, faults):
+        """Check and carry out the call; return its answer tree or raise Reject."""
+        messages.check_user_agent(headers)
+        messages.check_identity(fields, self.store)
+        handler = {
+            'IPCRefund': self._refund,
+            'IPCGetTxnStatus': self._txn_status,
+            'IPCGetPaymentStatus': self._payment_status,
+        }.get(method)
+        if handler is None:
+            raise Reject(messages.UNSUPPORTED_CALL, f"IPCmethod {method} is not emulated")
+        return handler(fields, faults)
+
+    def _refund(self, fields, faults):
+        fields.require('IPC_Trnref', 'Amount', 'Currency')
+        amount = messages.parse_amount(fields.get('Amount'))
+        if amount <= 0:
+            raise Reject(messages.WRONG_AMOUNT, "the refund Amount must be positive")
+        trnref, currency = fields.get('IPC_Trnref'), fields.get('Currency')
+        refund_order_id = fields.get('OrderID') or ''
+        with self.state.lock:
+            order_id = self.state.trnrefs.get(trnref)
+            if order_id is None:
+                raise Reject(messages.INVALID_PARAMS, f"unknown IPC_Trnref {trnref!r}")
+            order = self.state.orders[order_id]
+            if order['status'] != 'paid':
+                raise Reject(
+                    messages.TRANSACTION_NOT_PERMITTED,
+                    f"the purchase {order_id} is {order['status']}, not paid",
+                )
+            if currency != order['currency']:
+                raise Reject(
+                    messages.INVALID_PARAMS,
+                    f"Currency {currency} differs from the purchase's {order['currency']}",
+                )
+            if refund_order_id and (
+                refund_order_id in self.state.orders
+                or any(r['refund_order_id'] == refund_order_id for r in self.state.refunds)
+            ):
+                raise Reject(
+                    messages.DUPLICATE_TRANSMISSION, f"OrderID {refund_order_id} was already used"
+                )
+            if faults.refund_insufficient_funds:
+                raise Reject(
+                    messages.NOT_SUFFICIENT_FUNDS,
+                    "not enough funds in the merchant account (fault)",
+                )
+            balance = Decimal(order['amount']) - order['refunded']
+            if amount > balance:
+                raise Reject(
+                    messages.WRONG_AMOUNT,
+                    f"the refund {fields.get('Amount')} exceeds the refundable balance "
+                    f"{messages.format_decimal(balance)}",
+                )
+            order['refunded'] += amount
+            refund = {
+                'at': iso(),
+                'order_id': order_id,
+                'refund_order_id': refund_order_id,
+                'ipc_trnref': trnref,
+                'amount': fields.get('Amount'),
+                'currency': currency,
+                'balance_after': Decimal(order['amount']) - order['refunded'],
+            }
+            order['refunds'].append(refund)
+            self.state.refunds.append(dict(refund))
+        return [
+            ('IPCmethod', 'IPCRefund'),
+            ('IPC_Trnref', trnref),
+            ('Amount', fields.get('Amount')),
+            ('Currency', currency),
+            ('Status', '0'),
+            ('StatusMsg', 'Success'),
+        ]
+
+    def _txn_status(self, fields, _faults):
+        fields.require('OrderID')
+        order_id = fields.get('OrderID')
+        with self.state.lock:
+            order = self.state.orders.get(order_id)
+            last = (
+                [tuple(pair) for pair in order['last_message']]
+                if order and order['last_message']
+                else None
+            )
+        tree = [('IPCMethod', 'IPCGetTxnStatus'), ('OrderID', order_id)]
+        if not last:
+            # A refund's OrderID: its last message is the refund itself (undocumented for real
+            # myPOS, API §4.8, §9 — an assumption the module documents).
+            refunds = self.state.copy_refunds()
+            refund = next((r for r in refunds if r['refund_order_id'] == order_id), None)
+            if refund:
+                order = refund
+                last = answers.order_message(
+                    'IPCRefund',
+                    self.store,
+                    refund['amount'],
+                    refund['currency'],
+                    order_id,
+                    self.keys.private_key_pem,
+                    [('IPC_Trnref', refund['ipc_trnref'])],
+                )
+        if last:
+            tree.append(('OrderStatus', last))
+        return tree + [('Status', '0'), ('StatusMsg', 'Success' if order else 'Order not found')]
+
+    def _payment_status(self, fields, _faults):
+        fields.require('OrderID')
+        order_id = fields.get('OrderID')
+        with self.state.lock:
+            order = copy.deepcopy(self.state.orders.get(order_id))
+        tree = [('IPCMethod', 'IPCGetPaymentStatus'), ('OrderID', order_id)]
+        if not order:
+            return tree + [
+                ('PaymentStatus', '0'),
+                ('Status', '0'),
+                ('StatusMsg', 'Order not found'),
+            ]
+        payment_status = _PAYMENT_STATUS[order['status']]
+        trnref = order['ipc_trnref'] if order['status'] in ('paid', 'reversed') else ''
+        return tree + [
+            ('PaymentMethod', '1'),
+            ('PaymentStatus', payment_status),
+            ('PaymentReference', f'MTEMU{trnref}' if trnref else ''),
+            ('Amount', order['amount']),
+            ('Currency', order['currency']),
+            ('IPC_Trnref', trnref or ''),
+            ('DateTime', order['request_datetime'] if trnref else ''),
+            ('FeeAmount', '0.00' if payment_status == '1' else ''),
+            ('Status', '0'),
+            ('StatusMsg', 'Success'),
+        ]

@@ -1,0 +1,300 @@
+"""The hosted checkout: the IPCPurchase form, its payment page, and what Pay and Cancel do there.
+
+The notification of an approved card is handed to the notifier; this part signs every message
+myPOS produces for a purchase and chooses the page the browser sees next.
+"""
+
+import datetime
+import secrets
+from urllib.parse import parse_qsl, quote
+
+from . import answers, messages, pages
+from .messages import Reject
+from .state import PAID_OR_PAYING, iso, new_order, new_session, note_sent, now
+from .wire import Response
+
+SESSION_PREFIX = '/vmp/session/'
+_CUSTOMER_ECHO = ('CustomerEmail', 'CustomerPhone', 'CustomerFirstNames', 'CustomerFamilyName')
+
+
+class Checkout:
+    """Purchase forms, payment sessions and their pages."""
+
+    def __init__(self, context, state, store, keys, notifier):
+        self.context = context
+        self.state = state
+        self.store = store
+        self.keys = keys
+        self.notifier = notifier
+
+    # --- The purchase form --- #
+
+    def purchase(self, fields, headers):
+        """Check a posted IPCPurchase: open a payment session (303) or show the error page."""
+        order_id = fields.get('OrderID')
+        try:
+            messages.check_user_agent(headers)
+            purchase = messages.check_purchase(fields, self.store)
+            with self.state.lock:
+                order = self.state.orders.get(order_id)
+                if order and order['status'] in PAID_OR_PAYING:
+                    raise Reject(
+                        messages.DUPLICATE_TRANSMISSION,
+                        f"a payment was already made with OrderID {order_id}",
+                    )
+                token = secrets.token_urlsafe(18)
+                if not order:
+                    order = self.state.orders[order_id] = new_order(order_id)
+                order.update(
+                    {
+                        'status': 'pending',
+                        'amount': purchase['amount_text'],
+                        'currency': purchase['currency'],
+                        'url_ok': purchase['url_ok'],
+                        'url_cancel': purchase['url_cancel'],
+                        'url_notify': purchase['url_notify'],
+                    }
+                )
+                order['sessions'].append(token)
+                self.state.sessions[token] = new_session(token, order_id, purchase, fields.pairs)
+        except Reject as reject:
+            return self.refuse(reject, order_id)
+        self.context.log(
+            f"IPCPurchase {order_id!r} {purchase['amount_text']} {purchase['currency']}: "
+            f"payment page {SESSION_PREFIX}{token}"
+        )
+        return Response(
+            303,
+            b'',
+            headers={
+                'Location': SESSION_PREFIX + token,
+                'X-Emulator-Status': '0',
+                'X-Emulator-Session': token,
+            },
+        )
+
+    def refuse(self, reject, order_id):
+        """The error page of a refused purchase form; nothing is sent to the merchant."""
+        with self.state.lock:
+            self.state.rejected.append(
+                {
+                    'at': iso(),
+                    'order_id': order_id,
+                    'status': reject.status,
+                    'name': reject.name,
+                    'message': reject.message,
+                }
+            )
+        self.context.log(
+            f"IPCPurchase {order_id!r} refused: {reject.status} {reject.name}: {reject.message}"
+        )
+        return Response(
+            200,
+            pages.error_page(self.store.name, reject.status, reject.name, reject.message),
+            headers={
+                'X-Emulator-Status': str(reject.status),
+                'X-Emulator-Message': quote(reject.message),
+            },
+        )
+
+    # --- The payment page --- #
+
+    def page(self, token):
+        """GET of a payment session: its card form, or why it is closed."""
+        with self.state.lock:
+            session, error_page = self._open_session(token)
+            if error_page:
+                return error_page
+            return _page(pages.payment_page(session, self.store), 'open')
+
+    def act(self, token, body):
+        """POST of the card form: Pay or Cancel."""
+        try:
+            form = dict(
+                parse_qsl((body or b'').decode('utf-8', errors='replace'), keep_blank_values=True)
+            )
+        except ValueError:
+            form = {}
+        with self.state.lock:
+            session, error_page = self._open_session(token)
+            if error_page:
+                return error_page
+            order = self.state.orders[session['order_id']]
+            if order['status'] in PAID_OR_PAYING:
+                session['status'] = 'closed'
+                return _already_paid(order)
+        if form.get('action') == 'cancel':
+            return self._cancel(session)
+        return self._pay(session, form)
+
+    def _open_session(self, token):
+        """Return (session, None) for an open payment session, else (None, the error page).
+
+        Call with the lock held.
+        """
+        session = self.state.sessions.get(token)
+        if not session:
+            return None, _closed(messages.INVALID_SESSION, "unknown payment session", 404)
+        if session['status'] != 'open':
+            return None, _session_closed(session)
+        return session, None
+
+    def _cancel(self, session):
+        purchase = session['purchase']
+        with self.state.lock:
+            order = self.state.orders[session['order_id']]
+            if session['status'] != 'open' or order['status'] in PAID_OR_PAYING:
+                return _session_closed(session)
+            message = self._sign('IPCPurchaseCancel', purchase)
+            session.update(status='cancelled', outcome='cancelled')
+            order['status'] = 'cancelled'
+            order['last_message'] = message
+            note_sent(order, 'IPCPurchaseCancel', 'browser')
+        self.context.log(f"IPCPurchaseCancel {purchase['order_id']!r}: customer cancelled")
+        return _page(
+            pages.return_page(purchase['url_cancel'], message, "Payment cancelled"), 'cancelled'
+        )
+
+    def _pay(self, session, form):
+        purchase = session['purchase']
+        try:
+            number, exp_date = messages.check_card(
+                form.get('card_number'),
+                form.get('card_expiry'),
+                form.get('card_cvc'),
+                datetime.date.today(),
+            )
+        except Reject as reject:
+            error = f"{reject.status} {reject.name}: {reject.message}"
+            return _page(
+                pages.payment_page(session, self.store, error),
+                'invalid_card',
+                reject.status,
+                reject.message,
+            )
+        with self.state.lock:
+            order = self.state.orders[session['order_id']]
+            if session['status'] != 'open' or order['status'] in PAID_OR_PAYING:
+                return _already_paid(order)
+            attempt = {'at': iso(), 'pan': number[-4:], 'session': session['token']}
+            order['attempts'].append(attempt)
+            if number in messages.DECLINED_CARDS:
+                attempt['outcome'] = 'declined'
+                order['status'] = 'declined'
+                return self._declined(session, order, number)
+            attempt['outcome'] = 'approved'
+            notify, ok_message = self._approve(session, order, number, exp_date)
+            faults = self.state.faults.take_payment()
+        rollback = self._sign('IPCPurchaseRollback', purchase)
+        outcome = self.notifier.run(session, notify, rollback, faults)
+        if outcome in ('paid', 'pending'):
+            return _page(
+                pages.return_page(purchase['url_ok'], ok_message, "Payment approved"), outcome
+            )
+        cancel = self._sign('IPCPurchaseCancel', purchase)
+        with self.state.lock:
+            note_sent(self.state.orders[purchase['order_id']], 'IPCPurchaseCancel', 'browser')
+        return _page(
+            pages.return_page(purchase['url_cancel'], cancel, "Payment failed"),
+            outcome,
+            messages.IPC_ERROR,
+            "the notification was not acknowledged with OK: payment reversed",
+        )
+
+    def _declined(self, session, order, number):
+        reason = messages.DECLINED_CARDS[number]
+        self.context.log(f"IPCPurchase {order['order_id']!r}: card ...{number[-4:]} declined")
+        status = messages.TRANSACTION_DECLINED
+        return _page(
+            pages.declined_page(session, status, messages.STATUS_NAMES[status], reason),
+            'declined',
+            status,
+            reason,
+        )
+
+    def _approve(self, session, order, number, exp_date):
+        """Book the approved card on the order; return the signed (notify, IPCPurchaseOK).
+
+        Call with the lock held.
+        """
+        purchase = session['purchase']
+        trnref = self.state.next_trnref()
+        stan = self.state.next_stan()
+        request_datetime = now().strftime('%Y-%m-%d %H:%M:%S')
+        card_type = messages.card_type(number)
+        extra = [
+            ('IPC_Trnref', trnref),
+            ('RequestSTAN', stan),
+            ('RequestDateTime', request_datetime),
+            ('PaymentMethod', '1'),
+            ('BillingDescriptor', self.store.billing_descriptor),
+            ('PAN', number[-4:]),
+        ]
+        if purchase['card_token_request'] == '2':
+            extra += [
+                ('CardToken', 'EMU' + secrets.token_hex(16).upper()),
+                ('ExpDate', exp_date),
+            ]
+        if not self.state.faults.notify_omit_card_type:
+            extra.append(('CardType', card_type))
+        if purchase['payment_parameters_required'] in ('1', '2'):
+            extra += [
+                (name, purchase['customer'][name])
+                for name in _CUSTOMER_ECHO
+                if purchase['customer'].get(name)
+            ]
+        notify = self._sign('IPCPurchaseNotify', purchase, extra)
+        ok_message = self._sign('IPCPurchaseOK', purchase, extra)
+        order.update(
+            {
+                'status': 'processing',
+                'ipc_trnref': trnref,
+                'request_stan': stan,
+                'request_datetime': request_datetime,
+                'pan': number[-4:],
+                'card_type': card_type,
+                'amount': purchase['amount_text'],
+                'currency': purchase['currency'],
+                'url_notify': purchase['url_notify'],
+            }
+        )
+        self.state.trnrefs[trnref] = order['order_id']
+        session.update(status='processing', ipc_trnref=trnref)
+        return notify, ok_message
+
+    def _sign(self, method, purchase, extra=()):
+        return answers.order_message(
+            method,
+            self.store,
+            purchase['amount_text'],
+            purchase['currency'],
+            purchase['order_id'],
+            self.keys.private_key_pem,
+            extra,
+        )
+
+
+def _page(html, outcome, status=0, message='', http_status=200):
+    """A payment-session page, its outcome in headers for the shopper driver."""
+    return Response(
+        http_status,
+        html,
+        headers={
+            'X-Emulator-Outcome': outcome,
+            'X-Emulator-Status': str(status),
+            'X-Emulator-Message': quote(message),
+        },
+    )
+
+
+def _closed(status, message, http_status=200):
+    name = messages.STATUS_NAMES[status]
+    return _page(pages.closed_page(status, name, message), 'closed', status, message, http_status)
+
+
+def _session_closed(session):
+    return _closed(messages.INVALID_SESSION, f"this payment session is {session['status']}")
+
+
+def _already_paid(order):
+    return _closed(messages.DUPLICATE_TRANSMISSION, f"OrderID {order['order_id']} was already paid")
