@@ -1,0 +1,1 @@
+"""Benchmark payment_mypos against baselines of the same run: absolute times drift between runs."""

@@ -1,0 +1,1 @@
+"""tools/reliability's report generator: docs/RELIABILITY.md from the run's figures."""
