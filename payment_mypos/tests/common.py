@@ -38,6 +38,21 @@ def read_test_file(name):
 
 SANDBOX_STORE_KEY = read_addon_file('data/sandbox/store-private-key.pem')
 
+# The provider fields only administrators may see: the credentials and what is derived from them.
+SECRET_FIELDS = [
+    'mypos_sid',
+    'mypos_wallet_number',
+    'mypos_key_index',
+    'mypos_private_key',
+    'mypos_private_key_pem',
+    'mypos_public_certificate',
+    'mypos_configuration_pack',
+    'mypos_private_key_info',
+    'mypos_disconnected_sid',
+    'mypos_last_test_result',
+    'mypos_environment_warning',
+]
+
 
 def load_emulator():
     """Return the `Emulator` class of the myPOS emulator, or skip the calling test class.

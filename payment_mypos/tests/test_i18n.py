@@ -12,6 +12,9 @@ from odoo.modules.module import get_manifest
 from odoo.tests import TransactionCase, tagged
 from odoo.tools.translate import trans_export
 
+from odoo.addons.payment_mypos import administration, const, ipc, refunds, utils
+from odoo.addons.payment_mypos.tests.common import MyPOSCommon
+
 I18N_DIR = Path(__file__).resolve().parent.parent / 'i18n'
 POT_PATH = I18N_DIR / 'payment_mypos.pot'
 REGENERATE = (
@@ -197,3 +200,130 @@ class TestBulgarianTranslation(TransactionCase):
         self.assertEqual(str(caught.exception), "myPOS: Това не е доставчик myPOS.")
         field = env_bg['payment.provider']._fields['mypos_sid']
         self.assertEqual(field.get_description(env_bg)['string'], "ИД на магазина в myPOS (SID)")
+
+
+# Three or more Latin words in a row: an English sentence (or a piece of one). Bulgarian
+# sentences only carry single Latin names (myPOS, SID, RSA, a method) and the values shown.
+ENGLISH_RUN = re.compile(r"[A-Za-z]{2,}(?:'[a-z]+)?(?:[ ,]+[A-Za-z]{2,}(?:'[a-z]+)?){2,}")
+
+
+@tagged('post_install', '-at_install')
+class TestExplainedInBulgarian(MyPOSCommon):
+    """What an administrator reads about a failed call, a refused refund or a logged exchange
+    comes in Bulgarian whole: myPOS's status codes and the protocol's errors are translated
+    tables, not English sentences set inside translated ones."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env['res.lang']._activate_lang('bg_BG')
+        cls.env['ir.module.module']._load_module_terms(['payment_mypos'], ['bg_BG'])
+        cls.env_bg = cls.env(context=dict(cls.env.context, lang='bg_BG'))
+        cls.provider_bg = cls.provider.with_env(cls.env_bg)
+        # Never the Internet: server calls go to a closed port on loopback.
+        cls.env['ir.config_parameter'].sudo().set_param(
+            'payment_mypos.sandbox_url', 'http://127.0.0.1:9/vmp/checkout-test'
+        )
+
+    def assertBulgarian(self, text, *values):
+        """`text` holds no English run once the values it quotes (URLs, myPOS's words) are out."""
+        for value in values:
+            text = text.replace(str(value), '')
+        self.assertFalse(ENGLISH_RUN.findall(text), text)
+        self.assertRegex(text, '[а-яА-Я]', text)
+
+    def _errors(self):
+        """One instance of every protocol error an administrator can be shown."""
+        url = 'http://127.0.0.1:9/vmp/checkout-test'
+        key_error = ipc.InvalidKey('x', code='private_key_unreadable', detail='')
+        params = {
+            'limit': 100,
+            'detail': '',
+            'name': 'OrderID',
+            'position': 2,
+            'method': 'IPCRefund',
+            'amount': '1,5',
+            'decimals': 2,
+            'depth': 4,
+            'keys': 'pk',
+            'reason': key_error,
+            'url': url,
+            'seconds': 10,
+            'error': 'ConnectTimeout',
+            'http_status': 502,
+            'size': 1024,
+        }
+        for code in const.PROTOCOL_ERRORS:
+            if code.startswith('remote_'):
+                kind = code.removeprefix('remote_')
+                kind = 'garbage' if kind in ('too_large', 'layout') else kind
+                yield code, ipc.RemoteError(kind, 'x', code=code, **params)
+            else:
+                yield code, ipc.IPCError('x', code=code, **params)
+        for status in ipc.Status:
+            tree = [('Status', str(status.value)), ('StatusMsg', 'Some words of myPOS')]
+            if status:
+                yield (
+                    status.name,
+                    ipc.RemoteError('status', 'x', status=str(status.value), tree=tree),
+                )
+        yield 'unsigned', ipc.RemoteError('unsigned', 'x', status='4', tree=tree)
+
+    def test_protocol_errors_and_statuses(self):
+        for code, error in self._errors():
+            with self.subTest(code=code):
+                text = utils.explain_error(self.env_bg, error)
+                self.assertBulgarian(
+                    text, 'http://127.0.0.1:9/vmp/checkout-test', 'Some words of myPOS'
+                )
+
+    def test_connection_test_failures(self):
+        """Every failure of "Test connection", as the administrator reads it."""
+        credentials = self.provider._mypos_get_credentials()
+        url = 'http://127.0.0.1:9/vmp/checkout-test'
+        for code, error in self._errors():
+            if not isinstance(error, ipc.RemoteError):
+                continue
+            with self.subTest(code=code):
+                text = administration.explain_connection_error(
+                    self.provider_bg, error, credentials, url
+                )
+                self.assertBulgarian(text, url, 'Some words of myPOS')
+        success, outcome = self.provider_bg._mypos_test_connection()  # The closed port.
+        self.assertFalse(success)
+        self.assertBulgarian(outcome, url)
+
+    def test_refund_errors_and_log_outcomes(self):
+        """A refund refused or without an answer, and what the myPOS log says about it."""
+        tx = self._create_mypos_transaction(reference='I18N-REFUND')
+        tx._set_done()
+        tx.provider_reference = '410227'
+        refund = tx._create_child_transaction(10.0, is_refund=True).with_env(self.env_bg)
+        for code, error in self._errors():
+            if not isinstance(error, ipc.RemoteError):
+                continue
+            with self.subTest(code=code):
+                refunds.apply_refund_failure(refund, error)
+                self.assertBulgarian(
+                    refund.state_message,
+                    'http://127.0.0.1:9/vmp/checkout-test',
+                    'Some words of myPOS',
+                )
+        # A real call to the closed port: sent, then no answer, both logged in Bulgarian.
+        try:  # Not assertRaises: Odoo's rolls back what happened inside it.
+            self.provider_bg._mypos_make_request(
+                ipc.const.REFUND_METHOD, [('OrderID', 'I18N_1')], tx=refund
+            )
+        except ipc.RemoteError as error:
+            self.assertIs(error.kind, ipc.Failure.UNREACHABLE)
+        else:
+            self.fail("the closed port answered")
+        outcomes = (
+            self.env['payment.mypos.log']
+            .search([('transaction_id', '=', refund.id)])
+            .mapped('outcome')
+        )
+        self.assertEqual(len(outcomes), 2, outcomes)
+        for outcome in outcomes:
+            kind, _colon, text = outcome.partition(': ')
+            self.assertBulgarian(text or kind, 'http://127.0.0.1:9/vmp/checkout-test')

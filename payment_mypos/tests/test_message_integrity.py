@@ -17,8 +17,8 @@ from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.tests.common import generate_key_pair, read_test_file
-from odoo.addons.payment_mypos.tests.test_refunds_common import MyPOSEmulatorCommon
-from odoo.addons.payment_mypos.tests.test_reliability_common import (
+from odoo.addons.payment_mypos.tests.common_emulator import MyPOSEmulatorCommon
+from odoo.addons.payment_mypos.tests.common_reliability import (
     MUTED_LOGGERS,
     RawHttpMixin,
     write_report,

@@ -11,8 +11,8 @@ from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos import ipc
-from odoo.addons.payment_mypos.tests.test_refunds_common import MUTED, MyPOSPaidCommon
-from odoo.addons.payment_mypos.tests.test_reliability_common import MUTED_LOGGERS, write_report
+from odoo.addons.payment_mypos.tests.common_emulator import MUTED, MyPOSPaidCommon
+from odoo.addons.payment_mypos.tests.common_reliability import MUTED_LOGGERS, write_report
 
 
 @tagged('post_install', '-at_install')

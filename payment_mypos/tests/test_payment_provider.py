@@ -1,6 +1,6 @@
 # Part of payment_mypos. License LGPL-3.
 
-from odoo.exceptions import AccessError, ValidationError
+from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
 from odoo.addons.payment_mypos import const, ipc
@@ -123,24 +123,6 @@ class TestPaymentProvider(MyPOSCommon):
         )
         self.provider.write(dict(self.live_values, state='enabled'))
         self.assertEqual(self.provider._mypos_get_api_url(), ipc.const.PRODUCTION_URL)
-
-    def test_credentials_admin_only(self):
-        """Internal and portal users cannot read any credential field."""
-        fields = [
-            'mypos_sid',
-            'mypos_wallet_number',
-            'mypos_key_index',
-            'mypos_private_key',
-            'mypos_private_key_pem',
-            'mypos_public_certificate',
-        ]
-        self.provider.write(self.live_values)
-        for field in fields:  # The model is admin-only too, but sudo() code must not leak them.
-            self.assertEqual(self.provider._fields[field].groups, 'base.group_system', field)
-        for user in (self.internal_user, self.portal_user):
-            for field in fields:
-                with self.subTest(user=user.login, field=field), self.assertRaises(AccessError):
-                    self.provider.with_user(user).read([field])
 
     def test_supported_currencies(self):
         currencies = self.provider._get_supported_currencies()

@@ -23,6 +23,9 @@ from odoo.addons.payment_mypos.tests.common import MyPOSCommon, generate_key_pai
 # one more query per call (say, an extra search) must fail the suite.
 WEBHOOK_MAX_QUERIES = 9
 REDIRECT_FORM_MAX_QUERIES = 10
+# The addon alone (as installed from its wheel, without website_sale): the payment form's route
+# takes one query more there, already before the protocol became a package.
+REDIRECT_FORM_MAX_QUERIES_ALONE = 11
 
 
 @tagged('post_install', '-at_install')
@@ -55,7 +58,10 @@ class TestPerformance(MyPOSCommon):
         route_values['tokenization_requested'] = False
         warm = self._get_processing_values(**dict(route_values, reference_prefix='perf-warm'))
         self.assertIn('Signature', warm['redirect_form_html'])
-        with self.assertQueryCount(REDIRECT_FORM_MAX_QUERIES):
+        bound = (
+            REDIRECT_FORM_MAX_QUERIES if 'website' in self.env else REDIRECT_FORM_MAX_QUERIES_ALONE
+        )
+        with self.assertQueryCount(bound):
             values = self._get_processing_values(**dict(route_values, reference_prefix='perf'))
         self.assertIn('Signature', values['redirect_form_html'])
         self.assertIn('IPCPurchase', values['redirect_form_html'])

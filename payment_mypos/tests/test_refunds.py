@@ -7,7 +7,7 @@ from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.refunds import REFUND_LOCK_SPACE
-from odoo.addons.payment_mypos.tests.test_refunds_common import MUTED, MyPOSPaidCommon
+from odoo.addons.payment_mypos.tests.common_emulator import MUTED, MyPOSPaidCommon
 
 
 @tagged('post_install', '-at_install')

@@ -10,8 +10,8 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos import ipc
-from odoo.addons.payment_mypos.tests.test_refunds_common import MyPOSEmulatorCommon
-from odoo.addons.payment_mypos.tests.test_reliability_common import MUTED_LOGGERS, write_report
+from odoo.addons.payment_mypos.tests.common_emulator import MyPOSEmulatorCommon
+from odoo.addons.payment_mypos.tests.common_reliability import MUTED_LOGGERS, write_report
 
 SHORT_TIMEOUT = 2
 

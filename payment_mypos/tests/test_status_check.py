@@ -10,7 +10,7 @@ from odoo.addons.payment_mypos.status_check import (
     EXPIRY_HOURS_PARAM,
     MAX_CHECKS_PARAM,
 )
-from odoo.addons.payment_mypos.tests.test_refunds_common import MyPOSEmulatorCommon
+from odoo.addons.payment_mypos.tests.common_emulator import MyPOSEmulatorCommon
 
 MUTED = (
     'odoo.addons.payment_mypos.models.payment_provider',
