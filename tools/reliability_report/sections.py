@@ -13,7 +13,7 @@ def forged_section(add, run, forged):
     add('## 1. Forged and odd notifications')
     add('')
     add(
-        '`payment_mypos/tests/test_reliability.py::TestForgedNotifications` '
+        '`payment_mypos/tests/test_forged_notifications.py::TestForgedNotifications` '
         f"({run.outcome('TestForgedNotifications::test_forged_and_odd_notifications')}). "
         'Each case runs on a fresh transaction through the real HTTP server; "unchanged" '
         'compares the money state of *every* transaction in the database (state, provider '
@@ -36,7 +36,7 @@ def fuzz_section(add, run, fuzz):
     add('## 2. Fuzzing')
     add('')
     add(
-        '`payment_mypos/tests/test_reliability.py::TestFuzzing` '
+        '`payment_mypos/tests/test_fuzzing.py::TestFuzzing` '
         f"({run.outcome('TestFuzzing::test_fuzz_notifications_and_returns')}): hypothesis "
         'strategies over three transactions (draft, pending, done); after every request the '
         'money state of all transactions is compared. The webhook must never answer `OK`, the '
@@ -103,7 +103,7 @@ def secrets_section(add, run, secrets):
     add('## 5. Secrets')
     add('')
     add(
-        '`payment_mypos/tests/test_reliability.py::TestSecrets` ('
+        '`payment_mypos/tests/test_secrets.py::TestSecrets` ('
         + ', '.join(
             f"{name.split('::')[1]}: {status}"
             for name, status in sorted(run.outcomes.items())
