@@ -32,7 +32,7 @@ SANDBOX_KEY_INDEX = 1
 # API §7: OrderID is at most 80 characters.
 ORDER_ID_MAX_LENGTH = 80
 
-# API §4.2: documented checkout page languages; anything else falls back to English.
+# API §4.1 `IPCLanguage`: documented checkout page languages; anything else falls back to English.
 CHECKOUT_LANGUAGES = {'EN', 'FR', 'IT', 'DE', 'SV', 'PT', 'NL', 'EL', 'BG', 'ES'}
 
 # API §7: currencies the official WooCommerce plugin offers (HRK dropped: obsolete).
@@ -93,7 +93,8 @@ ANSWER_LAYOUTS = {
 
 
 class Status(enum.IntEnum):
-    """API §5: the `Status` codes of myPOS, by their official names."""
+    """API §5: the `Status` codes of myPOS, by their official names (7 has none in myPOS's
+    documentation; its name is the PHP SDK's constant's)."""
 
     SUCCESS = 0
     E_MISSING_REQ_PARAMS = 1
