@@ -66,14 +66,8 @@ class MyPOSController(http.Controller):
             if message is not None:
                 if isinstance(error, ipc.IPCError):
                     reason = utils.explain_error(tx_sudo.env, error)
-                request.env['payment.mypos.log']._mypos_add(
-                    tx_sudo,
-                    'in',
-                    message.method,
-                    list(message.pairs),
-                    order_id=message.order_id,
-                    outcome=_("Refused (myPOS was not answered OK): %s", reason),
-                    once=True,
+                self._mypos_log_received(
+                    tx_sudo, message, _("Refused (myPOS was not answered OK): %s", reason)
                 )
             return self._mypos_refusal(reason)
         return request.make_response('OK', headers=[('Content-Type', 'text/plain; charset=utf-8')])
@@ -123,14 +117,22 @@ class MyPOSController(http.Controller):
         """
         before = (tx_sudo.state, tx_sudo.provider_reference)
         tx_sudo._handle_notification_data('mypos', message)
+        repeat = (tx_sudo.state, tx_sudo.provider_reference) == before
+        MyPOSController._mypos_log_received(
+            tx_sudo, message, _("Received and verified"), once=repeat
+        )
+
+    @staticmethod
+    def _mypos_log_received(tx_sudo, message, outcome, once=True):
+        """Record a verified message posted to us in the transaction's myPOS log."""
         request.env['payment.mypos.log']._mypos_add(
             tx_sudo,
             'in',
             message.method,
             list(message.pairs),
             order_id=message.order_id,
-            outcome=_("Received and verified"),
-            once=(tx_sudo.state, tx_sudo.provider_reference) == before,
+            outcome=outcome,
+            once=once,
         )
 
     @staticmethod

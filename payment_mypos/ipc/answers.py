@@ -34,31 +34,19 @@ def parse_response(body):
                 parse_constant=str,
             )
         except ValueError as error:
-            raise MalformedMessage(
-                f"the answer is not valid JSON ({error})",
-                code='answer_unreadable',
-                detail=str(error),
-            ) from None
+            raise _unreadable(f"the answer is not valid JSON ({error})", error) from None
         except RecursionError:
-            raise MalformedMessage(
-                _TOO_DEEP, code='answer_too_deep', depth=MAX_ANSWER_DEPTH
-            ) from None
+            raise _too_deep() from None
         return _json_tree(data)
     if text.startswith('<'):
         try:
             root = ElementTree.fromstring(text.encode('utf-8'))
         except ElementTree.ParseError as error:
-            raise MalformedMessage(
-                f"the answer is not valid XML ({error})",
-                code='answer_unreadable',
-                detail=str(error),
-            ) from None
+            raise _unreadable(f"the answer is not valid XML ({error})", error) from None
         except RecursionError:
-            raise MalformedMessage(
-                _TOO_DEEP, code='answer_too_deep', depth=MAX_ANSWER_DEPTH
-            ) from None
+            raise _too_deep() from None
         return _xml_tree(root)
-    raise MalformedMessage("the answer is neither XML nor JSON", code='answer_unreadable')
+    raise _unreadable("the answer is neither XML nor JSON", repr(text[:20]))
 
 
 # myPOS nests one object in an answer (the OrderStatus of IPCGetTxnStatus, API §4.8); deeper
@@ -67,11 +55,19 @@ MAX_ANSWER_DEPTH = 4
 _TOO_DEEP = f"the answer is nested deeper than {MAX_ANSWER_DEPTH} levels"
 
 
+def _unreadable(message, detail):
+    return MalformedMessage(message, code='answer_unreadable', detail=str(detail))
+
+
+def _too_deep():
+    return MalformedMessage(_TOO_DEEP, code='answer_too_deep', depth=MAX_ANSWER_DEPTH)
+
+
 def _json_tree(pairs, depth=1):
     if not isinstance(pairs, list) or not all(isinstance(pair, tuple) for pair in pairs):
-        raise MalformedMessage("the JSON answer is not an object", code='answer_unreadable')
+        raise _unreadable("the JSON answer is not an object", 'JSON')
     if depth > MAX_ANSWER_DEPTH:
-        raise MalformedMessage(_TOO_DEEP, code='answer_too_deep', depth=MAX_ANSWER_DEPTH)
+        raise _too_deep()
     tree = []
     for key, value in pairs:
         if isinstance(value, list) and all(isinstance(item, tuple) for item in value):
@@ -91,7 +87,7 @@ def _json_tree(pairs, depth=1):
 
 def _xml_tree(element, depth=1):
     if depth > MAX_ANSWER_DEPTH:
-        raise MalformedMessage(_TOO_DEEP, code='answer_too_deep', depth=MAX_ANSWER_DEPTH)
+        raise _too_deep()
     return [
         (child.tag, _xml_tree(child, depth + 1) if len(child) else (child.text or ''))
         for child in element

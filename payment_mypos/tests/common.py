@@ -38,6 +38,16 @@ def read_test_file(name):
 
 SANDBOX_STORE_KEY = read_addon_file('data/sandbox/store-private-key.pem')
 
+# The loggers of the code under test: their warnings are expected in the tests of refusals.
+MUTED = (
+    'odoo.addons.payment_mypos.models.payment_provider',
+    'odoo.addons.payment_mypos.models.payment_transaction',
+    'odoo.addons.payment_mypos.refunds',
+    'odoo.addons.payment_mypos.status_check',
+    'odoo.addons.payment_mypos.administration',
+    'odoo.addons.payment.models.payment_transaction',
+)
+
 # The provider fields only administrators may see: the credentials and what is derived from them.
 SECRET_FIELDS = [
     'mypos_sid',

@@ -7,7 +7,7 @@ import tempfile
 
 from odoo.tools import mute_logger
 
-from odoo.addons.payment_mypos.tests.common import MyPOSCommon, load_emulator
+from odoo.addons.payment_mypos.tests.common import MUTED, MyPOSCommon, load_emulator
 
 
 class MyPOSEmulatorCommon(MyPOSCommon):
@@ -59,16 +59,6 @@ class MyPOSEmulatorCommon(MyPOSCommon):
 
     def _api_calls(self, method):
         return [call for call in self.emulator.api_calls() if call['method'] == method]
-
-
-MUTED = (
-    'odoo.addons.payment_mypos.models.payment_provider',
-    'odoo.addons.payment_mypos.models.payment_transaction',
-    'odoo.addons.payment_mypos.refunds',
-    'odoo.addons.payment_mypos.status_check',
-    'odoo.addons.payment_mypos.administration',
-    'odoo.addons.payment.models.payment_transaction',
-)
 
 
 class MyPOSPaidCommon(MyPOSEmulatorCommon):

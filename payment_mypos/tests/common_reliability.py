@@ -8,19 +8,11 @@ import os
 import platform
 import time
 
+from odoo.addons.payment_mypos.tests.common import MUTED
+
 REPORT_DIR_ENV = 'MYPOS_RELIABILITY_REPORT_DIR'
 CONTROLLER_LOGGER = 'odoo.addons.payment_mypos.controllers.main'
-MUTED_LOGGERS = (
-    CONTROLLER_LOGGER,
-    'odoo.addons.payment_mypos.models.payment_provider',
-    'odoo.addons.payment_mypos.models.payment_transaction',
-    'odoo.addons.payment_mypos.refunds',
-    'odoo.addons.payment_mypos.status_check',
-    'odoo.addons.payment_mypos.administration',
-    'odoo.addons.payment.models.payment_transaction',
-    'odoo.http',
-    'werkzeug',
-)
+MUTED_LOGGERS = (*MUTED, CONTROLLER_LOGGER, 'odoo.http', 'werkzeug')
 
 
 def write_report(name, data):

@@ -25,21 +25,6 @@ except ImportError:  # tools/test and .ci/run install it; without it the fuzz te
     given = None
 
 FORM = {'Content-Type': 'application/x-www-form-urlencoded'}
-NOTIFY_FIELD_NAMES = [
-    'IPCmethod',
-    'SID',
-    'Amount',
-    'Currency',
-    'OrderID',
-    'IPC_Trnref',
-    'RequestSTAN',
-    'RequestDateTime',
-    'PaymentMethod',
-    'BillingDescriptor',
-    'PAN',
-    'CardType',
-    'Signature',
-]
 METHODS = [
     'IPCPurchaseNotify',
     'IPCPurchaseRollback',
@@ -149,6 +134,10 @@ class TestFuzzing(RawHttpMixin, MyPOSCommon):
             deadline=None, database=None, derandomize=False, suppress_health_check=list(HealthCheck)
         )
 
+        # The names of a real notification (the layout's head, the details, `Signature`).
+        field_names = [
+            name for name, _value in self._sign(self._notification_fields(self.tx_draft))
+        ]
         unicode_text = st.text(max_size=40)
         value = st.one_of(
             unicode_text,
@@ -156,7 +145,7 @@ class TestFuzzing(RawHttpMixin, MyPOSCommon):
                 order_ids + amounts + METHODS + ['EUR', 'USD', ipc.const.SANDBOX_SID, '410227', '']
             ),
         )
-        name = st.one_of(st.sampled_from(NOTIFY_FIELD_NAMES), st.text(min_size=1, max_size=12))
+        name = st.one_of(st.sampled_from(field_names), st.text(min_size=1, max_size=12))
         pairs = st.lists(st.tuples(name, value), max_size=16)
         b64_signature = st.binary(min_size=0, max_size=260).map(
             lambda raw: base64.b64encode(raw).decode()

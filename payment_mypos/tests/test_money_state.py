@@ -11,7 +11,8 @@ from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos import ipc
-from odoo.addons.payment_mypos.tests.common_emulator import MUTED, MyPOSPaidCommon
+from odoo.addons.payment_mypos.tests.common import MUTED
+from odoo.addons.payment_mypos.tests.common_emulator import MyPOSPaidCommon
 from odoo.addons.payment_mypos.tests.common_reliability import MUTED_LOGGERS, write_report
 
 

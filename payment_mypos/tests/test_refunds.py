@@ -7,7 +7,8 @@ from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.refunds import REFUND_LOCK_SPACE
-from odoo.addons.payment_mypos.tests.common_emulator import MUTED, MyPOSPaidCommon
+from odoo.addons.payment_mypos.tests.common import MUTED
+from odoo.addons.payment_mypos.tests.common_emulator import MyPOSPaidCommon
 
 
 @tagged('post_install', '-at_install')

@@ -10,16 +10,8 @@ from odoo.addons.payment_mypos.status_check import (
     EXPIRY_HOURS_PARAM,
     MAX_CHECKS_PARAM,
 )
+from odoo.addons.payment_mypos.tests.common import MUTED
 from odoo.addons.payment_mypos.tests.common_emulator import MyPOSEmulatorCommon
-
-MUTED = (
-    'odoo.addons.payment_mypos.models.payment_provider',
-    'odoo.addons.payment_mypos.models.payment_transaction',
-    'odoo.addons.payment_mypos.refunds',
-    'odoo.addons.payment_mypos.status_check',
-    'odoo.addons.payment_mypos.administration',
-    'odoo.addons.payment.models.payment_transaction',
-)
 
 
 @tagged('post_install', '-at_install')
