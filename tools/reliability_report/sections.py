@@ -200,7 +200,7 @@ def defects_section(add):
     add(
         "- The suite never re-cut a signed message at its '-' nor re-named its fields, so it "
         'missed that a shopper could get an order marked paid with the signature of their own '
-        'cancel. Fixed by reading every message by position (`layouts.py`); section 7 now '
+        'cancel. Fixed by reading every message by position (`ipc/layouts.py`); section 7 now '
         'tries it.'
     )
     add(
