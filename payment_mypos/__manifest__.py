@@ -8,7 +8,7 @@
     'author': "payment_mypos contributors",
     'website': "https://www.mypos.com",
     'depends': ['mail', 'payment'],
-    'external_dependencies': {'python': ['cryptography']},
+    'external_dependencies': {'python': ['asn1crypto', 'cryptography']},
     'data': [
         'security/ir.model.access.csv',
         'security/payment_mypos_security.xml',

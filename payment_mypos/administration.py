@@ -190,14 +190,14 @@ def test_connection(provider):
     url = provider._mypos_get_api_url()
     order_id = ipc.make_order_id('odoo-connection-test', uuid.uuid4().hex[:8], int(time.time()))
     method = ipc.const.TXN_STATUS_METHOD
-    status, status_msg = Status.SUCCESS, ''
+    status, status_msg = None, ''  # The dummy order's status, when not a success.
     try:
         provider._mypos_make_request(method, [('OrderID', order_id)])
     except ipc.RemoteError as error:
-        status = error.status_code
-        if error.kind is not Failure.STATUS or status in ipc.const.CONNECTION_FAILURE_STATUSES:
+        code = error.status_code
+        if error.kind is not Failure.STATUS or code in ipc.const.CONNECTION_FAILURE_STATUSES:
             return False, explain_connection_error(provider, error, credentials, url)
-        status_msg = ipc.get_field(error.tree or [], 'StatusMsg')
+        status, status_msg = error.status, ipc.get_field(error.tree or [], 'StatusMsg')
     outcome = env._(
         "myPOS answered %(method)s at %(url)s and its signature verifies with the configured myPOS "
         "certificate: requests signed with key index %(index)s are accepted for store %(sid)s.",
@@ -232,7 +232,7 @@ def explain_connection_error(provider, error, credentials, url):
         params = {'error': explained, 'url': url, 'index': credentials.key_index}
         return utils.translate(env, hint, params)
     status = error.status_code
-    if not str(error.status or '').strip().isdigit():  # Unsigned, without a status.
+    if not utils.is_status(error.status):  # Unsigned, without a status.
         return env._(
             "myPOS's answer is not signed and gives no status, so it proves nothing: %(error)s",
             error=explained,

@@ -135,7 +135,10 @@ def apply_refund_failure(tx, error):
     :param ipc.RemoteError error: Why the call gave no usable answer.
     """
     message = utils.explain_error(tx.env, error)
-    if error.status_code is ipc.Status.E_DUPLICATE_TRANSMISSION:
+    if (
+        error.kind is ipc.Failure.STATUS
+        and error.status_code is ipc.Status.E_DUPLICATE_TRANSMISSION
+    ):
         # E_DUPLICATE_TRANSMISSION on our own, replay-stable OrderID: this very refund was
         # already sent (a replayed request). Only the status check can tell how it ended.
         tx._set_pending(

@@ -5,12 +5,15 @@ and the addon's own files."""
 import functools
 import hashlib
 import logging
+import re
 
 from odoo.tools import file_open
 
 from . import const, ipc
 
 _logger = logging.getLogger(__name__)
+
+_STATUS_RE = re.compile(r'\s*[0-9]{1,9}\s*')  # ASCII digits: what int() reads as myPOS meant it.
 
 
 @functools.lru_cache(maxsize=4)
@@ -42,6 +45,11 @@ def translate(env, template, params):
     return text % params
 
 
+def is_status(value):
+    """Tell whether `value` is a status code as myPOS writes one (ASCII digits)."""
+    return isinstance(value, int | str) and bool(_STATUS_RE.fullmatch(str(value)))
+
+
 def explain_status(env, status, status_msg=None):
     """Return what a myPOS `Status` means and what to do, in the language of `env` (API §5).
 
@@ -49,12 +57,12 @@ def explain_status(env, status, status_msg=None):
     :param str status_msg: myPOS's own `StatusMsg` (its words, quoted as they are), if any.
     :rtype: str
     """
-    code = ipc.Status.of(status)
-    if code is None and not str(status or '').strip().isdigit():
+    if not is_status(status):
         return env._("myPOS answered with an unknown status %s.", repr(status))
+    number = int(status)
+    code = ipc.Status.of(number)
     if code is ipc.Status.SUCCESS:
         return env._("Success.")
-    number = int(status)
     text = const.STATUS_EXPLANATIONS.get(code)
     return env._(
         "Error %(code)s %(name)s%(detail)s: %(text)s",
@@ -66,19 +74,28 @@ def explain_status(env, status, status_msg=None):
 
 
 def explain_error(env, error):
-    """Return a protocol error as a sentence in the language of `env`.
+    """Return a protocol error as a sentence in the language of `env`; never raises (it runs in
+    error handlers): anything unexpected gives the error's English text.
 
     :param ipc.IPCError error: The error; its parameters that are errors are explained too.
     :rtype: str
     """
+    try:
+        return _explain_error(env, error)
+    except Exception:  # noqa: BLE001 - the explanation must never hide the error it explains.
+        _logger.exception("Cannot explain the myPOS error %r", error.code)
+        return str(error)
+
+
+def _explain_error(env, error):
     if isinstance(error, ipc.RemoteError) and error.kind in (
         ipc.Failure.STATUS,
         ipc.Failure.UNSIGNED,
     ):
         status_msg = ipc.get_field(error.tree or [], 'StatusMsg')
-        status = explain_status(env, error.status, status_msg) if error.status else ''
         if error.kind is ipc.Failure.STATUS:
-            return status
+            return explain_status(env, error.status, status_msg)
+        status = explain_status(env, error.status, status_msg) if error.status else ''
         template = const.PROTOCOL_ERRORS['remote_unsigned']
         return translate(env, template, {'status': status}).strip()
     template = const.PROTOCOL_ERRORS.get(error.code)

@@ -63,11 +63,14 @@ class MyPOSController(http.Controller):
             request.env.cr.rollback()  # A refusal leaves nothing behind, not even half a change.
             reason = error.args[0] if error.args else str(error)
             _logger.warning("Refused a myPOS notification: %s", reason)
-            if message is not None:
-                if isinstance(error, ipc.IPCError):
-                    reason = utils.explain_error(tx_sudo.env, error)
+            if message is not None:  # For the log, in the reader's language; myPOS gets `reason`.
+                explained = (
+                    utils.explain_error(tx_sudo.env, error)
+                    if isinstance(error, ipc.IPCError)
+                    else reason
+                )
                 self._mypos_log_received(
-                    tx_sudo, message, _("Refused (myPOS was not answered OK): %s", reason)
+                    tx_sudo, message, _("Refused (myPOS was not answered OK): %s", explained)
                 )
             return self._mypos_refusal(reason)
         return request.make_response('OK', headers=[('Content-Type', 'text/plain; charset=utf-8')])

@@ -63,8 +63,8 @@ class Failure(str, enum.Enum):
 class RemoteError(IPCError):
     """A server-to-server call did not give a usable answer; `kind` (a :class:`Failure`) says why.
 
-    `status` is myPOS's `Status` (an int) when the answer gave one, `tree` the parsed answer when
-    there was one.
+    `status` is myPOS's `Status` as received (text) when the answer gave one, `tree` the parsed
+    answer when there was one.
     """
 
     default_code = 'remote'

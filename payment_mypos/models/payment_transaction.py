@@ -96,7 +96,7 @@ class PaymentTransaction(models.Model):
             # A refund's OrderID must come out the same if Odoo replays the request that sends it
             # (serialization failure): its reference (R-<source>[-n]) and its source are replayed
             # identically, its own id is not. myPOS then refuses the replay as a duplicate OrderID
-            # instead of refunding twice. See `_mypos_send_refund`.
+            # instead of refunding twice. See `refunds.send_refund`.
             serial = self.source_transaction_id.id if self.operation == 'refund' else self.id
             self.write(
                 {

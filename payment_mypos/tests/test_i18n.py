@@ -327,3 +327,20 @@ class TestExplainedInBulgarian(MyPOSCommon):
         for outcome in outcomes:
             kind, _colon, text = outcome.partition(': ')
             self.assertBulgarian(text or kind, 'http://127.0.0.1:9/vmp/checkout-test')
+
+    def test_odd_statuses_are_explained(self):
+        """A `Status` that is not ASCII digits, or none at all, is explained, never a crash: the
+        explanation runs where a refund or a status check handles a failed call."""
+        for status in ('²', '①', '٢٠', '-1', '', None, [('x', 'y')]):
+            with self.subTest(status=status):
+                text = utils.explain_status(self.env_bg, status)
+                self.assertIn('неизвестен статус', text)
+                error = ipc.RemoteError('status', 'x', status=status)
+                self.assertIn('неизвестен статус', utils.explain_error(self.env_bg, error))
+        tx = self._create_mypos_transaction(reference='I18N-ODD')
+        tx._set_done()
+        refund = tx._create_child_transaction(10.0, is_refund=True)
+        refunds.apply_refund_failure(
+            refund.with_env(self.env_bg), ipc.RemoteError('unsigned', 'x', status='²')
+        )
+        self.assertEqual(refund.state, 'pending')
