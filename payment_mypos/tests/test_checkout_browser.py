@@ -157,10 +157,11 @@ class TestCheckoutInBrowser(MyPOSCommon):
         self.env['ir.config_parameter'].set_param('web.base.url', self.base_url())
         self.emulator.reset_faults()
         self.driver = BrowserDriver(self)
-        self.addCleanup(self.driver.stop)
-        # Last in, first out: myPOS's late notifications (a rollback) and the requests they make
-        # finish before the test's cursor is rolled back, never during the next test.
+        # Last in, first out: myPOS's late notifications (a rollback) arrive, the browser stops
+        # (its long-polling and websocket requests end), then the requests still running finish
+        # before the test's cursor is rolled back, never during the next test.
         self.addCleanup(self._wait_remaining_requests)
+        self.addCleanup(self.driver.stop)
         self.addCleanup(self.emulator.wait_idle)
         self.authenticate('mypos_shopper', 'mypos_shopper', browser=self.driver.browser)
         self.cr.flush()
@@ -306,6 +307,7 @@ class TestAdministratorInBrowser(MyPOSCommon):
     def test_enable_test_mode_and_test_connection(self):
         """An administrator sets myPOS to test mode on the form and tests the connection."""
         driver = BrowserDriver(self)
+        self.addCleanup(self._wait_remaining_requests)  # After the stop: the backend's websocket.
         self.addCleanup(driver.stop)
         self.authenticate('admin', 'admin', browser=driver.browser)
         self.cr.flush()
