@@ -15,16 +15,11 @@ from odoo.tests import tagged
 from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.tests.common import MyPOSCommon, generate_key_pair
 
-# Measured with warm caches on Odoo 18.0 (the counts are deterministic here): a webhook call
-# takes 9 queries (12 before the transaction was searched and read in one query and the card
-# brand looked up in memory; without `website`, where `auth='public'` would check that the
-# public user exists, the route's `auth='none'` spares one more), /payment/transaction for
-# myPOS 10. No margin on purpose:
-# one more query per call (say, an extra search) must fail the suite.
+# With warm caches on Odoo 18.0 and website_sale (the counts are deterministic; how they came down
+# is in CHANGELOG.md). No margin on purpose: one more query per call must fail the suite.
 WEBHOOK_MAX_QUERIES = 9
 REDIRECT_FORM_MAX_QUERIES = 10
-# The addon alone (as installed from its wheel, without website_sale): the payment form's route
-# takes one query more there, already before the protocol became a package.
+# The addon alone (installed from its wheel): the payment form's route takes one query more.
 REDIRECT_FORM_MAX_QUERIES_ALONE = 11
 
 
