@@ -37,7 +37,20 @@ class Api:
         self.front = front  # The api_redirect fault points back at its checkout URL.
 
     def call(self, method, fields, headers):
-        """Answer one call of `method` (one of messages.API_METHODS), faults applied."""
+        """Answer one call of `method` (one of messages.API_METHODS), faults applied; count how
+        many are answered at once (a merchant's politeness is part of what tests check)."""
+        with self.state.lock:
+            self.state.api_in_flight += 1
+            self.state.api_in_flight_max = max(
+                self.state.api_in_flight_max, self.state.api_in_flight
+            )
+        try:
+            return self._call(method, fields, headers)
+        finally:
+            with self.state.lock:
+                self.state.api_in_flight -= 1
+
+    def _call(self, method, fields, headers):
         faults = self.state.take_api_faults(method)
         call = {
             'at': iso(),

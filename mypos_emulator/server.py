@@ -226,6 +226,11 @@ class Emulator:
     def api_calls(self):
         return self._state.copy_api_calls()
 
+    def max_concurrent_api_calls(self):
+        """The most server-to-server calls answered at once since the last reset."""
+        with self._state.lock:
+            return self._state.api_in_flight_max
+
     def rejected(self):
         return self._state.copy_rejected()
 

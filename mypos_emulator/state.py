@@ -108,6 +108,8 @@ class State:
             self.notifications = []
             self.refunds = []
             self.api_calls = []
+            self.api_in_flight = 0  # Server-to-server calls being answered right now,
+            self.api_in_flight_max = 0  # and the most there were at once.
             self.rejected = []
             self._trnref_counter = itertools.count(random.randint(100000, 899999))
             self._stan_counter = itertools.count(1)

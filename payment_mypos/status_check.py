@@ -25,6 +25,20 @@ DEFAULT_MAX_CHECKS = 12
 FIRST_CHECK_DELAY = timedelta(minutes=10)
 MAX_CHECK_INTERVAL = timedelta(hours=12)
 MAX_CHECK_DOUBLINGS = 7  # FIRST_CHECK_DELAY * 2**7 is past MAX_CHECK_INTERVAL already.
+# How many status calls of a run may be open at once (system parameter, 1 to 16).
+CONCURRENCY_PARAM = 'payment_mypos.status_check_concurrency'
+DEFAULT_CONCURRENCY = 4
+# Failures that say myPOS (or the way to it) is down, not that one answer is odd; after this many
+# in a row, a run stops instead of hammering an unavailable service.
+OUTAGE_FAILURES = (
+    ipc.Failure.UNREACHABLE,
+    ipc.Failure.LOST,
+    ipc.Failure.TIMEOUT,
+    ipc.Failure.HTTP,
+)
+OUTAGE_STREAK = 5
+# Never checked first (they are the oldest due), then by due date.
+DUE_ORDER = 'mypos_next_check asc nulls first, id asc'
 
 
 def next_check_date(check_count):
@@ -49,12 +63,26 @@ def check_status(tx):
     tx.ensure_one()
     if not tx.mypos_order_id:
         return 'unknown'  # The shopper never reached myPOS.
+    call = start_call(tx)
     try:
-        answer = tx.provider_id._mypos_make_request(
-            ipc.const.TXN_STATUS_METHOD, [('OrderID', tx.mypos_order_id)], tx=tx
-        )
-    except ipc.RemoteError as error:
-        _logger.info("Status check of %s: no usable answer (%s)", tx.reference, error)
+        answer, error = call.send(), None
+    except ipc.RemoteError as failure:
+        answer, error = None, failure
+    return apply_answer(tx, call, answer, error)
+
+
+def start_call(tx):
+    """Build, sign and log the `IPCGetTxnStatus` call about a transaction (sent by the caller)."""
+    params = [('OrderID', tx.mypos_order_id)]
+    return tx.provider_id._mypos_start_call(ipc.const.TXN_STATUS_METHOD, params, tx=tx)
+
+
+def apply_answer(tx, call, answer, error):
+    """Apply what myPOS answered to a status call about `tx`: see :func:`check_status`."""
+    try:
+        answer = tx.provider_id._mypos_finish_call(call, answer, error, tx=tx)
+    except ipc.RemoteError as failure:
+        _logger.info("Status check of %s: no usable answer (%s)", tx.reference, failure)
         return 'no_answer'
     if not answer.nested:
         return 'unknown'  # The order is unknown to myPOS (API §4.8: unconfirmed).
@@ -165,60 +193,115 @@ def get_int_param(model, name, default):
         return default
 
 
-def run_scheduled_checks(model, batch_size=50):
-    """Ask myPOS about draft and pending myPOS transactions whose check is due.
+def due_domain(model, max_checks):
+    """The transactions whose check is due: open, not checked too often, past their next check
+    (or, never checked, past the first delay, while the shopper may still be on myPOS's page)."""
+    now = fields.Datetime.now()
+    return [
+        ('provider_code', '=', 'mypos'),
+        ('provider_id.state', '!=', 'disabled'),  # Disconnected: nothing to ask with.
+        ('state', 'in', ('draft', 'pending')),
+        ('mypos_check_count', '<', max_checks),
+        '|',
+        ('mypos_next_check', '<=', now),
+        '&',
+        ('mypos_next_check', '=', False),
+        ('create_date', '<=', now - FIRST_CHECK_DELAY),
+    ]
 
-    A bounded batch per run; each transaction is checked again after a growing interval
-    and at most `payment_mypos.status_check_max_attempts` times. Purchases still unpaid past
+
+def run_scheduled_checks(model, batch_size=50):
+    """Ask myPOS about draft and pending myPOS transactions whose check is due, oldest first.
+
+    A bounded batch per run, whose calls overlap (`payment_mypos.status_check_concurrency` at a
+    time); the run reports its progress, so that Odoo runs it again at once while due
+    transactions remain. Each transaction's check is committed on its own; one whose check fails
+    is pushed back to its next check instead of being retried at once. When myPOS gives no
+    usable answer `OUTAGE_STREAK` times in a row, the run stops until the next scheduled one.
+    Each transaction is checked again after a growing interval and at most
+    `payment_mypos.status_check_max_attempts` times; purchases still unpaid past
     `payment_mypos.status_check_expiry_hours` are cancelled quietly.
 
     :param int batch_size: The maximum number of transactions checked per run.
     """
-    now = fields.Datetime.now()
     max_checks = get_int_param(model, MAX_CHECKS_PARAM, DEFAULT_MAX_CHECKS)
     expiry_hours = get_int_param(model, EXPIRY_HOURS_PARAM, DEFAULT_EXPIRY_HOURS)
-    txs = model.sudo().search(
-        [
-            ('provider_code', '=', 'mypos'),
-            ('provider_id.state', '!=', 'disabled'),  # Disconnected: nothing to ask with.
-            ('state', 'in', ('draft', 'pending')),
-            ('mypos_check_count', '<', max_checks),
-            '|',
-            ('mypos_next_check', '<=', now),
-            '&',
-            ('mypos_next_check', '=', False),
-            ('create_date', '<=', now - FIRST_CHECK_DELAY),
-        ],
-        order='mypos_next_check asc nulls first, id asc',
-        limit=batch_size,
-    )
-    expired_count = 0
-    testing = getattr(threading.current_thread(), 'testing', False)
-    for tx in txs:
-        try:
-            outcome = check_status(tx)
-            expired_count += after_scheduled_check(
-                tx,
-                outcome,
-                now - timedelta(hours=expiry_hours),
-                max_checks,
+    concurrency = min(max(get_int_param(model, CONCURRENCY_PARAM, DEFAULT_CONCURRENCY), 1), 16)
+    domain = due_domain(model, max_checks)
+    due_count = model.sudo().search_count(domain)
+    txs = model.sudo().search(domain, order=DUE_ORDER, limit=batch_size)
+    expiry_date = fields.Datetime.now() - timedelta(hours=expiry_hours)
+    done = expired = streak = 0
+    for start in range(0, len(txs), concurrency):
+        chunk = txs[start : start + concurrency]
+        for tx, outcome, error in _check_chunk(chunk, concurrency):
+            expired += _settle(tx, outcome, error, expiry_date, max_checks)
+            done += 1
+            outage = error is not None and error.kind in OUTAGE_FAILURES
+            streak = streak + 1 if outage else 0
+        if streak >= OUTAGE_STREAK:
+            _logger.warning(
+                "myPOS status check: no usable answer from myPOS %s times in a row (%s); the "
+                "next checks wait for the next scheduled run",
+                streak,
+                error,
             )
-            if not testing:
-                # Each transaction's check is kept even if a later one fails (the cron runs
-                # on its own cursor; myPOS has already answered for this one).
-                model.env.cr.commit()  # pylint: disable=invalid-commit
-        except psycopg2.OperationalError:
-            if testing:
-                raise
-            model.env.cr.rollback()  # A concurrent update: next run.
-        except Exception:
-            _logger.exception("myPOS status check of %s failed", tx.reference)
-            if testing:
-                raise
-            model.env.cr.rollback()
+            due_count = done  # Nothing left for now: Odoo does not run the check again at once.
+            break
+    model.env['ir.cron']._notify_progress(done=done, remaining=max(due_count - done, 0))
     if txs:
-        _logger.info(
-            "myPOS status check: %s transaction(s) checked, %s expired",
-            len(txs),
-            expired_count,
-        )
+        _logger.info("myPOS status check: %s transaction(s) checked, %s expired", done, expired)
+
+
+def _check_chunk(txs, concurrency):
+    """Check a few transactions, their calls overlapping: (tx, outcome, failure) for each.
+
+    The calls are built, logged and applied here, on the cron's cursor; only the HTTP exchanges
+    run in other threads, and they touch no record.
+    """
+    with_order = txs.filtered('mypos_order_id')
+    calls = [start_call(tx) for tx in with_order]
+    results = dict(zip(with_order, ipc.transport.send_all(calls, concurrency), strict=True))
+    calls = dict(zip(with_order, calls, strict=True))
+    for tx in txs:
+        if tx not in results:
+            yield tx, 'unknown', None  # The shopper never reached myPOS.
+            continue
+        answer, error = results[tx]
+        yield tx, _apply_safely(tx, calls[tx], answer, error), error
+
+
+def _apply_safely(tx, call, answer, error):
+    """Apply an answer in a savepoint; a failure is logged and reported as None."""
+    try:
+        with tx.env.cr.savepoint():
+            return apply_answer(tx, call, answer, error)
+    except Exception:  # noqa: BLE001 - one broken transaction must not stop the others.
+        _logger.exception("myPOS status check of %s failed", tx.reference)
+        return None
+
+
+def _settle(tx, outcome, error, expiry_date, max_checks):
+    """Record a check and commit it on its own; a failed one is pushed back to its next check.
+
+    :return: Whether the transaction was expired.
+    :rtype: bool
+    """
+    testing = getattr(threading.current_thread(), 'testing', False)
+    try:
+        with tx.env.cr.savepoint():
+            if outcome is None:  # The check failed: pushed back, never retried at once.
+                tx.mypos_check_count += 1
+                tx.mypos_last_check = fields.Datetime.now()
+                tx._mypos_schedule_check()
+                expired = False
+            else:
+                expired = after_scheduled_check(tx, outcome, expiry_date, max_checks)
+    except psycopg2.Error:  # A concurrent update of this transaction: it is checked next time.
+        _logger.info("myPOS status check of %s: changed meanwhile", tx.reference)
+        expired = False
+    if not testing:
+        # Each transaction's check is kept even if a later one fails (the cron runs on its own
+        # cursor; myPOS has already answered for this one).
+        tx.env.cr.commit()  # pylint: disable=invalid-commit
+    return expired

@@ -2,17 +2,69 @@
 """The HTTP exchange with myPOS: one POST, a total deadline, a size cap, and a failure that says
 whether the request may have reached myPOS."""
 
+import concurrent.futures
 import contextlib
 import http.client
 import socket
 import threading
 import time
+from dataclasses import dataclass
 
 import requests
 import urllib3
 
-from . import const
-from .errors import Failure, RemoteError
+from . import const, layouts
+from .answers import read_answer
+from .errors import Failure, MalformedMessage, RemoteError
+
+
+@dataclass(frozen=True)
+class Call:
+    """A signed server-to-server call, ready to send: what a thread needs, and nothing of Odoo."""
+
+    method: str
+    url: str
+    fields: tuple
+    certificate: str  # myPOS's certificate, which verifies the answer.
+
+    def send(self):
+        """Send the call and return myPOS's answer, verified, status 0, read against its layout.
+
+        :rtype: layouts.Message
+        :raise RemoteError: If there is no such answer; `kind` says whether money may have moved.
+        """
+        tree = read_answer(post(self.url, list(self.fields)), self.certificate)
+        try:
+            return layouts.read_answer(tree, self.method)
+        except MalformedMessage as error:
+            raise RemoteError(
+                Failure.GARBAGE,
+                f"myPOS's answer is signed, but cannot be read: {error}",
+                tree=tree,
+                code='remote_layout',
+                reason=error,
+            ) from None
+
+
+def send_all(calls, concurrency):
+    """Send calls, at most `concurrency` at a time, and return (answer, error) for each, in order.
+
+    :param list calls: :class:`Call` objects.
+    :param int concurrency: How many requests may be open at once (1 sends them one by one).
+    :rtype: list
+    """
+
+    def outcome(call):
+        try:
+            return call.send(), None
+        except RemoteError as error:
+            return None, error
+
+    if concurrency <= 1 or len(calls) <= 1:
+        return [outcome(call) for call in calls]
+    workers = min(concurrency, len(calls))
+    with concurrent.futures.ThreadPoolExecutor(workers, 'mypos-call') as pool:
+        return list(pool.map(outcome, calls))
 
 
 def post(url, fields):

@@ -302,46 +302,62 @@ class PaymentProvider(models.Model):
         :raise ipc.RemoteError: If myPOS cannot be reached in time, or its answer is not a
                                 correctly signed success.
         """
+        call = self._mypos_start_call(method, params, tx=tx)
+        try:
+            answer, error = call.send(), None
+        except ipc.RemoteError as failure:
+            answer, error = None, failure
+        return self._mypos_finish_call(call, answer, error, tx=tx)
+
+    def _mypos_start_call(self, method, params, tx=None):
+        """Build and sign a call once and log it as sent; it is sent by `ipc.transport`, in this
+        thread or another one (the status check overlaps its calls).
+
+        Note: self.ensure_one()
+
+        :rtype: ipc.transport.Call
+        """
         self.ensure_one()
         credentials = self._mypos_get_credentials()
-        fields = ipc.build_request(credentials, method, params)
-        url = self._mypos_get_api_url()
+        call = ipc.transport.Call(
+            method=method,
+            url=self._mypos_get_api_url(),
+            fields=tuple(ipc.build_request(credentials, method, params)),
+            certificate=credentials.certificate,
+        )
         order_id = ipc.get_field(params, 'OrderID')
-        log = self.env['payment.mypos.log']
         if tx:
-            log._mypos_add(tx, 'out', method, fields, order_id=order_id, outcome=_("Sent"))
-        _logger.info("Sending %s to %s for %s", method, url, tx.reference if tx else order_id)
-        try:
-            body = ipc.transport.post(url, fields)
-            tree = ipc.read_answer(body, credentials.certificate)
-            try:
-                answer = ipc.layouts.read_answer(tree, method)
-            except ipc.MalformedMessage as error:
-                raise ipc.RemoteError(
-                    ipc.Failure.GARBAGE,
-                    f"myPOS's answer is signed, but cannot be read: {error}",
-                    tree=tree,
-                    code='remote_layout',
-                    reason=error,
-                ) from None
-        except ipc.RemoteError as error:
-            _logger.warning("%s to %s failed: %s", method, url, error)
+            self.env['payment.mypos.log']._mypos_add(
+                tx, 'out', method, list(call.fields), order_id=order_id, outcome=_("Sent")
+            )
+        _logger.info("Sending %s to %s for %s", method, call.url, tx.reference if tx else order_id)
+        return call
+
+    def _mypos_finish_call(self, call, answer, error, tx=None):
+        """Log what came back for a call and return the answer, or raise the failure.
+
+        :param ipc.transport.Call call: The call, as `_mypos_start_call` made it.
+        :param ipc.Message answer: The verified answer, if any.
+        :param ipc.RemoteError error: Why there is none, if so.
+        :rtype: ipc.Message
+        :raise ipc.RemoteError: `error`, once logged.
+        """
+        order_id = ipc.get_field(call.fields, 'OrderID')
+        log = self.env['payment.mypos.log']
+        if error is not None:
+            _logger.warning("%s to %s failed: %s", call.method, call.url, error)
             if tx:
+                outcome = f"{error.kind.value}: {utils.explain_error(self.env, error)}"
                 log._mypos_add(
-                    tx,
-                    'in',
-                    method,
-                    error.tree,
-                    order_id=order_id,
-                    outcome=f"{error.kind.value}: {utils.explain_error(self.env, error)}",
+                    tx, 'in', call.method, error.tree, order_id=order_id, outcome=outcome
                 )
-            raise
-        _logger.info("myPOS answered %s for %s: status %s", method, order_id, answer.status)
+            raise error
+        _logger.info("myPOS answered %s for %s: status %s", call.method, order_id, answer.status)
         if tx:
             log._mypos_add(
                 tx,
                 'in',
-                method,
+                call.method,
                 list(answer.pairs),
                 order_id=order_id,
                 outcome=_("Signed answer, status 0 (%s)", answer.status_msg),

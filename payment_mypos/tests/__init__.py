@@ -13,6 +13,7 @@ from . import test_payment_provider
 from . import test_payment_transaction
 from . import test_performance
 from . import test_processing_flows
+from . import test_reconciliation
 from . import test_refunds
 from . import test_reliability_faults
 from . import test_secrets
