@@ -8,13 +8,14 @@ import re
 import statistics
 import time
 
+from .backlog import bench_backlog
 from .checkout import run_checkout
 from .console import die, log
 from .dataset import count_paid, install_or_update, notification_bodies, prepare_database
 from .machine import machine_info
 from .odoo_server import OdooServer, free_port
 from .protocol import bench_protocol, generate_key_pair
-from .render import document, fmt_ms, render, verdict
+from .render import backlog_rows, document, fmt_ms, render, verdict
 from .wrk import combine_slices, run_wrk, write_bodies
 
 CONCURRENCY = (1, 8, 20)
@@ -71,7 +72,22 @@ def parse_args():
         help="/payment/transaction calls per provider [%(default)s]",
     )
     parser.add_argument(
-        '--quick', action='store_true', help="smoke run: 3 s load levels, 20 checkout calls"
+        '--backlog',
+        type=int,
+        default=2000,
+        help="payments whose notifications are lost, settled by the status check; 0 skips "
+        "[%(default)s]",
+    )
+    parser.add_argument(
+        '--backlog-latency',
+        type=float,
+        default=0.15,
+        help="seconds the emulator takes to answer each status call [%(default)s]",
+    )
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help="smoke run: 3 s load levels, 20 checkout calls, a backlog of 200",
     )
     parser.add_argument('--no-doc', action='store_true', help="do not rewrite docs/BENCHMARKS.md")
     parser.add_argument(
@@ -85,6 +101,7 @@ def parse_args():
     args = parser.parse_args()
     if args.quick:
         args.duration, args.checkout_calls, args.rounds = 3, 20, 3
+        args.backlog = min(args.backlog, 200)
     args.rounds = max(1, min(args.rounds, int(args.duration)))
     if args.single_db:
         args.no_doc = True
@@ -208,6 +225,7 @@ def main():
         requests_log = server.request_log()
     finally:
         server.stop()
+    backlog = bench_backlog(args)
 
     # Query counts. The checkout's calls are sequential: the n-th logged call is the n-th made,
     # which alternated mypos/demo (demo first on odd rounds).
@@ -325,7 +343,7 @@ def main():
             ('POST /payment/transaction, payment_demo', checkout_queries['demo']),
         ],
     }
-    table = render(results, args)
+    table = render(results, args) + backlog_rows(backlog)
     elapsed = time.monotonic() - started
     table += f"\nThe run took {elapsed:.0f} s.\n"
     print(table)
