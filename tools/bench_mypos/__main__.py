@@ -12,10 +12,11 @@ from .backlog import bench_backlog
 from .checkout import run_checkout
 from .console import die, log
 from .dataset import count_paid, install_or_update, notification_bodies, prepare_database
+from .growth import bench_growth
 from .machine import machine_info
 from .odoo_server import OdooServer, free_port
 from .protocol import bench_protocol, generate_key_pair
-from .render import backlog_rows, document, fmt_ms, render, verdict
+from .render import backlog_rows, document, fmt_ms, growth_rows, render, verdict
 from .wrk import combine_slices, run_wrk, write_bodies
 
 CONCURRENCY = (1, 8, 20)
@@ -85,9 +86,16 @@ def parse_args():
         help="seconds the emulator takes to answer each status call [%(default)s]",
     )
     parser.add_argument(
+        '--growth',
+        type=int,
+        default=1_000_000,
+        help="the large size of the growth row (myPOS transactions in the table, against "
+        "10,000); 0 skips [%(default)s]",
+    )
+    parser.add_argument(
         '--quick',
         action='store_true',
-        help="smoke run: 3 s load levels, 20 checkout calls, a backlog of 200",
+        help="smoke run: 3 s load levels, 20 checkout calls, a backlog of 200, growth to 100,000",
     )
     parser.add_argument('--no-doc', action='store_true', help="do not rewrite docs/BENCHMARKS.md")
     parser.add_argument(
@@ -102,6 +110,7 @@ def parse_args():
     if args.quick:
         args.duration, args.checkout_calls, args.rounds = 3, 20, 3
         args.backlog = min(args.backlog, 200)
+        args.growth = min(args.growth, 100_000)
     args.rounds = max(1, min(args.rounds, int(args.duration)))
     if args.single_db:
         args.no_doc = True
@@ -226,6 +235,7 @@ def main():
     finally:
         server.stop()
     backlog = bench_backlog(args)
+    growth = bench_growth(args)
 
     # Query counts. The checkout's calls are sequential: the n-th logged call is the n-th made,
     # which alternated mypos/demo (demo first on odd rounds).
@@ -343,7 +353,7 @@ def main():
             ('POST /payment/transaction, payment_demo', checkout_queries['demo']),
         ],
     }
-    table = render(results, args) + backlog_rows(backlog)
+    table = render(results, args) + backlog_rows(backlog) + growth_rows(growth)
     elapsed = time.monotonic() - started
     table += f"\nThe run took {elapsed:.0f} s.\n"
     print(table)

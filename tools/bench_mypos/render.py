@@ -228,6 +228,33 @@ def backlog_rows(backlog):
     return '\n'.join(lines)
 
 
+def growth_rows(growth):
+    """The growth section: the two searches whose cost could grow with the table, at two sizes."""
+    if not growth:
+        return ''
+    lines = [
+        '',
+        '### Growth: about 10,000 against many myPOS transactions',
+        '',
+        "Finished myPOS transactions added with SQL; each search timed in-process (median), on a "
+        "warm cache: the status check's search for due transactions (count and first batch) and "
+        "the webhook's lookup of a transaction by OrderID.",
+        '',
+        '| myPOS transactions | Status-check search ms | Webhook lookup ms |',
+        '| ---: | ---: | ---: |',
+    ]
+    for row in growth['rows']:
+        lines.append(f"| {row['size']} | {row['cron_ms']:.2f} | {row['lookup_ms']:.3f} |")
+    lines += [
+        f"| ratio | {growth['cron_ratio']:.2f} | {growth['lookup_ratio']:.2f} |",
+        '',
+        f"Target: both ratios under 1.3: "
+        f"{verdict(max(growth['cron_ratio'], growth['lookup_ratio']) < 1.3)}.",
+        '',
+    ]
+    return '\n'.join(lines)
+
+
 def document(table):
     """docs/BENCHMARKS.md: template.md's text with the results table in place of $results."""
     with open(TEMPLATE, encoding='utf-8') as file:

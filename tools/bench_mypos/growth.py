@@ -1,0 +1,126 @@
+"""The growth row: the status check's search and the webhook's transaction lookup with 10,000 and
+with 1,000,000 myPOS transactions in the table, and the ratio between the two sizes."""
+
+import random
+import statistics
+import time
+
+from .console import log
+
+GROWTH_PREFIX = 'BENCH-GROWTH-'
+
+
+def bench_growth(args):
+    """Fill the table with finished myPOS transactions (SQL, not the ORM) up to each size and
+    time, in-process, the two searches whose cost could grow with it.
+
+    :return: The figures, or None when `--growth 0`.
+    :rtype: dict
+    """
+    if not args.growth:
+        return None
+    import odoo  # Configured by prepare_database, earlier in this process.
+    from odoo.modules.registry import Registry
+
+    from odoo.addons.payment_mypos import status_check
+
+    sizes = (10_000, args.growth)
+    rows = []
+    with Registry(args.db).cursor() as cr:
+        env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+        provider = env.ref('payment_mypos.payment_provider_mypos')
+        txs = env['payment.transaction']
+        try:
+            for size in sizes:
+                size = _fill(env, provider, size)
+                order_ids = _sample_order_ids(env, provider, 200)
+                domain = status_check.due_domain(txs, status_check.DEFAULT_MAX_CHECKS)
+
+                def cron_search(domain=domain):
+                    txs.sudo().search_count(domain)
+                    return txs.sudo().search(domain, order=status_check.DUE_ORDER, limit=50).ids
+
+                def webhook_lookup(order_ids=order_ids):
+                    order_id = random.choice(order_ids)
+                    domain = [('mypos_order_id', 'in', [order_id]), ('provider_code', '=', 'mypos')]
+                    return txs.search(domain).ids
+
+                rows.append(
+                    {
+                        'size': size,
+                        'cron_ms': _median_ms(cron_search, 30),
+                        'lookup_ms': _median_ms(webhook_lookup, 300),
+                    }
+                )
+                log(
+                    f"  growth: {size} myPOS transactions: status-check search "
+                    f"{rows[-1]['cron_ms']:.2f} ms, webhook lookup {rows[-1]['lookup_ms']:.3f} ms"
+                )
+        finally:
+            cr.execute(
+                "DELETE FROM payment_transaction WHERE reference LIKE %s", [f'{GROWTH_PREFIX}%']
+            )
+            cr.commit()
+    small, large = rows
+    return {
+        'rows': rows,
+        'cron_ratio': large['cron_ms'] / small['cron_ms'],
+        'lookup_ratio': large['lookup_ms'] / small['lookup_ms'],
+    }
+
+
+def _fill(env, provider, size):
+    """Add finished myPOS transactions until the provider has `size` of them (the bench's own
+    open ones count); then ANALYZE. Return how many it has."""
+    cr = env.cr
+    cr.execute("SELECT count(*) FROM payment_transaction WHERE provider_id = %s", [provider.id])
+    missing = size - cr.fetchone()[0]
+    if missing > 0:
+        card = env.ref('payment.payment_method_card')
+        partner = env['res.partner'].search([('ref', '=', 'mypos-bench')], limit=1)
+        cr.execute(
+            """
+            INSERT INTO payment_transaction (
+                provider_id, payment_method_id, currency_id, partner_id, company_id, reference,
+                state, operation, amount, mypos_order_id, provider_reference, is_post_processed,
+                create_date, write_date)
+            SELECT %(provider)s, %(card)s, %(eur)s, %(partner)s, %(company)s,
+                   %(prefix)s || n, 'done', 'online_redirect', 10 + n %% 90,
+                   'BENCH_GROWTH_' || n || '_' || %(run)s, (400000 + n)::text, TRUE,
+                   now() - (n || ' seconds')::interval, now()
+              FROM generate_series(1, %(missing)s) AS n
+            """,
+            {
+                'provider': provider.id,
+                'card': card.id,
+                'eur': env.ref('base.EUR').id,
+                'partner': partner.id,
+                'company': provider.company_id.id,
+                'prefix': f'{GROWTH_PREFIX}{size}-',
+                'run': int(time.time()),
+                'missing': missing,
+            },
+        )
+    cr.execute("ANALYZE payment_transaction")
+    cr.commit()
+    cr.execute("SELECT count(*) FROM payment_transaction WHERE provider_id = %s", [provider.id])
+    return cr.fetchone()[0]
+
+
+def _sample_order_ids(env, provider, count):
+    env.cr.execute(
+        "SELECT mypos_order_id FROM payment_transaction WHERE provider_id = %s"
+        " AND mypos_order_id IS NOT NULL ORDER BY random() LIMIT %s",
+        [provider.id, count],
+    )
+    return [row[0] for row in env.cr.fetchall()]
+
+
+def _median_ms(function, repeat):
+    function()  # Warm the caches.
+    timings = []
+    for _index in range(repeat):
+        started = time.perf_counter()
+        function()
+        timings.append((time.perf_counter() - started) * 1000)
+    return statistics.median(timings)
