@@ -80,7 +80,7 @@ class PaymentTransaction(models.Model):
     def init(self):
         """Override of `base` to index the open transactions by their next status check: the
         status check's search stays as fast with millions of finished transactions."""
-        super().init()
+        res = super().init()
         tools.create_index(
             self.env.cr,
             'payment_transaction_mypos_due_index',
@@ -88,6 +88,7 @@ class PaymentTransaction(models.Model):
             ['mypos_next_check NULLS FIRST', 'id'],
             where="state IN ('draft', 'pending')",
         )
+        return res
 
     # === COMPUTE METHODS ===#
 
