@@ -64,11 +64,7 @@ def check_status(tx):
     if not tx.mypos_order_id:
         return 'unknown'  # The shopper never reached myPOS.
     call = start_call(tx)
-    try:
-        answer, error = call.send(), None
-    except ipc.RemoteError as failure:
-        answer, error = None, failure
-    return apply_answer(tx, call, answer, error)
+    return apply_answer(tx, call, *call.outcome())
 
 
 def start_call(tx):
@@ -261,14 +257,14 @@ def _check_chunk(txs, concurrency):
     """
     with_order = txs.filtered('mypos_order_id')
     calls = [start_call(tx) for tx in with_order]
-    results = dict(zip(with_order, ipc.transport.send_all(calls, concurrency), strict=True))
-    calls = dict(zip(with_order, calls, strict=True))
+    outcomes = ipc.transport.send_all(calls, concurrency)
+    sent = dict(zip(with_order, zip(calls, outcomes, strict=True), strict=True))
     for tx in txs:
-        if tx not in results:
+        if tx not in sent:
             yield tx, 'unknown', None  # The shopper never reached myPOS.
             continue
-        answer, error = results[tx]
-        yield tx, _apply_safely(tx, calls[tx], answer, error), error
+        call, (answer, error) = sent[tx]
+        yield tx, _apply_safely(tx, call, answer, error), error
 
 
 def _apply_safely(tx, call, answer, error):

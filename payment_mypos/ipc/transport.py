@@ -45,6 +45,13 @@ class Call:
                 reason=error,
             ) from None
 
+    def outcome(self):
+        """Send the call: (answer, None), or (None, the :class:`RemoteError`) when there is none."""
+        try:
+            return self.send(), None
+        except RemoteError as error:
+            return None, error
+
 
 def send_all(calls, concurrency):
     """Send calls, at most `concurrency` at a time, and return (answer, error) for each, in order.
@@ -53,18 +60,11 @@ def send_all(calls, concurrency):
     :param int concurrency: How many requests may be open at once (1 sends them one by one).
     :rtype: list
     """
-
-    def outcome(call):
-        try:
-            return call.send(), None
-        except RemoteError as error:
-            return None, error
-
     if concurrency <= 1 or len(calls) <= 1:
-        return [outcome(call) for call in calls]
+        return [call.outcome() for call in calls]
     workers = min(concurrency, len(calls))
     with concurrent.futures.ThreadPoolExecutor(workers, 'mypos-call') as pool:
-        return list(pool.map(outcome, calls))
+        return list(pool.map(Call.outcome, calls))
 
 
 def post(url, fields):

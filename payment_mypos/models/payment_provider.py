@@ -303,11 +303,7 @@ class PaymentProvider(models.Model):
                                 correctly signed success.
         """
         call = self._mypos_start_call(method, params, tx=tx)
-        try:
-            answer, error = call.send(), None
-        except ipc.RemoteError as failure:
-            answer, error = None, failure
-        return self._mypos_finish_call(call, answer, error, tx=tx)
+        return self._mypos_finish_call(call, *call.outcome(), tx=tx)
 
     def _mypos_start_call(self, method, params, tx=None):
         """Build and sign a call once and log it as sent; it is sent by `ipc.transport`, in this
