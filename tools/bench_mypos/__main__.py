@@ -8,7 +8,7 @@ import re
 import statistics
 import time
 
-from .backlog import bench_backlog
+from .backlog import bench_backlog, bench_outage
 from .checkout import run_checkout
 from .console import die, log
 from .dataset import count_paid, install_or_update, notification_bodies, prepare_database
@@ -16,7 +16,7 @@ from .growth import bench_growth
 from .machine import machine_info
 from .odoo_server import OdooServer, free_port
 from .protocol import bench_protocol, generate_key_pair
-from .render import backlog_rows, document, fmt_ms, growth_rows, render, verdict
+from .render import backlog_rows, document, fmt_ms, growth_rows, outage_rows, render, verdict
 from .wrk import combine_slices, run_wrk, write_bodies
 
 CONCURRENCY = (1, 8, 20)
@@ -86,6 +86,13 @@ def parse_args():
         help="seconds the emulator takes to answer each status call [%(default)s]",
     )
     parser.add_argument(
+        '--outage',
+        type=int,
+        default=500,
+        help="payments whose notifications are lost while myPOS is unreachable for the first "
+        "scheduled runs of the status check; 0 skips [%(default)s]",
+    )
+    parser.add_argument(
         '--growth',
         type=int,
         default=1_000_000,
@@ -95,7 +102,8 @@ def parse_args():
     parser.add_argument(
         '--quick',
         action='store_true',
-        help="smoke run: 3 s load levels, 20 checkout calls, a backlog of 200, growth to 100,000",
+        help="smoke run: 3 s load levels, 20 checkout calls, a backlog of 200, an outage of 100, "
+        "growth to 100,000",
     )
     parser.add_argument('--no-doc', action='store_true', help="do not rewrite docs/BENCHMARKS.md")
     parser.add_argument(
@@ -110,6 +118,7 @@ def parse_args():
     if args.quick:
         args.duration, args.checkout_calls, args.rounds = 3, 20, 3
         args.backlog = min(args.backlog, 200)
+        args.outage = min(args.outage, 100)
         args.growth = min(args.growth, 100_000)
     args.rounds = max(1, min(args.rounds, int(args.duration)))
     if args.single_db:
@@ -235,7 +244,8 @@ def main():
     finally:
         server.stop()
     backlog = bench_backlog(args)
-    growth = bench_growth(args)
+    outage = bench_outage(args)
+    growth = bench_growth(args, port, private_key, certificate, context['sid'])
 
     # Query counts. The checkout's calls are sequential: the n-th logged call is the n-th made,
     # which alternated mypos/demo (demo first on odd rounds).
@@ -353,7 +363,8 @@ def main():
             ('POST /payment/transaction, payment_demo', checkout_queries['demo']),
         ],
     }
-    table = render(results, args) + backlog_rows(backlog) + growth_rows(growth)
+    table = render(results, args) + backlog_rows(backlog) + outage_rows(outage)
+    table += growth_rows(growth)
     elapsed = time.monotonic() - started
     table += f"\nThe run took {elapsed:.0f} s.\n"
     print(table)

@@ -228,6 +228,41 @@ def backlog_rows(backlog):
     return '\n'.join(lines)
 
 
+def outage_rows(outage):
+    """The outage section: myPOS unreachable for the first scheduled runs of the status check."""
+    if not outage:
+        return ''
+    lines = [
+        '',
+        '### Outage: myPOS unreachable while a backlog waits',
+        '',
+        f"{outage['count']} payments made on the emulator, their notifications lost; the status "
+        f"check's scheduled runs come every {outage['interval_minutes']} minutes (simulated: "
+        f"the transactions' next-check dates are moved back by one interval between scheduled "
+        f"runs; each scheduled run is repeated at once while it reports due transactions, as "
+        f"Odoo's cron runner does). myPOS refuses connections during the first "
+        f"{outage['down_runs']} scheduled runs, then answers each status call after "
+        f"{outage['latency_ms']} ms.",
+        '',
+        '| Scheduled run | myPOS | Runs | Status calls | Settled so far | Seconds |',
+        '| ---: | --- | ---: | ---: | ---: | ---: |',
+    ]
+    for row in outage['rows']:
+        lines.append(
+            f"| {row['index']} | {'down' if row['down'] else 'up'} | {row['runs']} | "
+            f"{row['calls']} | {row['settled']} of {outage['count']} | {row['seconds']:.1f} |"
+        )
+    lines += [
+        '',
+        f"Calls while myPOS was down: {outage['calls_down']} for {outage['count']} waiting "
+        f"payments; all settled {outage['settled_after']} scheduled run(s) after myPOS came back; "
+        f"wrong states: {outage['wrong']} "
+        f"({verdict(outage['wrong'] == 0 and outage['settled'] == outage['count'])}).",
+        '',
+    ]
+    return '\n'.join(lines)
+
+
 def growth_rows(growth):
     """The growth section: the two searches whose cost could grow with the table, at two sizes."""
     if not growth:
@@ -238,18 +273,26 @@ def growth_rows(growth):
         '',
         "Finished myPOS transactions added with SQL; each search timed in-process (median), on a "
         "warm cache: the status check's search for due transactions (count and first batch) and "
-        "the webhook's lookup of a transaction by OrderID.",
+        "the webhook's lookup of a transaction by OrderID. Then, at each size, "
+        f"{growth['webhook_calls']} more open transactions (SQL) paid by signed notifications "
+        "posted one at a time to `/payment/mypos/webhook` of Odoo's HTTP server (2 workers): the "
+        "median time to the `OK` answer, the first 10 left out as warm-up.",
         '',
-        '| myPOS transactions | Status-check search ms | Webhook lookup ms |',
-        '| ---: | ---: | ---: |',
+        '| myPOS transactions | Status-check search ms | Webhook lookup ms | Webhook p50 ms | '
+        'Paid by the webhook |',
+        '| ---: | ---: | ---: | ---: | ---: |',
     ]
     for row in growth['rows']:
-        lines.append(f"| {row['size']} | {row['cron_ms']:.2f} | {row['lookup_ms']:.3f} |")
+        lines.append(
+            f"| {row['size']} | {row['cron_ms']:.2f} | {row['lookup_ms']:.3f} | "
+            f"{row['webhook_ms']:.1f} | {row['paid']} of {growth['webhook_calls']} |"
+        )
+    worst = max(growth['cron_ratio'], growth['lookup_ratio'], growth['webhook_ratio'])
     lines += [
-        f"| ratio | {growth['cron_ratio']:.2f} | {growth['lookup_ratio']:.2f} |",
+        f"| ratio | {growth['cron_ratio']:.2f} | {growth['lookup_ratio']:.2f} | "
+        f"{growth['webhook_ratio']:.2f} | |",
         '',
-        f"Target: both ratios under 1.3: "
-        f"{verdict(max(growth['cron_ratio'], growth['lookup_ratio']) < 1.3)}.",
+        f"Target: every ratio under 1.3: {verdict(worst < 1.3)}.",
         '',
     ]
     return '\n'.join(lines)
