@@ -1,8 +1,9 @@
 """The addon builds as an installable wheel with whool, OCA's build backend.
 
 Plain pytest (Odoo is only needed by the install test, which runs it in a subprocess).
-The wheel is built the way an integrator would: ``pip wheel --no-deps payment_mypos/``,
-here without build isolation (whool must be installed: ``pip install whool``).
+The wheel is built the way an integrator would, for the series under test: ``tools/wheel
+SERIES`` (``pip wheel`` on a copy of the tracked files whose manifest version carries the series),
+without build isolation (whool must be installed: ``pip install whool``).
 
 whool packages the files *tracked by git*, so a data file that was never ``git add``-ed is
 missing from the wheel (and from CI's fresh clone): test_every_module_file_is_packaged
@@ -65,34 +66,37 @@ def _git_files():
     return {name for name in out.split('\0') if name}
 
 
+def _series():
+    """The Odoo series the wheel is built and installed for: the one tools/test runs (it exports
+    MYPOS_ODOO_SERIES), else this Python's Odoo, else the first supported one."""
+    if os.environ.get('MYPOS_ODOO_SERIES'):
+        return os.environ['MYPOS_ODOO_SERIES']
+    try:
+        from odoo import release
+    except ImportError:
+        return '18.0'
+    return f'{release.version_info[0]}.{release.version_info[1]}'
+
+
+SERIES = _series()
+
+
 @pytest.fixture(scope='module')
 def wheel_path(tmp_path_factory):
     pytest.importorskip('whool', reason="whool is not installed (pip install whool)")
     out_dir = tmp_path_factory.mktemp('wheel')
-    # pip builds in-tree (pip >= 21.3) and whool may leave a build/ dir only for editable
-    # installs, so the checkout is not modified.
+    # tools/wheel builds from a copy of the tracked files: the checkout is not modified.
     proc = subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'pip',
-            'wheel',
-            '--no-deps',
-            '--no-build-isolation',
-            '--no-index',
-            '--disable-pip-version-check',
-            '-q',
-            '-w',
-            str(out_dir),
-            str(ADDON_DIR),
-        ],
+        [str(REPO / 'tools' / 'wheel'), SERIES, str(out_dir)],
         capture_output=True,
         text=True,
         cwd=REPO,
+        env=dict(os.environ, PYTHON=sys.executable),
     )
-    assert proc.returncode == 0, f"pip wheel failed:\n{proc.stdout}\n{proc.stderr}"
+    assert proc.returncode == 0, f"tools/wheel failed:\n{proc.stdout}\n{proc.stderr}"
     wheels = list(out_dir.glob('*.whl'))
     assert len(wheels) == 1, wheels
+    assert proc.stdout.strip() == str(wheels[0])
     return wheels[0]
 
 
@@ -112,24 +116,20 @@ def wheel_metadata(wheel_path, wheel_names):
 
 def test_wheel_name_and_version(wheel_path, wheel_metadata):
     version = _manifest()['version']
-    assert re.fullmatch(r'18\.0\.\d+\.\d+\.\d+', version), version
+    # No series in the manifest: the same source installs on 18.0 and 19.0.
+    assert re.fullmatch(r'\d+\.\d+\.\d+', version), version
     assert wheel_metadata['Name'] == 'odoo-addon-payment_mypos'
-    # whool's default for 18.0 appends ".N" = commits since the manifest version changed
-    # (".devN" right after a version change with uncommitted edits).
-    assert re.fullmatch(re.escape(version) + r'(\.\d+|\.dev\d+)?', wheel_metadata['Version']), (
-        wheel_metadata['Version'],
-        version,
-    )
+    assert wheel_metadata['Version'] == f'{SERIES}.{version}'
     assert (
         wheel_path.name == f"odoo_addon_payment_mypos-{wheel_metadata['Version']}-py3-none-any.whl"
     )
     assert wheel_metadata['License'] == _manifest()['license']
-    assert 'Framework :: Odoo :: 18.0' in wheel_metadata.get_all('Classifier')
+    assert f'Framework :: Odoo :: {SERIES}' in wheel_metadata.get_all('Classifier')
 
 
 def test_wheel_dependencies(wheel_metadata):
     requires = set(wheel_metadata.get_all('Requires-Dist') or [])
-    assert 'odoo==18.0.*' in requires, requires
+    assert f'odoo=={SERIES}.*' in requires, requires
     for dep in _manifest().get('external_dependencies', {}).get('python', []):
         assert dep in requires, (dep, requires)
     # 'mail' and 'payment' ship with Odoo: no odoo-addon-* requirement for them.
@@ -235,7 +235,7 @@ def test_installed_wheel_is_an_odoo_addon(installed_site):
     assert proc.returncode == 0, proc.stderr
     path, version = proc.stdout.split()[-2:]
     assert Path(path) == installed_site / 'odoo/addons/payment_mypos'
-    assert version == _manifest()['version']
+    assert version == f"{SERIES}.{_manifest()['version']}"
 
 
 @pytest.mark.skipif(
@@ -246,8 +246,9 @@ def test_installed_wheel_installs_in_odoo(installed_site, tmp_path):
     """`odoo-bin -i payment_mypos --test-enable` works from the wheel alone (repository not in the
     path): the addon installs, its tests run under Odoo's runner and pass, and those that need the
     emulator (not in the wheel) are skipped with their reason."""
-    odoo = pytest.importorskip('odoo', reason="Odoo is not importable from this Python")
-    odoo_bin = Path(odoo.__file__).resolve().parent.parent / 'odoo-bin'
+    release = pytest.importorskip('odoo.release', reason="Odoo is not importable from this Python")
+    # 19.0's odoo/ is a namespace package (no odoo.__file__): its release.py sits in it on both.
+    odoo_bin = Path(release.__file__).resolve().parent.parent / 'odoo-bin'
     cmd = [sys.executable, str(odoo_bin)] if odoo_bin.is_file() else [sys.executable, '-m', 'odoo']
     db = f'payment_mypos_wheel_{uuid.uuid4().hex[:8]}'
     env = _odoo_python_env(installed_site)

@@ -3,7 +3,7 @@
 real multi-worker Odoo server on loopback. Plain pytest (run with `-p no:odoo`).
 
 Environment (tools/test sets them; defaults suit a developer machine):
-  ODOO_SRC                     Odoo 18 source tree (odoo-bin)                    [~/odoo18]
+  ODOO_SRC                     Odoo source tree (odoo-bin), as tools/test found it [~/odoo18]
   ODOO_ADDONS                  comma-separated core addons directories           [from ODOO_SRC]
   MYPOS_SYSTEM_TEMPLATE_DB     database to copy (payment_mypos installed, no other connection);
                                without it, or if the copy fails, a fresh install is made

@@ -160,7 +160,9 @@ ACTIONS = {
 
 def main():
     config_file, db, action, arguments = sys.argv[1:5]
-    import odoo
+    # Each module named: on 19.0, `import odoo` (a namespace package) imports none of them.
+    import odoo.modules.registry
+    import odoo.service.server
     from odoo.tools import config
 
     config.parse_config(['-c', config_file, '-d', db, '--no-http'])

@@ -1,11 +1,12 @@
 # shellcheck shell=bash
-# Shared helpers for tools/test, tools/run and .ci/run.  Source it, don't run it.
+# Shared helpers for tools/test, tools/run, tools/setup and .ci/run.  Source it, don't run it.
 #
 # Environment knobs (all optional):
-#   ODOO_SRC           Odoo 18.0 source tree (odoo-bin, odoo/, addons/)   [~/odoo18]
-#   ODOO_PYTHON        Python that runs Odoo (venv with its requirements)  [~/odoo18-venv/bin/python]
+#   MYPOS_ODOO_SERIES  the Odoo series to run (18.0 or 19.0)   [the newest installed; tools/test: each]
+#   ODOO_SRC           its source tree (odoo-bin, odoo/, addons/)         [~/odoo18 or ~/odoo19]
+#   ODOO_PYTHON        Python that runs Odoo (venv with its requirements)  [~/odoo18-venv/bin/python, ...]
 #                      If ODOO_SRC does not exist, ODOO_PYTHON may instead be a Python
-#                      that can already `import odoo` (pip-installed Odoo 18.0).
+#                      that can already `import odoo` (pip-installed Odoo).
 #   MYPOS_RUN_DIR      where configs, logs and the data_dir go              [<repo>/.odoo-run]
 #   MYPOS_ADDONS_EXTRA extra comma-separated addons directories appended to addons_path
 #   PGHOST/PGPORT/PGUSER/PGPASSWORD  an existing PostgreSQL server to use (libpq defaults otherwise)
@@ -21,6 +22,17 @@ log()  { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 warn() { printf '\033[1;33mWARNING:\033[0m %s\n' "$*" >&2; }
 die()  { printf '\033[1;31mERROR:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# Test-only Python packages the Odoo Python needs, as "import name=pip requirement":
+# tools/setup installs them into the venv it builds, .ci/run into an existing one.
+# shellcheck disable=SC2034  # used by the scripts that source this file
+PY_PACKAGES=(
+    "pytest=pytest>=8"
+    "pytest_odoo=pytest-odoo>=2.3"
+    "websocket=websocket-client"   # without it Odoo silently skips the browser (tour) tests
+    "hypothesis=hypothesis"
+    "whool=whool"                  # repo_tests/test_packaging.py builds the wheel (no build isolation)
+)
+
 # Database names are interpolated into SQL/regexes below: keep them boring.
 check_db_name() {
     [[ "$1" =~ ^[A-Za-z0-9_][A-Za-z0-9_-]*$ ]] || die "invalid database name: '$1' (use letters, digits, _ and -)"
@@ -30,73 +42,118 @@ check_db_name() {
 # Odoo
 # ---------------------------------------------------------------------------
 
+# The Odoo series this addon supports; tools/test and .ci/run run the suite on each installed one.
+SUPPORTED_SERIES=(18.0 19.0)
+
+# series_tree / series_python SERIES -> the default tree and venv python of a series (~/odoo19...).
+series_tree()   { printf '%s\n' "$HOME/odoo${1%%.*}"; }
+series_python() { printf '%s\n' "$HOME/odoo${1%%.*}-venv/bin/python"; }
+
+# Prints the supported series whose default tree and venv are there (tools/setup puts them there).
+installed_series() {
+    local s
+    for s in "${SUPPORTED_SERIES[@]}"; do
+        if [ -f "$(series_tree "$s")/odoo/release.py" ] && [ -x "$(series_python "$s")" ]; then
+            printf '%s\n' "$s"
+        fi
+    done
+}
+
 odoo_missing() {
+    local series="${MYPOS_ODOO_SERIES:-${SUPPORTED_SERIES[*]}}"
     if [ "${CI:-}" = true ]; then
-        printf '\n\033[1;31m*** CI: Odoo 18.0 not found - the test suite CANNOT run, failing. ***\033[0m\n\n' >&2
+        printf '\n\033[1;31m*** CI: Odoo %s not found - the test suite CANNOT run, failing. ***\033[0m\n\n' "$series" >&2
     fi
     die "$1
 
-Odoo 18.0 is required and is not installed by these scripts. Provide:
-  * an Odoo 18.0 source tree (a checkout of the 18.0 branch: odoo-bin, odoo/, addons/)
-    and point ODOO_SRC at it            (default: ~/odoo18)
+Odoo ($series) is required. tools/setup SERIES builds it (tools/setup --help), or provide:
+  * an Odoo source tree of that series (odoo-bin, odoo/, addons/)
+    and point ODOO_SRC at it            (default: ~/odoo18, ~/odoo19)
   * a Python 3.11 virtualenv with that tree's requirements.txt installed
-    and point ODOO_PYTHON at its python (default: ~/odoo18-venv/bin/python)
-or set ODOO_PYTHON to a Python in which 'import odoo' already gives Odoo 18.0.
-Currently: ODOO_SRC=${ODOO_SRC:-<none>} ODOO_PYTHON=${ODOO_PYTHON:-<unset>}"
+    and point ODOO_PYTHON at its python (default: ~/odoo18-venv/bin/python, ~/odoo19-venv/...)
+or set ODOO_PYTHON to a Python in which 'import odoo' already gives that Odoo.
+Currently: MYPOS_ODOO_SERIES=${MYPOS_ODOO_SERIES:-<unset>} ODOO_SRC=${ODOO_SRC:-<none>} ODOO_PYTHON=${ODOO_PYTHON:-<unset>}"
 }
 
-# Sets: ODOO_PYTHON, ODOO_SRC ("" when using an importable Odoo), ODOO_CMD (array:
-# the odoo-bin equivalent), ODOO_ADDONS (comma-separated core addons dirs),
-# ODOO_FILE (path of the imported odoo package). Exports PYTHONPATH when needed.
+# Finds the Odoo to run: the series MYPOS_ODOO_SERIES names (its default tree and venv unless
+# ODOO_SRC / ODOO_PYTHON say otherwise), else the one ODOO_SRC / ODOO_PYTHON give, else the newest
+# installed series.
+# Sets: ODOO_SERIES (e.g. 19.0), SERIES_TAG (e.g. 19: for database and file names), ODOO_PYTHON,
+# ODOO_SRC ("" when using an importable Odoo), ODOO_CMD (array: the odoo-bin equivalent),
+# ODOO_ADDONS (comma-separated core addons dirs), ODOO_FILE (where the odoo package is).
+# Exports PYTHONPATH when needed.
 locate_odoo() {
-    local src_explicit=${ODOO_SRC+x}
-    ODOO_SRC="${ODOO_SRC:-$HOME/odoo18}"
-    ODOO_PYTHON="${ODOO_PYTHON:-$HOME/odoo18-venv/bin/python}"
+    local src_explicit=${ODOO_SRC+x} want="${MYPOS_ODOO_SERIES:-}"
+    if [ -n "$want" ]; then
+        [[ " ${SUPPORTED_SERIES[*]} " == *" $want "* ]] \
+            || die "MYPOS_ODOO_SERIES=$want: this addon supports ${SUPPORTED_SERIES[*]}"
+    elif [ -n "${ODOO_SRC:-}" ] && [ -f "$ODOO_SRC/odoo/release.py" ]; then
+        want="$(sed -nE 's/^version_info = \(([0-9]+), ([0-9]+),.*/\1.\2/p' "$ODOO_SRC/odoo/release.py")"
+    elif [ -z "${ODOO_SRC:-}" ] && [ -z "${ODOO_PYTHON:-}" ]; then
+        want="$(installed_series | tail -n 1)"
+        [ -n "$want" ] || want="${SUPPORTED_SERIES[0]}"
+    fi
+    if [ -n "$want" ]; then
+        ODOO_SRC="${ODOO_SRC:-$(series_tree "$want")}"
+        ODOO_PYTHON="${ODOO_PYTHON:-$(series_python "$want")}"
+    else
+        ODOO_SRC="${ODOO_SRC:-}"
+        ODOO_PYTHON="${ODOO_PYTHON:-python3}"
+    fi
 
     if ! command -v "$ODOO_PYTHON" >/dev/null 2>&1; then
         odoo_missing "ODOO_PYTHON '$ODOO_PYTHON' is not an executable Python."
     fi
     ODOO_PYTHON="$(command -v "$ODOO_PYTHON")"
 
-    if [ -f "$ODOO_SRC/odoo-bin" ] && [ -f "$ODOO_SRC/odoo/__init__.py" ]; then
+    # 19.0's odoo/ is a namespace package (no __init__.py): release.py marks a tree on both.
+    if [ -n "$ODOO_SRC" ] && [ -f "$ODOO_SRC/odoo-bin" ] && [ -f "$ODOO_SRC/odoo/release.py" ]; then
         ODOO_SRC="$(cd "$ODOO_SRC" && pwd)"
         export PYTHONPATH="$ODOO_SRC${PYTHONPATH:+:$PYTHONPATH}"
     elif [ -n "$src_explicit" ]; then
-        odoo_missing "ODOO_SRC '$ODOO_SRC' is not an Odoo source tree (no odoo-bin / odoo/__init__.py)."
+        odoo_missing "ODOO_SRC '$ODOO_SRC' is not an Odoo source tree (no odoo-bin / odoo/release.py)."
     else
         ODOO_SRC=""   # no source tree: rely on an importable (pip-installed) odoo
     fi
 
-    # Ask Python: version check, where odoo lives, its default addons dirs (the same
-    # rule Odoo uses when addons_path is unset) and whether `python -m odoo` works.
+    # Ask Python: the series, where odoo lives, its default addons dirs (the same rule Odoo uses
+    # when addons_path is unset) and whether `python -m odoo` works. `import odoo` alone does not
+    # import odoo.release on 19.0.
     local probe
-    if ! probe="$("$ODOO_PYTHON" - 2>&1 <<'PY'
+    if ! probe="$(MYPOS_WANT="$want" SUPPORTED="${SUPPORTED_SERIES[*]}" "$ODOO_PYTHON" - 2>&1 <<'PY'
 import importlib.util, os
+import odoo.release as release
+want, supported = os.environ['MYPOS_WANT'], os.environ['SUPPORTED'].split()
+series = '%s.%s' % release.version_info[:2]
+assert series == want or (not want and series in supported), "found Odoo %s, need %s" % (
+    release.version, want or ' or '.join(supported))
 import odoo
-from odoo import release
-assert release.version_info[:2] == (18, 0), "found Odoo %s, need 18.0" % release.version
-root = os.path.dirname(os.path.abspath(odoo.__file__))
+root = os.path.abspath(list(odoo.__path__)[0])
 dirs = [os.path.join(root, "addons"), os.path.abspath(os.path.join(root, "..", "addons"))]
 dirs = [d for d in dirs if os.path.isdir(d)]
-print(os.path.abspath(odoo.__file__))
+print(series)
+print(os.path.join(root, "release.py"))
 print(",".join(dict.fromkeys(dirs)))
 print("main" if importlib.util.find_spec("odoo.__main__") else "cli")
 PY
 )"; then
-        odoo_missing "'$ODOO_PYTHON' cannot import Odoo 18.0${ODOO_SRC:+ from $ODOO_SRC}:
+        odoo_missing "'$ODOO_PYTHON' cannot import Odoo ${want:-${SUPPORTED_SERIES[*]}}${ODOO_SRC:+ from $ODOO_SRC}:
 $(printf '%s\n' "$probe" | tail -n 5)"
     fi
-    ODOO_FILE="$(sed -n 1p <<<"$probe")"
-    ODOO_ADDONS="$(sed -n 2p <<<"$probe")"
+    ODOO_SERIES="$(sed -n 1p <<<"$probe")"
+    SERIES_TAG="${ODOO_SERIES%%.*}"
+    ODOO_FILE="$(sed -n 2p <<<"$probe")"
+    ODOO_ADDONS="$(sed -n 3p <<<"$probe")"
+    export MYPOS_ODOO_SERIES="$ODOO_SERIES"
 
     if [ -n "$ODOO_SRC" ]; then
         ODOO_CMD=("$ODOO_PYTHON" "$ODOO_SRC/odoo-bin")
-    elif [ "$(sed -n 3p <<<"$probe")" = main ]; then
+    elif [ "$(sed -n 4p <<<"$probe")" = main ]; then
         ODOO_CMD=("$ODOO_PYTHON" -m odoo)
     else
         ODOO_CMD=("$ODOO_PYTHON" -c 'import odoo.cli, sys; sys.argv[0] = "odoo"; odoo.cli.main()')
     fi
-    log "Odoo 18.0: $ODOO_FILE (python: $ODOO_PYTHON)"
+    log "Odoo $ODOO_SERIES: $ODOO_FILE (python: $ODOO_PYTHON)"
 }
 
 # Run the odoo-bin equivalent.
