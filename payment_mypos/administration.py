@@ -320,6 +320,21 @@ def open_transactions(provider):
     )
 
 
+def reset_values(provider):
+    """The values that forget the store's credentials, keeping what verifies its notifications:
+    myPOS's certificate and the store's ID (in `mypos_disconnected_sid`)."""
+    return {
+        'mypos_sid': False,
+        'mypos_wallet_number': False,
+        'mypos_key_index': 0,
+        'mypos_private_key_pem': False,
+        'mypos_disconnected_sid': provider.mypos_sid or provider.mypos_disconnected_sid,
+        'mypos_last_test_date': False,
+        'mypos_last_test_result': False,
+        'mypos_last_test_success': False,
+    }
+
+
 def disconnect(provider):
     """Forget the store's credentials and disable the provider, keeping myPOS's certificate.
 
@@ -328,20 +343,7 @@ def disconnect(provider):
     """
     env = provider.env
     open_count = len(open_transactions(provider))
-    former_sid = provider.mypos_sid or provider.mypos_disconnected_sid
-    provider.write(
-        {
-            'state': 'disabled',
-            'mypos_sid': False,
-            'mypos_wallet_number': False,
-            'mypos_key_index': 0,
-            'mypos_private_key_pem': False,
-            'mypos_disconnected_sid': former_sid,
-            'mypos_last_test_date': False,
-            'mypos_last_test_result': False,
-            'mypos_last_test_success': False,
-        }
-    )
+    provider.write({'state': 'disabled', **provider._get_reset_values()})
     _logger.info(
         "myPOS account disconnected from provider %s by user %s (%s open transactions)",
         provider.id,

@@ -9,7 +9,7 @@ from odoo.exceptions import UserError, ValidationError
 
 from odoo.addons.payment import utils as payment_utils
 
-from . import ipc, utils
+from . import compat, ipc, utils
 
 _logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def send_refund(tx):
         return
     try:
         with tx.env.cr.savepoint():
-            tx._handle_notification_data('mypos', answer)
+            compat.process_message(tx, answer)
     except ValidationError as error:
         # Signed success that does not match the request: money may have moved.
         _logger.warning("Unexpected myPOS refund answer for %s: %s", tx.reference, error)

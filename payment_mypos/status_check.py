@@ -3,7 +3,6 @@
 or answer never came, on a growing interval, for a bounded number of times."""
 
 import logging
-import threading
 from datetime import timedelta
 
 import psycopg2
@@ -11,7 +10,7 @@ import psycopg2
 from odoo import fields
 from odoo.exceptions import ValidationError
 
-from . import ipc, utils
+from . import compat, ipc, utils
 
 _logger = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ def check_status(tx):
     """Ask myPOS for the last message of this transaction's order and apply it.
 
     The nested `OrderStatus` of `IPCGetTxnStatus` (API §4.8) is verified with its own
-    signature and goes through `_handle_notification_data` exactly like a webhook message.
+    signature and goes through the framework's processing exactly like a webhook message.
 
     Note: tx.ensure_one()
 
@@ -104,7 +103,7 @@ def apply_answer(tx, call, answer, error):
         return 'unknown'
     try:
         with tx.env.cr.savepoint():
-            tx._handle_notification_data('mypos', data)
+            compat.process_message(tx, data)
     except ValidationError as error:
         _logger.warning("Status check of %s: %s", tx.reference, error)
         log_outcome(
@@ -283,7 +282,7 @@ def _settle(tx, outcome, error, expiry_date, max_checks):
     :return: Whether the transaction was expired.
     :rtype: bool
     """
-    testing = getattr(threading.current_thread(), 'testing', False)
+    testing = compat.in_test()
     try:
         with tx.env.cr.savepoint():
             if outcome is None:  # The check failed: pushed back, never retried at once.

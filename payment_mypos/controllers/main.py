@@ -9,7 +9,7 @@ from odoo import _, http
 from odoo.exceptions import ValidationError
 from odoo.http import request
 
-from .. import ipc, utils
+from .. import compat, ipc, utils
 
 _logger = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class MyPOSController(http.Controller):
         A message that changed nothing may be a replay: it is counted, not added again.
         """
         before = (tx_sudo.state, tx_sudo.provider_reference)
-        tx_sudo._handle_notification_data('mypos', message)
+        compat.process_message(tx_sudo, message)
         repeat = (tx_sudo.state, tx_sudo.provider_reference) == before
         MyPOSController._mypos_log_received(
             tx_sudo, message, _("Received and verified"), once=repeat
@@ -150,9 +150,7 @@ class MyPOSController(http.Controller):
         :raise ValidationError: If it names no transaction, or could name another one.
         """
         form = ipc.read_form(pairs, methods)
-        tx_sudo = (
-            request.env['payment.transaction'].sudo()._get_tx_from_notification_data('mypos', form)
-        )
+        tx_sudo = request.env['payment.transaction'].sudo()._mypos_find_tx(form)
         message = tx_sudo._mypos_verify(form)
         _logger.info(
             "myPOS %s verified for OrderID %s on %s",

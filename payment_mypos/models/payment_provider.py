@@ -7,7 +7,7 @@ from odoo.exceptions import UserError, ValidationError
 
 from odoo.addons.payment import utils as payment_utils
 
-from .. import administration, const, ipc, utils
+from .. import administration, compat, const, ipc, utils
 
 _logger = logging.getLogger(__name__)
 
@@ -22,17 +22,20 @@ class PaymentProvider(models.Model):
         help="The Store ID from myPOS's dashboard (Online stores). In test mode, leave empty to "
         "use myPOS's public sandbox store.",
         groups='base.group_system',
+        copy=False,  # A store's credentials stay with its company (19.0 copies providers).
     )
     mypos_wallet_number = fields.Char(
         string="myPOS Wallet Number",
         help="Your myPOS client number (11 digits). In test mode, leave empty to use the sandbox.",
         groups='base.group_system',
+        copy=False,
     )
     mypos_key_index = fields.Integer(
         string="myPOS Key Index",
         help="The index myPOS gave your store's public key (1 to 99; use the latest one). In test "
         "mode, 0 uses the sandbox's key index.",
         groups='base.group_system',
+        copy=False,
     )
     # The stored secret. No view shows it and no browser ever receives it: the form edits it
     # through `mypos_private_key`, which reads as empty.
@@ -59,6 +62,7 @@ class PaymentProvider(models.Model):
         help="myPOS's public certificate (or its bare public key), PEM, from the store's Keys "
         "page. It verifies what myPOS sends. In test mode, empty uses the sandbox certificate.",
         groups='base.group_system',
+        copy=False,
     )
     # Write-only, like the private key: pasting a pack fills the five fields above on save.
     mypos_configuration_pack = fields.Text(
@@ -439,6 +443,14 @@ class PaymentProvider(models.Model):
                 'next': {'type': 'ir.actions.client', 'tag': 'soft_reload'},
             },
         }
+
+    def _get_reset_values(self):
+        """Override of `payment` (19.0: its Reset Credentials; here also what Disconnect clears)
+        to forget the store's credentials but keep what verifies the payments under way."""
+        values = super()._get_reset_values() if compat.ODOO_19 else {}
+        if self.code == 'mypos':
+            values.update(administration.reset_values(self))
+        return values
 
     def action_mypos_disconnect(self):
         """Ask for confirmation, with the count of the payments under way, before disconnecting.

@@ -10,7 +10,7 @@ from odoo.exceptions import ValidationError
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment.const import CURRENCY_MINOR_UNITS
 
-from .. import const, ipc, refunds, status_check, utils
+from .. import compat, const, ipc, refunds, reversals, status_check, utils
 from ..controllers.main import MyPOSController
 
 _logger = logging.getLogger(__name__)
@@ -69,13 +69,16 @@ class PaymentTransaction(models.Model):
         copy=False,
     )
 
-    _sql_constraints = [
-        (
-            'mypos_order_id_uniq',
-            'unique(mypos_order_id)',
-            "The myPOS Order ID must be unique.",
+    # One transaction per OrderID: the notifications' lookup relies on it. The same constraint,
+    # payment_transaction_mypos_order_id_uniq, in each series' way of declaring it.
+    if compat.ODOO_19:
+        _mypos_order_id_uniq = models.Constraint(
+            'unique(mypos_order_id)', "The myPOS Order ID must be unique."
         )
-    ]
+    else:
+        _sql_constraints = [
+            ('mypos_order_id_uniq', 'unique(mypos_order_id)', "The myPOS Order ID must be unique.")
+        ]
 
     def init(self):
         """Override of `base` to index the open transactions by their next status check: the
@@ -232,28 +235,32 @@ class PaymentTransaction(models.Model):
 
     @api.model
     def _get_tx_from_notification_data(self, provider_code, notification_data):
-        """Override of `payment` to find the transaction by its myPOS OrderID.
+        """Override of `payment` (18.0) to find the transaction by its myPOS OrderID; 19.0 has no
+        such hook: every message is looked up with `_mypos_find_tx` before it is processed."""
+        tx = super()._get_tx_from_notification_data(provider_code, notification_data)
+        if provider_code != 'mypos' or len(tx) == 1:
+            return tx
+        return self._mypos_find_tx(notification_data)
+
+    @api.model
+    def _mypos_find_tx(self, form):
+        """Find the transaction a myPOS form is about, by its myPOS OrderID.
 
         The OrderID must be the only one that any cut of the message's signed values names
         (API §3.3a): a message that could be read as being about another transaction is refused.
 
-        :param str provider_code: The code of the provider that handled the transaction.
-        :param ipc.SignedForm notification_data: The form read from myPOS's message.
+        :param ipc.SignedForm form: The form read from myPOS's message.
         :return: The transaction.
         :rtype: recordset of `payment.transaction`
         :raise ValidationError: If no transaction, or more than one reading, matches.
         """
-        tx = super()._get_tx_from_notification_data(provider_code, notification_data)
-        if provider_code != 'mypos' or len(tx) == 1:
-            return tx
-
-        order_id = notification_data.order_id
-        readings = notification_data.order_id_readings or (order_id,)
+        order_id = form.order_id
+        readings = form.order_id_readings or (order_id,)
         # Search and read in one query: the fields a read of the transaction would prefetch.
         prefetched = [
             name
             for name, field in self._fields.items()
-            if field.prefetch is True and field.is_accessible(self.env)
+            if field.prefetch is True and compat.can_read(self, field)
         ]
         tx = self.search_fetch(
             [('mypos_order_id', 'in', list(readings)), ('provider_code', '=', 'mypos')],
@@ -332,7 +339,28 @@ class PaymentTransaction(models.Model):
             )
 
     def _process_notification_data(self, notification_data):
-        """Override of `payment` to apply a verified myPOS message to the transaction.
+        """Override of `payment` (18.0) to apply a verified myPOS message to the transaction."""
+        res = super()._process_notification_data(notification_data)
+        if self.provider_code == 'mypos':
+            self._mypos_apply_message(notification_data)
+        return res
+
+    def _extract_amount_data(self, payment_data):
+        """Override of `payment` (19.0) to opt out of its amount check for myPOS messages: ours
+        (`_mypos_check_notification_data`) refuses a mismatched message, so that myPOS reverses
+        the payment, where 19.0's would put the transaction in error and answer OK."""
+        if self.provider_code != 'mypos':
+            return super()._extract_amount_data(payment_data)
+        return None
+
+    def _apply_updates(self, payment_data):
+        """Override of `payment` (19.0) to apply a verified myPOS message to the transaction."""
+        if self.provider_code != 'mypos':
+            return super()._apply_updates(payment_data)
+        return self._mypos_apply_message(payment_data)
+
+    def _mypos_apply_message(self, message):
+        """Apply a verified myPOS message to the transaction.
 
         `IPCPurchaseNotify` makes it done; `IPCPurchaseRollback` cancels it, or books the reversal
         when it was already done; `IPCPurchaseCancel` cancels it while draft; `IPCPurchaseOK` (a
@@ -340,15 +368,10 @@ class PaymentTransaction(models.Model):
 
         Note: self.ensure_one()
 
-        :param ipc.Message notification_data: The verified message.
+        :param ipc.Message message: The verified message.
         :raise ValidationError: If the message does not match the transaction, or cannot be
                                 applied without losing money state.
         """
-        super()._process_notification_data(notification_data)
-        if self.provider_code != 'mypos':
-            return
-
-        message = notification_data
         self._mypos_check_notification_data(message)
         if self.operation == 'refund' or message.method == ipc.const.REFUND_METHOD:
             self._mypos_apply_refund(message)
@@ -406,69 +429,20 @@ class PaymentTransaction(models.Model):
     def _mypos_apply_rollback(self):
         """Cancel the transaction, or book the reversal of a payment Odoo already confirmed."""
         if self.state == 'done':
-            self._mypos_book_reversal()
+            reversals.book_reversal(self)
         elif self.state in ('draft', 'pending', 'authorized'):
             self._set_canceled(state_message=_("myPOS reversed the payment."))
 
-    def _mypos_book_reversal(self):
-        """Book a reversal by myPOS of a payment Odoo had already confirmed; once only.
-
-        myPOS reverses a payment when our `OK` did not reach it (API §4.4): the money went back to
-        the shopper, so a done refund of the full amount is recorded (its outbound payment is
-        posted like any refund's) and the accountant gets an activity on the paid documents.
-        """
-        refunds = self.child_transaction_ids.filtered(
-            lambda tx: tx.operation == 'refund' and tx.state not in ('cancel', 'error')
-        )
-        if refunds.filtered('mypos_is_reversal'):
-            return  # A replayed rollback.
-        if refunds:  # Refunded in part already: what went back where is for a person to settle.
-            message = _(
-                "myPOS reports this payment as reversed (IPCPurchaseRollback) although Odoo had "
-                "confirmed it and refunds of it exist: nothing was booked automatically. Check "
-                "the payment in myPOS's dashboard and settle it in Odoo."
-            )
-            if self.state_message != message:  # Once, whatever the replays.
-                self.state_message = message
-                self._log_message_on_linked_documents(message)
-                self._mypos_schedule_reversal_activities(message)
-            return
-        message = _(
-            "myPOS reversed this payment (IPCPurchaseRollback) after Odoo had confirmed it: the "
-            "money went back to the customer. A refund of %(amount)s %(currency)s was recorded; "
-            "check the order and the invoice.",
-            amount=self.amount,
-            currency=self.currency_id.name,
-        )
-        # Writing the row first makes a concurrent replay wait, then retry and see the reversal.
-        self.state_message = message
-        self.flush_recordset(['state_message'])
-        reversal = self._create_child_transaction(self.amount, is_refund=True)
-        reversal.write({'mypos_is_reversal': True, 'provider_reference': self.provider_reference})
-        reversal._set_done(state_message=message)
-        _logger.warning("myPOS reversed %s after it was done; booked %s", self.reference, reversal)
-        self._log_message_on_linked_documents(message)
-        self._mypos_schedule_reversal_activities(message)
-        self.env.ref('payment.cron_post_process_payment_tx')._trigger()
-
-    def _mypos_schedule_reversal_activities(self, note):
-        """Leave a to-do for whoever is responsible for each paid invoice, or else order."""
-        documents = self.invoice_ids if 'invoice_ids' in self._fields else []
-        if not documents and 'sale_order_ids' in self._fields:
-            documents = self.sale_order_ids
-        admin = self.env.ref('base.user_admin', raise_if_not_found=False)
-        for document in documents:
-            user = document['invoice_user_id' if document._name == 'account.move' else 'user_id']
-            user = user if user and not user.share and user.active else admin
-            if user:
-                document.activity_schedule(
-                    'mail.mail_activity_data_todo',
-                    summary=_("myPOS reversed the payment %s", self.reference),
-                    note=note,
-                    user_id=user.id,
-                )
-
     # === BUSINESS METHODS - REFUNDS (see refunds.py) ===#
+
+    def _refund(self, amount_to_refund=None):
+        """Override of `payment` (19.0) to guard the refund of a payment before it is created:
+        see `_send_refund_request`."""
+        if self.provider_code == 'mypos':
+            self.ensure_one()
+            refunds.lock_for_refund(self)
+            refunds.check_refund_allowed(self, amount_to_refund or self.amount)
+        return super()._refund(amount_to_refund=amount_to_refund)
 
     def _send_refund_request(self, amount_to_refund=None):
         """Override of `payment` to refund the payment with myPOS's `IPCRefund` (API §4.5).
@@ -477,14 +451,21 @@ class PaymentTransaction(models.Model):
         payment is refused while this one runs (advisory lock), a new refund is refused while
         another one of the payment still waits for myPOS, and the refund's OrderID is the same if
         Odoo replays the request after a serialization failure (myPOS refuses a reused OrderID).
+        On 18.0 this runs on the payment and creates the refund; on 19.0, on the refund that
+        `_refund` created after its guards.
 
         Note: self.ensure_one()
 
-        :param float amount_to_refund: The amount to refund; the full amount when not given.
-        :return: The refund transaction.
+        :param float amount_to_refund: 18.0: the amount to refund; the full amount when not given.
+        :return: 18.0: the refund transaction; 19.0: None.
         :rtype: recordset of `payment.transaction`
         :raise UserError: If the refund cannot be sent now (in progress, too large...).
         """
+        if compat.ODOO_19:
+            if self.provider_code != 'mypos':
+                return super()._send_refund_request()
+            refunds.send_refund(self)
+            return None
         if self.provider_code != 'mypos':
             return super()._send_refund_request(amount_to_refund=amount_to_refund)
         self.ensure_one()
@@ -572,9 +553,10 @@ class PaymentTransaction(models.Model):
     def action_mypos_view_log(self):
         """Open the myPOS log of the transaction."""
         self.ensure_one()
+        name = _("myPOS Log")  # Apart: 19.0's term extractor also took the domain's field name.
         return {
             'type': 'ir.actions.act_window',
-            'name': _("myPOS Log"),
+            'name': name,
             'res_model': 'payment.mypos.log',
             'view_mode': 'list,form',
             'domain': [('transaction_id', '=', self.id)],

@@ -7,7 +7,12 @@ import tempfile
 
 from odoo.tools import mute_logger
 
-from odoo.addons.payment_mypos.tests.common import MUTED, MyPOSCommon, load_emulator
+from odoo.addons.payment_mypos.tests.common import (
+    MUTED,
+    MyPOSCommon,
+    allow_callbacks,
+    load_emulator,
+)
 
 
 class MyPOSEmulatorCommon(MyPOSCommon):
@@ -51,8 +56,9 @@ class MyPOSEmulatorCommon(MyPOSCommon):
         self.env.flush_all()
         if faults:
             self.emulator.set_faults(**faults)
-        result = self.emulator.pay(fields)
-        self.emulator.wait_idle()
+        with allow_callbacks(self):  # The emulator's notifications come back to Odoo.
+            result = self.emulator.pay(fields)
+            self.emulator.wait_idle()
         self.emulator.reset_faults()
         self.env.invalidate_all()
         return tx, result

@@ -15,7 +15,13 @@ import time
 from odoo.tests import tagged
 from odoo.tests.common import ChromeBrowser
 
-from odoo.addons.payment_mypos.tests.common import MyPOSCommon, load_emulator
+from odoo.addons.payment_mypos.tests.common import (
+    USER_GROUPS,
+    MyPOSCommon,
+    allow_callbacks,
+    load_emulator,
+    reading,
+)
 
 
 class BrowserDriver:
@@ -139,7 +145,7 @@ class TestCheckoutInBrowser(MyPOSCommon):
                 'login': 'mypos_shopper',
                 'password': 'mypos_shopper',
                 'email': 'ann.shopper@example.com',
-                'groups_id': [(6, 0, [cls.env.ref('base.group_portal').id])],
+                USER_GROUPS: [(6, 0, [cls.env.ref('base.group_portal').id])],
             }
         )
         cls.shopper.partner_id.write(
@@ -157,6 +163,8 @@ class TestCheckoutInBrowser(MyPOSCommon):
         self.env['ir.config_parameter'].set_param('web.base.url', self.base_url())
         self.emulator.reset_faults()
         self.driver = BrowserDriver(self)
+        # The browser's requests and myPOS's notifications reach Odoo until the very end.
+        self.enterContext(allow_callbacks(self, browser=self.driver.browser))
         # Last in, first out: myPOS's late notifications (a rollback) arrive, the browser stops
         # (its long-polling and websocket requests end), then the requests still running finish
         # before the test's cursor is rolled back, never during the next test.
@@ -179,7 +187,7 @@ class TestCheckoutInBrowser(MyPOSCommon):
         driver.go(self.base_url() + '/shop/cart')
         driver.click('a[href^="/shop/checkout"]')
         driver.wait_for("location.pathname === '/shop/checkout'", "the checkout page")
-        driver.click('a[href^="/shop/confirm_order"]')
+        driver.click('a[name="website_sale_main_button"]')
         driver.wait_for("location.pathname === '/shop/payment'", "the payment page")
         driver.wait_for(
             "!!document.querySelector('input[name=\"o_payment_radio\"][data-provider-code=\"mypos\"]')",
@@ -204,7 +212,7 @@ class TestCheckoutInBrowser(MyPOSCommon):
 
     def _last_order_and_tx(self):
         self.driver.leave()
-        with self.registry.test_lock:  # No request may share the cursor while we read.
+        with reading(self):  # No request may share the cursor while we read.
             self.env.invalidate_all()
             order = self.env['sale.order'].search(
                 [('partner_id', '=', self.shopper.partner_id.id)], order='id desc', limit=1
@@ -219,7 +227,17 @@ class TestCheckoutInBrowser(MyPOSCommon):
         self._checkout_to_emulator()
         driver = self.driver
         page_text = driver.evaluate('document.body.innerText')
-        self.assertIn('25.00', page_text)
+        with reading(self):  # The shopper is on myPOS's page: Odoo serves nothing meanwhile.
+            self.env.invalidate_all()
+            tx = self.env['payment.transaction'].search(
+                [('partner_id', '=', self.shopper.partner_id.id)], order='id desc', limit=1
+            )
+            # The order's total (25.00, or what the demo data's pricelist makes of it under
+            # Odoo's runner), as myPOS's page shows it.
+            total = tx.sale_order_ids.amount_total
+            shown = f'{tx.amount:.2f} {tx.currency_id.name}'
+        self.assertEqual(tx.amount, total)
+        self.assertIn(shown, page_text)
         self.assertIn('myPOS Oak Chair', page_text)
         driver.fill('#card_number', '4006 0900 0000 0007')
         driver.fill('#card_expiry', '12/30')
@@ -307,6 +325,7 @@ class TestAdministratorInBrowser(MyPOSCommon):
     def test_enable_test_mode_and_test_connection(self):
         """An administrator sets myPOS to test mode on the form and tests the connection."""
         driver = BrowserDriver(self)
+        self.enterContext(allow_callbacks(self, browser=driver.browser))
         self.addCleanup(self._wait_remaining_requests)  # After the stop: the backend's websocket.
         self.addCleanup(driver.stop)
         self.authenticate('admin', 'admin', browser=driver.browser)
@@ -325,7 +344,7 @@ class TestAdministratorInBrowser(MyPOSCommon):
         time.sleep(1)  # Let the notification finish fading in before the screenshot.
         driver.screenshot('5-odoo-provider-test-connection')
         driver.leave()
-        with self.registry.test_lock:
+        with reading(self):
             self.env.invalidate_all()
             state, success = self.provider.state, self.provider.mypos_last_test_success
         self.assertEqual(state, 'test')

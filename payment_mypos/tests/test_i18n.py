@@ -12,30 +12,49 @@ from odoo.modules.module import get_manifest
 from odoo.tests import TransactionCase, tagged
 from odoo.tools.translate import trans_export
 
-from odoo.addons.payment_mypos import administration, const, ipc, refunds, utils
+from odoo.addons.payment_mypos import administration, compat, const, ipc, refunds, utils
 from odoo.addons.payment_mypos.tests.common import MyPOSCommon
 
 I18N_DIR = Path(__file__).resolve().parent.parent / 'i18n'
 POT_PATH = I18N_DIR / 'payment_mypos.pot'
 REGENERATE = (
-    "Regenerate it with `tools/i18n` (Odoo's exporter on a scratch database: odoo-bin "
-    "--i18n-export=payment_mypos/i18n/payment_mypos.pot --modules=payment_mypos), then translate "
-    "the new terms in payment_mypos/i18n/*.po."
+    "Regenerate it with `tools/i18n` (Odoo's exporter of each installed series on a scratch "
+    "database, merged into one template), then translate the new terms in payment_mypos/i18n/*.po."
+)
+AUTOMATIC_FIELD = re.compile(
+    r'^model:ir\.model\.fields,\w+:payment_mypos\.field_\w+__(id|display_name)$'
 )
 # printf-style placeholders as Odoo's `_` formats them: %(name)s or positional %s / %d.
 PLACEHOLDER = re.compile(r'%(?:\((\w+)\))?[-#0 +]*\d*(?:\.\d+)?([sdifr%])')
 
 
-def _terms(po):
-    """{msgid: (sorted occurrences, sorted extracted comments)} of a catalog, header excluded."""
-    return {
-        entry.msgid: (
-            sorted(f'{path}:{line}' if line else path for path, line in entry.occurrences),
-            sorted(entry.comment.splitlines()),
-        )
-        for entry in po
-        if entry.msgid and not entry.obsolete
-    }
+def _terms(po, series=None):
+    """{msgid: (sorted occurrences, sorted extracted comments)} of a catalog, header excluded.
+
+    With `series`, only the terms that series exports: tools/i18n marks a term that only some
+    series export with one "series: X" comment per series (the .pot serves 18.0 and 19.0).
+    """
+    terms = {}
+    for entry in po:
+        if not entry.msgid or entry.obsolete:
+            continue
+        comments = entry.comment.splitlines()
+        marked = {line.split(':', 1)[1].strip() for line in comments if line.startswith('series:')}
+        if series and marked and series not in marked:
+            continue
+        # Odoo's automatic fields (id, display_name): which of them an export lists depends on
+        # the series and on the other modules installed, not on payment_mypos.
+        occurrences = [
+            f'{path}:{line}' if line else path
+            for path, line in entry.occurrences
+            if not AUTOMATIC_FIELD.match(path)
+        ]
+        if occurrences:
+            terms[entry.msgid] = (
+                sorted(occurrences),
+                sorted(line for line in comments if not line.startswith('series:')),
+            )
+    return terms
 
 
 def _dependencies(module):
@@ -88,7 +107,9 @@ class TestTranslationTemplate(TransactionCase):
         e.g. rating adds `rating_ids` to every mail.thread, which payment_mypos makes
         payment.provider."""
         buffer = io.BytesIO()
-        trans_export(None, ['payment_mypos'], buffer, 'po', self.env.cr)
+        trans_export(
+            None, ['payment_mypos'], buffer, 'po', self.env if compat.ODOO_19 else self.env.cr
+        )
         catalog = polib.pofile(buffer.getvalue().decode())
         installed = self.env['ir.module.module'].search([('state', '=', 'installed')])
         dependencies = _standalone_modules(installed.mapped('name'))
@@ -113,12 +134,16 @@ class TestTranslationTemplate(TransactionCase):
     def test_pot_is_up_to_date(self):
         """payment_mypos.pot holds exactly the terms Odoo exports for the installed module."""
         exported = _terms(self._exported_catalog())
-        committed = _terms(polib.pofile(str(POT_PATH)))
+        committed = _terms(polib.pofile(str(POT_PATH)), compat.SERIES)
 
         added = sorted(set(exported) - set(committed))
         removed = sorted(set(committed) - set(exported))
+        # The .pot lists where any series finds a term: this series' places must be among them.
         moved = sorted(
-            msgid for msgid in set(exported) & set(committed) if exported[msgid] != committed[msgid]
+            msgid
+            for msgid in set(exported) & set(committed)
+            if not set(exported[msgid][0]) <= set(committed[msgid][0])
+            or exported[msgid][1] != committed[msgid][1]
         )
         problems = [f"new term: {msgid!r}" for msgid in added]
         problems += [f"term no longer exported: {msgid!r}" for msgid in removed]

@@ -11,7 +11,7 @@ from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos import ipc
-from odoo.addons.payment_mypos.tests.common import MUTED
+from odoo.addons.payment_mypos.tests.common import MUTED, SALE_LINE_TAXES, refund
 from odoo.addons.payment_mypos.tests.common_emulator import MyPOSPaidCommon
 from odoo.addons.payment_mypos.tests.common_reliability import MUTED_LOGGERS, write_report
 
@@ -84,8 +84,8 @@ class TestLostAnswers(MyPOSPaidCommon):
         tx = self._create_mypos_transaction(reference='L' * 70)
         tx, _result = self._pay(tx)
         tx._post_process()
-        first = tx._send_refund_request(amount_to_refund=1.0)
-        second = tx._send_refund_request(amount_to_refund=1.0)
+        first = refund(tx, 1.0)
+        second = refund(tx, 1.0)
         self.assertEqual((first.state, second.state), ('done', 'done'))
         self.assertNotEqual(first.mypos_order_id, second.mypos_order_id)
         self.assertNotIn('-', first.mypos_order_id + second.mypos_order_id)
@@ -105,7 +105,7 @@ class TestRollbackAfterDone(MyPOSPaidCommon):
                 'order_line': [Command.create({'product_id': product.id, 'price_unit': 100.0})],
             }
         )
-        order.order_line.tax_id = False
+        order.order_line[SALE_LINE_TAXES] = False
         tx, result = self._pay(
             self._create_mypos_transaction(sale_order_ids=[Command.set(order.ids)])
         )
@@ -135,7 +135,7 @@ class TestRollbackAfterDone(MyPOSPaidCommon):
             )
             self.assertEqual(reversal.payment_id.source_payment_id, tx.payment_id)
         with self.assertRaises(UserError):  # Nothing left to refund.
-            tx._send_refund_request(amount_to_refund=1.0)
+            refund(tx, 1.0)
         write_report(
             'rollback_after_done',
             {

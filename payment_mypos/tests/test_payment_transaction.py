@@ -8,7 +8,12 @@ from lxml import html
 from odoo.tests import tagged
 
 from odoo.addons.payment_mypos import ipc
-from odoo.addons.payment_mypos.tests.common import SANDBOX_STORE_KEY, MyPOSCommon, public_key_pem
+from odoo.addons.payment_mypos.tests.common import (
+    SALE_LINE_TAXES,
+    SANDBOX_STORE_KEY,
+    MyPOSCommon,
+    public_key_pem,
+)
 
 BASE_URL = 'http://shop.example.com'
 
@@ -165,7 +170,7 @@ class TestPaymentTransaction(MyPOSCommon):
                             'product_id': product.id,
                             'product_uom_qty': 2,
                             'price_unit': 10.0,
-                            'tax_id': [],
+                            SALE_LINE_TAXES: [],
                         },
                     ),
                     (
@@ -175,7 +180,7 @@ class TestPaymentTransaction(MyPOSCommon):
                             'product_id': delivery.id,
                             'product_uom_qty': 1,
                             'price_unit': 3.45,
-                            'tax_id': [],
+                            SALE_LINE_TAXES: [],
                         },
                     ),
                 ],

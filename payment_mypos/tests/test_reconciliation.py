@@ -40,7 +40,8 @@ class TestReconciliation(MyPOSEmulatorCommon):
         progress = self.env['ir.cron.progress'].create({'cron_id': cron.id})
         with mute_logger(*MUTED):
             self.env['payment.transaction'].with_context(
-                ir_cron_progress_id=progress.id
+                ir_cron_progress_id=progress.id,
+                cron_id=cron.id,  # As the cron runner does.
             )._cron_mypos_check_status(batch_size=batch_size)
         self.env.invalidate_all()
         return progress.done, progress.remaining

@@ -10,7 +10,12 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment_mypos.tests.common import SECRET_FIELDS, MyPOSCommon, generate_key_pair
+from odoo.addons.payment_mypos.tests.common import (
+    SECRET_FIELDS,
+    USER_GROUPS,
+    MyPOSCommon,
+    generate_key_pair,
+)
 from odoo.addons.payment_mypos.tests.common_reliability import RawHttpMixin, write_report
 
 
@@ -59,7 +64,7 @@ class TestSecrets(RawHttpMixin, MyPOSCommon):
                 'name': 'Rel Internal',
                 'login': 'rel_internal',
                 'password': 'rel_internal_pw1',
-                'groups_id': [
+                USER_GROUPS: [
                     (
                         6,
                         0,
@@ -76,7 +81,7 @@ class TestSecrets(RawHttpMixin, MyPOSCommon):
                 'name': 'Rel Portal',
                 'login': 'rel_portal',
                 'password': 'rel_portal_pw1',
-                'groups_id': [(6, 0, [cls.env.ref('base.group_portal').id])],
+                USER_GROUPS: [(6, 0, [cls.env.ref('base.group_portal').id])],
             }
         )
         cls.public_user = cls.env.ref('base.public_user')

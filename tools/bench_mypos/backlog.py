@@ -100,7 +100,8 @@ def _run_until_idle(env, limit):
         progress = env['ir.cron.progress'].create({'cron_id': cron.id})
         env.cr.commit()
         env['payment.transaction'].with_context(
-            ir_cron_progress_id=progress.id
+            ir_cron_progress_id=progress.id,
+            cron_id=cron.id,  # As the cron runner does.
         )._cron_mypos_check_status()
         env.cr.commit()
         remaining, runs = progress.remaining, runs + 1
