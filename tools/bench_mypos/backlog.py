@@ -20,37 +20,22 @@ def bench_backlog(args):
     :return: The figures, or None when `--backlog 0`.
     :rtype: dict
     """
-    from mypos_emulator import Emulator  # tools/bench puts the repository on PYTHONPATH.
-
     count, latency = args.backlog, args.backlog_latency
     if not count:
         return None
     log(f"Backlog: {count} payments whose notifications were lost")
-
-    import odoo  # Configured by prepare_database, earlier in this process.
-    from odoo.modules.registry import Registry
-
-    registry = Registry(args.db)
     results = {}
     for label, size, concurrency in (
         ('overlapped', count, 4),
         ('one at a time', max(count // 5, 20), 1),
     ):
         # A fresh emulator per run: its count of concurrent calls starts from zero.
-        with tempfile.TemporaryDirectory(prefix='mypos-bench-emulator-') as state_dir:
-            emulator = Emulator(host='127.0.0.1', port=0, state_dir=state_dir).start()
-            try:
-                with registry.cursor() as cr:
-                    env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-                    results[label] = _run(env, emulator, size, concurrency, latency)
-            finally:
-                emulator.stop()
+        results[label] = _on_fresh_emulator(args.db, _run, size, concurrency, latency)
         run = results[label]
         log(
             f"  backlog, {label}: {size} payments settled in {run['seconds']:.1f} s, "
             f"{run['calls']} status calls, {run['wrong']} wrong state(s), {run['runs']} run(s)"
         )
-    odoo.sql_db.close_all()
     fast, slow = results['overlapped'], results['one at a time']
     return {
         'latency_ms': round(latency * 1000),
@@ -59,7 +44,31 @@ def bench_backlog(args):
     }
 
 
-def _run(env, emulator, count, concurrency, latency):
+def _on_fresh_emulator(db, function, *args):
+    """Call `function(env, emulator, *args)` with a new emulator and a cursor of its own; return
+    what it returns."""
+    import odoo  # Configured by prepare_database, earlier in this process.
+    from odoo.modules.registry import Registry
+
+    from mypos_emulator import Emulator  # tools/bench puts the repository on PYTHONPATH.
+
+    with tempfile.TemporaryDirectory(prefix='mypos-bench-emulator-') as state_dir:
+        emulator = Emulator(host='127.0.0.1', port=0, state_dir=state_dir).start()
+        try:
+            with Registry(db).cursor() as cr:
+                env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
+                return function(env, emulator, *args)
+        finally:
+            emulator.stop()
+            odoo.sql_db.close_all()
+
+
+def _start_backlog(env, emulator, count, concurrency, latency):
+    """The provider pointed at the emulator, the bench's other open transactions parked, and
+    `count` payments whose notifications were lost; each status call answered after `latency`.
+
+    :return: The provider and the transactions.
+    """
     icp = env['ir.config_parameter']
     icp.set_param('payment_mypos.sandbox_url', emulator.url)
     icp.set_param('payment_mypos.status_check_concurrency', str(concurrency))
@@ -69,6 +78,19 @@ def _run(env, emulator, count, concurrency, latency):
     _park_open_transactions(env, provider, True)
     txs = _lost_payments(env, emulator, provider, count)
     emulator.set_faults(api_timeout=latency)
+    return provider, txs
+
+
+def _end_backlog(env, emulator, provider):
+    """Undo `_start_backlog`: the faults, the endpoint, the backlog and the parked transactions."""
+    emulator.reset_faults()
+    env['ir.config_parameter'].set_param('payment_mypos.sandbox_url', emulator.url)
+    _clear(env)
+    _park_open_transactions(env, provider, False)
+
+
+def _run(env, emulator, count, concurrency, latency):
+    provider, txs = _start_backlog(env, emulator, count, concurrency, latency)
     started = time.monotonic()
     runs = _run_until_idle(env, 10 * count)
     seconds = time.monotonic() - started
@@ -85,9 +107,7 @@ def _run(env, emulator, count, concurrency, latency):
         'wrong': len(txs.filtered(lambda tx: tx.state != 'done')),
         'max_concurrent_calls': emulator.max_concurrent_api_calls(),
     }
-    emulator.reset_faults()
-    _clear(env)
-    _park_open_transactions(env, provider, False)
+    _end_backlog(env, emulator, provider)
     return result
 
 
@@ -116,24 +136,10 @@ def bench_outage(args):
     :return: The figures, or None when `--outage 0`.
     :rtype: dict
     """
-    from mypos_emulator import Emulator  # tools/bench puts the repository on PYTHONPATH.
-
     if not args.outage:
         return None
     log(f"Outage: {args.outage} payments whose notifications were lost, myPOS down at first")
-
-    import odoo  # Configured by prepare_database, earlier in this process.
-    from odoo.modules.registry import Registry
-
-    with tempfile.TemporaryDirectory(prefix='mypos-bench-emulator-') as state_dir:
-        emulator = Emulator(host='127.0.0.1', port=0, state_dir=state_dir).start()
-        try:
-            with Registry(args.db).cursor() as cr:
-                env = odoo.api.Environment(cr, odoo.SUPERUSER_ID, {})
-                result = _outage(env, emulator, args.outage, args.backlog_latency)
-        finally:
-            emulator.stop()
-    odoo.sql_db.close_all()
+    result = _on_fresh_emulator(args.db, _outage, args.outage, args.backlog_latency)
     for row in result['rows']:
         log(
             f"  outage, scheduled run {row['index']} (myPOS {'down' if row['down'] else 'up'}): "
@@ -143,14 +149,8 @@ def bench_outage(args):
 
 
 def _outage(env, emulator, count, latency):
+    provider, txs = _start_backlog(env, emulator, count, 4, latency)
     icp = env['ir.config_parameter']
-    icp.set_param('payment_mypos.status_check_concurrency', '4')
-    provider = env.ref('payment_mypos.payment_provider_mypos')
-    provider.write({'state': 'test', 'mypos_public_certificate': emulator.certificate_pem})
-    _clear(env)
-    _park_open_transactions(env, provider, True)
-    txs = _lost_payments(env, emulator, provider, count)
-    emulator.set_faults(api_timeout=latency)
     cron = env.ref('payment_mypos.cron_mypos_check_status')
     interval = timedelta(**{cron.interval_type: cron.interval_number})
     # The emulator's address with a port nothing listens on: refused, as a host that is down.
@@ -198,10 +198,7 @@ def _outage(env, emulator, count, latency):
         'settled_after': len(rows) - OUTAGE_DOWN_RUNS,
         'wrong': len(txs.filtered(lambda tx: tx.state != 'done')),
     }
-    emulator.reset_faults()
-    icp.set_param('payment_mypos.sandbox_url', emulator.url)
-    _clear(env)
-    _park_open_transactions(env, provider, False)
+    _end_backlog(env, emulator, provider)
     return result
 
 
