@@ -32,16 +32,6 @@ def can_read(model, field):
     return field.is_accessible(model.env)
 
 
-def refund(tx, amount):
-    """Refund `amount` of the payment `tx` as the backend's Refund button does; the refund.
-
-    18.0 calls it `_send_refund_request(amount_to_refund=…)` on the payment; 19.0 `_refund`.
-    """
-    if ODOO_19:
-        return tx._refund(amount_to_refund=amount)
-    return tx._send_refund_request(amount_to_refund=amount)
-
-
 def in_test():
     """Whether Odoo is running a test, whose cursor must not be committed: 18.0 marks the thread
     (`testing`), 19.0's runner only the module (`current_test`)."""

@@ -17,6 +17,17 @@ _logger = logging.getLogger(__name__)
 REFUND_LOCK_SPACE = 0x6D79706F  # 'mypo'
 
 
+def guard_refund(tx, amount):
+    """Before a refund of the payment `tx` is created: refused while another is being sent, or
+    when it cannot be made (see :func:`lock_for_refund` and :func:`check_refund_allowed`).
+
+    :param float amount: The amount to refund, positive; the full amount when not given.
+    """
+    tx.ensure_one()
+    lock_for_refund(tx)
+    check_refund_allowed(tx, amount or tx.amount)
+
+
 def lock_for_refund(tx):
     """Make sure no other database transaction sends a refund of this payment meanwhile.
 

@@ -439,9 +439,7 @@ class PaymentTransaction(models.Model):
         """Override of `payment` (19.0) to guard the refund of a payment before it is created:
         see `_send_refund_request`."""
         if self.provider_code == 'mypos':
-            self.ensure_one()
-            refunds.lock_for_refund(self)
-            refunds.check_refund_allowed(self, amount_to_refund or self.amount)
+            refunds.guard_refund(self, amount_to_refund)
         return super()._refund(amount_to_refund=amount_to_refund)
 
     def _send_refund_request(self, amount_to_refund=None):
@@ -468,9 +466,7 @@ class PaymentTransaction(models.Model):
             return None
         if self.provider_code != 'mypos':
             return super()._send_refund_request(amount_to_refund=amount_to_refund)
-        self.ensure_one()
-        refunds.lock_for_refund(self)
-        refunds.check_refund_allowed(self, amount_to_refund or self.amount)
+        refunds.guard_refund(self, amount_to_refund)
         refund_tx = super()._send_refund_request(amount_to_refund=amount_to_refund)
         refunds.send_refund(refund_tx)
         return refund_tx

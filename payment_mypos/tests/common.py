@@ -25,7 +25,14 @@ EMULATOR_MISSING = (
 # What the tests write differently on Odoo 18.0 and 19.0 (the addon's own differences: compat.py).
 SALE_LINE_TAXES = 'tax_ids' if compat.ODOO_19 else 'tax_id'  # sale.order.line's taxes
 USER_GROUPS = 'group_ids' if compat.ODOO_19 else 'groups_id'  # res.users' groups
-refund = compat.refund  # Refund an amount of a payment as the backend does; the refund.
+
+
+def refund(tx, amount):
+    """Refund `amount` of the payment `tx` as the backend's Refund button does; the refund
+    (18.0: `_send_refund_request` on the payment; 19.0: `_refund`)."""
+    if compat.ODOO_19:
+        return tx._refund(amount_to_refund=amount)
+    return tx._send_refund_request(amount_to_refund=amount)
 
 
 def allow_callbacks(case, browser=None):
