@@ -45,6 +45,9 @@ check_db_name() {
 # The Odoo series this addon supports; tools/test and .ci/run run the suite on each installed one.
 SUPPORTED_SERIES=(18.0 19.0)
 
+# is_supported_series SERIES: whether this addon supports it (18.0, 19.0).
+is_supported_series() { [[ " ${SUPPORTED_SERIES[*]} " == *" $1 "* ]]; }
+
 # series_tree / series_python SERIES -> the default tree and venv python of a series (~/odoo19...).
 series_tree()   { printf '%s\n' "$HOME/odoo${1%%.*}"; }
 series_python() { printf '%s\n' "$HOME/odoo${1%%.*}-venv/bin/python"; }
@@ -85,7 +88,7 @@ Currently: MYPOS_ODOO_SERIES=${MYPOS_ODOO_SERIES:-<unset>} ODOO_SRC=${ODOO_SRC:-
 locate_odoo() {
     local src_explicit=${ODOO_SRC+x} want="${MYPOS_ODOO_SERIES:-}"
     if [ -n "$want" ]; then
-        [[ " ${SUPPORTED_SERIES[*]} " == *" $want "* ]] \
+        is_supported_series "$want" \
             || die "MYPOS_ODOO_SERIES=$want: this addon supports ${SUPPORTED_SERIES[*]}"
     elif [ -n "${ODOO_SRC:-}" ] && [ -f "$ODOO_SRC/odoo/release.py" ]; then
         want="$(sed -nE 's/^version_info = \(([0-9]+), ([0-9]+),.*/\1.\2/p' "$ODOO_SRC/odoo/release.py")"
