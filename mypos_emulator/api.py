@@ -1,5 +1,5 @@
-"""The server-to-server calls (IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus), their signed
-answers, and the api_* fault switches that bend those answers on the way out.
+"""The server-to-server calls (IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus, IPCIAPurchase),
+their signed answers, and the api_* fault switches that bend those answers on the way out.
 """
 
 import copy
@@ -8,7 +8,7 @@ from decimal import Decimal
 from . import answers, messages
 from ._ipc import ipc
 from .messages import Reject
-from .state import iso
+from .state import PAID_OR_PAYING, iso, new_order, note_sent, now
 from .wire import Response
 
 # IPCGetPaymentStatus's PaymentStatus for each order status (API §4.7).
@@ -150,6 +150,7 @@ class Api:
             'IPCRefund': self._refund,
             'IPCGetTxnStatus': self._txn_status,
             'IPCGetPaymentStatus': self._payment_status,
+            'IPCIAPurchase': self._token_purchase,
         }.get(method)
         if handler is None:
             raise Reject(messages.UNSUPPORTED_CALL, f"IPCmethod {method} is not emulated")
@@ -213,6 +214,77 @@ class Api:
             ('IPC_Trnref', trnref),
             ('Amount', fields.get('Amount')),
             ('Currency', currency),
+            ('Status', '0'),
+            ('StatusMsg', 'Success'),
+        ]
+
+    def _token_purchase(self, fields, faults):
+        """Charge a stored card (IPCIAPurchase); answer as myPOS's Checkout API v1.4 document."""
+        purchase = messages.check_token_purchase(fields, self.store)
+        order_id, token = purchase['order_id'], purchase['card_token']
+        with self.state.lock:
+            card = self.state.tokens.get(token)
+            if card is None or card['sid'] != self.store.sid:  # 5: emulator's choice.
+                raise Reject(messages.INVALID_PARAMS, f"unknown CardToken {token!r}")
+            order = self.state.orders.get(order_id)
+            if order and order['status'] in PAID_OR_PAYING:  # As for IPCPurchase (API §4.2).
+                raise Reject(
+                    messages.DUPLICATE_TRANSMISSION,
+                    f"a payment was already made with OrderID {order_id}",
+                )
+            if not order:
+                order = self.state.orders[order_id] = new_order(order_id, 'IPCIAPurchase')
+            order.update(
+                {
+                    'method': 'IPCIAPurchase',
+                    'card_token': token,
+                    'amount': purchase['amount_text'],
+                    'currency': purchase['currency'],
+                    'pan': card['pan'],
+                    'card_type': card['card_type'],
+                }
+            )
+            attempt = {'at': iso(), 'pan': card['pan'], 'card_token': token}
+            order['attempts'].append(attempt)
+            if faults.token_decline:
+                status = faults.token_decline
+                attempt.update(outcome='declined', status=status)
+                order['status'] = 'declined'
+                raise Reject(
+                    status,
+                    f"the stored card was not charged: {messages.STATUS_NAMES[status]} "
+                    f"(fault token_decline)",
+                )
+            trnref = self.state.next_trnref()
+            request_datetime = now().strftime('%Y-%m-%d %H:%M:%S')
+            attempt['outcome'] = 'approved'
+            # What IPCGetTxnStatus nests as OrderStatus (emulator's choice: the docs say only
+            # "the last message myPOS sent", API §4.8, which was this call's answer).
+            order_status = answers.order_message(
+                'IPCIAPurchase',
+                self.store,
+                purchase['amount_text'],
+                purchase['currency'],
+                order_id,
+                self.keys.private_key_pem,
+                [('IPC_Trnref', trnref), ('RequestDateTime', request_datetime)],
+            )
+            order.update(
+                {
+                    'status': 'paid',
+                    'ipc_trnref': trnref,
+                    'request_datetime': request_datetime,
+                    'paid_at': iso(),
+                    'last_message': order_status,
+                }
+            )
+            note_sent(order, 'IPCIAPurchase', 'answer')
+            self.state.trnrefs[trnref] = order_id
+        return [
+            ('IPCmethod', 'IPCIAPurchase'),
+            ('IPC_Trnref', trnref),
+            ('Amount', purchase['amount_text']),
+            ('Currency', purchase['currency']),
             ('Status', '0'),
             ('StatusMsg', 'Success'),
         ]

@@ -5,10 +5,12 @@ myPOS produces for a purchase and chooses the page the browser sees next.
 """
 
 import datetime
+import re
 import secrets
 from urllib.parse import parse_qsl, quote
 
 from . import answers, messages, pages
+from .faults import EmulatorError
 from .messages import Reject
 from .state import PAID_OR_PAYING, iso, new_order, new_session, note_sent, now
 from .wire import Response
@@ -48,6 +50,9 @@ class Checkout:
                 order.update(
                     {
                         'status': 'pending',
+                        'method': 'IPCPurchase',
+                        'card_token_request': purchase['card_token_request'],
+                        'card_token': None,  # Set when this purchase stores the card.
                         'amount': purchase['amount_text'],
                         'currency': purchase['currency'],
                         'url_ok': purchase['url_ok'],
@@ -230,11 +235,11 @@ class Checkout:
             ('BillingDescriptor', self.store.billing_descriptor),
             ('PAN', number[-4:]),
         ]
-        if purchase['card_token_request'] == '2':
-            extra += [
-                ('CardToken', 'EMU' + secrets.token_hex(16).upper()),
-                ('ExpDate', exp_date),
-            ]
+        card = None
+        if purchase['card_token_request'] in ('1', '2'):
+            # Saved only once the notify is acknowledged (see Notifier._finish).
+            card = self._card(self.store.sid, number, exp_date)
+            extra += [('CardToken', card['token']), ('ExpDate', exp_date)]
         if not self.state.faults.notify_omit_card_type:
             extra.append(('CardType', card_type))
         if purchase['payment_parameters_required'] in ('1', '2'):
@@ -259,8 +264,33 @@ class Checkout:
             }
         )
         self.state.trnrefs[trnref] = order['order_id']
-        session.update(status='processing', ipc_trnref=trnref)
+        session.update(status='processing', ipc_trnref=trnref, card=card)
         return notify, ok_message
+
+    def _card(self, sid, number, exp_date):
+        """The record of a card to store: its token at `sid`, never its full number."""
+        return {
+            'token': self.state.card_token(sid, number),
+            'sid': sid,
+            'pan': number[-4:],
+            'exp_date': exp_date,
+            'card_type': messages.card_type(number),
+        }
+
+    def card_token(self, card, sid=None):
+        """See :meth:`Emulator.card_token`."""
+        number = re.sub(r'[\s-]', '', str(card))
+        return self.state.card_token(str(sid or self.store.sid), number)
+
+    def store_card(self, card, expiry, sid=None):
+        """See :meth:`Emulator.store_card`."""
+        try:
+            number, exp_date = messages.check_card(card, expiry, '000', datetime.date.today())
+        except Reject as reject:
+            raise EmulatorError(f"the card cannot be stored: {reject.message}") from None
+        if number in messages.DECLINED_CARDS:
+            raise EmulatorError(f"the card cannot be stored: {messages.DECLINED_CARDS[number]}")
+        return self.state.keep_token(self._card(str(sid or self.store.sid), number, exp_date))
 
     def _sign(self, method, purchase, extra=()):
         return answers.order_message(

@@ -7,6 +7,8 @@ import copy
 import dataclasses
 from dataclasses import dataclass
 
+from .messages import STATUS_NAMES
+
 
 class EmulatorError(Exception):
     """Misuse of the emulator (bad configuration, bad fault value, ...)."""
@@ -23,6 +25,7 @@ _API_FAULTS = (
     'api_drop_answer',
     'api_drip',
     'refund_insufficient_funds',
+    'token_decline',
 )
 
 
@@ -33,10 +36,22 @@ _HTTP_STATUS_FAULTS = {
 }
 
 
+def _error_status(value):
+    """A documented myPOS error status (API §5, not 0), or None; else ValueError."""
+    if value in (None, ''):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(value)
+    status = int(str(value))
+    if status == 0 or status not in STATUS_NAMES:
+        raise ValueError(value)
+    return status
+
+
 @dataclass
 class Faults:
     """Fault switches. All are sticky (stay set until changed or reset) except `notify_fail_once`,
-    which is consumed by the next payment, and the api_* / refund faults when
+    which is consumed by the next payment, and the api_* / refund / token faults when
     `api_faults_remaining` is set (they then apply to that many server-to-server calls only).
     """
 
@@ -47,7 +62,7 @@ class Faults:
     notify_reorder: bool = False  # Rollback first, then a stale notify; payment ends reversed.
     notify_fail_once: bool = False  # One-shot: notify not delivered, treated as failed: rollback.
     notify_omit_card_type: bool = False  # Leave CardType out of the notify (as the real sandbox).
-    # Server-to-server calls (IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus):
+    # Server-to-server calls (IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus, IPCIAPurchase):
     api_http_status: int | None = None  # Answer this HTTP status (e.g. 503); call not processed.
     api_redirect: int | None = None  # Redirect (e.g. 307) to this very endpoint; not processed.
     api_garbage: bool = False  # Answer HTTP 200 with an HTML body; the call is processed.
@@ -57,6 +72,7 @@ class Faults:
     api_drop_answer: bool = False  # Close the connection without any answer; processed.
     api_drip: float = 0.0  # Send the answer one byte every this many seconds; processed.
     refund_insufficient_funds: bool = False  # IPCRefund answers Status 13 E_NOT_SUFFICIENT_FUNDS.
+    token_decline: int | None = None  # IPCIAPurchase answers this Status (e.g. 21); not charged.
     api_faults_remaining: int | None = None  # None = sticky; n = the api faults hit n calls.
 
     def as_dict(self):
@@ -102,6 +118,8 @@ class Faults:
                 if int(value) not in _HTTP_STATUS_FAULTS[name]:
                     raise ValueError
                 return int(value)
+            if name == 'token_decline':
+                return _error_status(value)
             if name == 'api_faults_remaining':
                 if value in (None, ''):
                     return None
@@ -126,6 +144,7 @@ class Faults:
             or self.api_drop_answer
             or self.api_drip
             or (self.refund_insufficient_funds and method == 'IPCRefund')
+            or (self.token_decline and method == 'IPCIAPurchase')
         )
 
     def take_api(self, method):

@@ -184,6 +184,10 @@ class Router:
                 return json_response(result.as_dict())
             if name == 'resend' and method == 'POST':
                 return json_response(emulator.resend(data.get('order_id')))
+            if name == 'store_card' and method == 'POST':
+                options = {k: data[k] for k in ('card', 'expiry', 'sid') if k in data}
+                token = emulator.store_card(**options)
+                return json_response(emulator.tokens()[token])
         except (EmulatorError, ValueError) as error:
             return json_response({'error': str(error)}, 400)
         return json_response({'error': f"no control endpoint {method} /_emulator/{name}"}, 404)

@@ -32,12 +32,25 @@ WRONG_EXPIRE_DATE = 22
 INVALID_SESSION = 23
 STORE_RESTRICTED = 25
 
-API_METHODS = ('IPCRefund', 'IPCReversal', 'IPCGetTxnStatus', 'IPCGetPaymentStatus')
+API_METHODS = (
+    'IPCRefund',
+    'IPCReversal',
+    'IPCGetTxnStatus',
+    'IPCGetPaymentStatus',
+    'IPCIAPurchase',
+)
 IPC_VERSIONS = ('1.3', '1.4', '1.4.1')
 
 AMOUNT_RE = re.compile(r'\d+(\.\d{1,2})?')  # API §7: decimal point only, at most 2 decimals.
 SIGNED_AMOUNT_RE = re.compile(r'-?\d+(\.\d{1,2})?')  # Cart rows: discounts are negative.
 ORDER_ID_MAX_LENGTH = 80
+# The enabled currencies without minor units in ISO 4217 (the others have 2): they decide how a
+# zero amount is written (emulator's choice; API §7 leaves myPOS's handling of decimals open).
+ZERO_DECIMAL_CURRENCIES = frozenset({'ISK', 'JPY'})
+# The fields of an amount and a cart, which a store-card-only IPCPurchase does not post (API §4.2).
+_CART_FIELD_RE = re.compile(
+    r'(amount|cartitems|(article|quantity|price|amount|currency|delivery)_\d+)', re.IGNORECASE
+)
 
 
 class Reject(Exception):
@@ -107,6 +120,11 @@ def format_decimal(amount):
     return f'{amount:.2f}'
 
 
+def zero_amount(currency):
+    """Zero in a currency's decimals: the Amount signed for a card stored without paying."""
+    return '0' if currency in ZERO_DECIMAL_CURRENCIES else '0.00'
+
+
 def check_user_agent(headers):
     """myPOS refuses a call without a User-Agent header (E_IPC_ERROR, 3)."""
     if not headers.get('user-agent'):
@@ -163,8 +181,36 @@ def _check_url(fields, name, schemes=('http', 'https')):
     return url
 
 
+def _check_amount(fields):
+    """`Amount` as a Decimal: digits with a point and at most 2 decimals (9), above zero (9)."""
+    amount = parse_amount(fields.get('Amount'))
+    if amount <= 0:
+        raise Reject(WRONG_AMOUNT, f"Amount {fields.get('Amount')!r} must be positive")
+    return amount
+
+
+def _check_currency(fields, store):
+    """`Currency`: three capitals (5), enabled for the store (25)."""
+    currency = fields.get('Currency')
+    if not re.fullmatch(r'[A-Z]{3}', currency):
+        raise Reject(INVALID_PARAMS, f"Currency {currency!r} is not an ISO 4217 code")
+    if currency not in store.currencies:
+        raise Reject(STORE_RESTRICTED, f"the currency {currency} is not enabled for this store")
+    return currency
+
+
+def _check_order_id(fields):
+    order_id = fields.get('OrderID')
+    if len(order_id) > ORDER_ID_MAX_LENGTH:
+        raise Reject(INVALID_PARAMS, f"OrderID is longer than {ORDER_ID_MAX_LENGTH} characters")
+    return order_id
+
+
 def check_purchase(fields, store):
     """Check an `IPCPurchase` form as myPOS would before showing its payment page (API §4.2).
+
+    With `CardTokenRequest=1` (store the card, no payment) there is no `Amount` and no cart, as
+    myPOS's PHP SDK posts it; posting either anyway is refused with 5 (emulator's choice).
 
     :param Fields fields: The posted form.
     :param Store store: The store.
@@ -173,8 +219,10 @@ def check_purchase(fields, store):
     :raise Reject: With the status code of the first problem found.
     """
     check_identity(fields, store)
+    token_request = fields.get('CardTokenRequest')
+    store_only = token_request == '1'
     fields.require(
-        'Amount',
+        *(() if store_only else ('Amount',)),
         'Currency',
         'OrderID',
         'URL_OK',
@@ -183,25 +231,22 @@ def check_purchase(fields, store):
         'CardTokenRequest',
         'PaymentParametersRequired',
     )
-    amount = parse_amount(fields.get('Amount'))
-    if amount <= 0:
-        raise Reject(WRONG_AMOUNT, f"Amount {fields.get('Amount')!r} must be positive")
-    currency = fields.get('Currency')
-    if not re.fullmatch(r'[A-Z]{3}', currency):
-        raise Reject(INVALID_PARAMS, f"Currency {currency!r} is not an ISO 4217 code")
-    if currency not in store.currencies:
-        raise Reject(STORE_RESTRICTED, f"the currency {currency} is not enabled for this store")
-    order_id = fields.get('OrderID')
-    if len(order_id) > ORDER_ID_MAX_LENGTH:
-        raise Reject(INVALID_PARAMS, f"OrderID is longer than {ORDER_ID_MAX_LENGTH} characters")
+    if store_only:
+        posted = [name for name, _value in fields.pairs if _CART_FIELD_RE.fullmatch(name)]
+        if posted:
+            raise Reject(
+                INVALID_PARAMS,
+                f"CardTokenRequest=1 stores a card without paying: no Amount or cart is posted "
+                f"(found {', '.join(posted[:3])})",
+            )
+        amount = Decimal(0)
+    else:
+        amount = _check_amount(fields)
+    currency = _check_currency(fields, store)
+    order_id = _check_order_id(fields)
     urls = {name: _check_url(fields, name) for name in ('URL_OK', 'URL_Cancel', 'URL_Notify')}
-    token_request = fields.get('CardTokenRequest')
     if token_request not in ('0', '1', '2'):
         raise Reject(INVALID_PARAMS, f"CardTokenRequest {token_request!r} is not 0, 1 or 2")
-    if token_request == '1':
-        raise Reject(
-            UNSUPPORTED_CALL, "CardTokenRequest=1 (store a card without paying) is not emulated"
-        )
     ppr = fields.get('PaymentParametersRequired')
     if ppr not in ('1', '2', '3'):
         raise Reject(INVALID_PARAMS, f"PaymentParametersRequired {ppr!r} is not 1, 2 or 3")
@@ -219,11 +264,11 @@ def check_purchase(fields, store):
                 UNSUPPORTED_CALL,
                 f"PaymentMethod {payment_method!r} excludes cards; only card payments are emulated",
             )
-    rows = check_cart(fields, amount, currency)
+    rows = [] if store_only else check_cart(fields, amount, currency)
     return {
         'order_id': order_id,
         'amount': amount,
-        'amount_text': fields.get('Amount'),
+        'amount_text': zero_amount(currency) if store_only else fields.get('Amount'),
         'currency': currency,
         'url_ok': urls['URL_OK'],
         'url_cancel': urls['URL_Cancel'],
@@ -247,6 +292,30 @@ def check_purchase(fields, store):
             if fields.get(name)
         },
         'cart': rows,
+    }
+
+
+def check_token_purchase(fields, store):
+    """Check an `IPCIAPurchase` (charge a stored card) past the checks of every call.
+
+    `OrderID`, `Amount`, `Currency`, `CardToken` and the cart are required (1) and checked as
+    for IPCPurchase (5, 9, 25); whether the token is known is for the caller to say.
+
+    :return: order_id, amount (Decimal), amount_text, currency, card_token, cart rows.
+    :rtype: dict
+    :raise Reject: With the status code of the first problem found.
+    """
+    fields.require('OrderID', 'Amount', 'Currency', 'CardToken')
+    order_id = _check_order_id(fields)
+    amount = _check_amount(fields)
+    currency = _check_currency(fields, store)
+    return {
+        'order_id': order_id,
+        'amount': amount,
+        'amount_text': fields.get('Amount'),
+        'currency': currency,
+        'card_token': fields.get('CardToken'),
+        'cart': check_cart(fields, amount, currency),
     }
 
 

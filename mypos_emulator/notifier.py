@@ -179,6 +179,9 @@ class Notifier:
             order['status'] = status
             if status == 'paid':
                 order['paid_at'] = iso()
+                if session.get('card'):  # CardTokenRequest 1 or 2: the card is now stored.
+                    order['card_token'] = session['card']['token']
+                    self.state.keep_token(session['card'], order['order_id'])
             session.update(status=status, outcome=status)
         self.context.log(f"order {session['order_id']!r}: {status}")
         return status

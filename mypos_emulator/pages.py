@@ -1,7 +1,8 @@
 """HTML pages of the emulator: payment page, error pages and the auto-submitting return form.
 
 Element ids are stable, for browser tests: ``#card_number``, ``#card_expiry``, ``#card_cvc``,
-``#pay``, ``#cancel`` (payment page); ``#retry``, ``#cancel`` (decline page); ``#error_code``,
+``#pay``, ``#cancel`` (payment page; ``#store_card`` instead of ``#amount`` when it only stores a
+card); ``#retry``, ``#cancel`` (decline page); ``#error_code``,
 ``#error_name``, ``#error_message`` (error pages); ``#return_form`` and ``#continue`` (the form
 that takes the browser back to the shop).
 """
@@ -49,8 +50,10 @@ def error_page(store_name, status, name, message):
 
 
 def payment_page(session, store, error=None):
-    """The hosted card page of a purchase session."""
+    """The hosted card page of a purchase session; with CardTokenRequest=1 it stores the card
+    without paying, so it shows no amount and no cart."""
     purchase = session['purchase']
+    store_only = purchase['card_token_request'] == '1'
     rows = ''.join(
         f'<tr class="cart_row"><td>{escape(row["article"])}</td>'
         f'<td class="n">{escape(row["quantity"])}</td><td class="n">{escape(row["price"])}</td>'
@@ -59,16 +62,32 @@ def payment_page(session, store, error=None):
     )
     error_html = f'<p id="card_error" class="error">{escape(error)}</p>' if error else ''
     note = f'<p id="note">{escape(purchase["note"])}</p>' if purchase['note'] else ''
+    if store_only:
+        title, heading, button = "Save a card", "Save your card for", "Save card"
+        summary = (
+            '<p id="store_card" class="total">No payment now: your card is stored for later '
+            'payments to this store.</p>'
+        )
+    else:
+        title = f"Pay {purchase['amount_text']} {purchase['currency']}"
+        heading, button = "Payment to", "Pay"
+        summary = (
+            f'<p class="total"><span id="amount">{escape(purchase["amount_text"])}</span> '
+            f'<span id="currency">{escape(purchase["currency"])}</span></p>'
+            '<table id="cart"><tr><th>Article</th><th class="n">Qty</th><th class="n">Price</th>'
+            f'<th class="n">Amount</th></tr>{rows}</table>'
+        )
+        if purchase['card_token_request'] == '2':
+            summary += (
+                '<p id="save_card"><small>The card is also stored for later payments.</small></p>'
+            )
     return _page(
-        f"Pay {purchase['amount_text']} {purchase['currency']}",
+        title,
         (
-            f'<h1>Payment to <span id="store_name">{escape(store.name)}</span></h1>'
+            f'<h1>{heading} <span id="store_name">{escape(store.name)}</span></h1>'
             f'<p><small>Store ID <span id="sid">{escape(store.sid)}</span> &middot; '
             f'order <span id="order_id">{escape(purchase["order_id"])}</span></small></p>'
-            f'<p class="total"><span id="amount">{escape(purchase["amount_text"])}</span> '
-            f'<span id="currency">{escape(purchase["currency"])}</span></p>{note}'
-            '<table id="cart"><tr><th>Article</th><th class="n">Qty</th><th class="n">Price</th>'
-            f'<th class="n">Amount</th></tr>{rows}</table>{error_html}'
+            f'{summary}{note}{error_html}'
             f'<form id="card_form" method="post" action="/vmp/session/{escape(session["token"])}">'
             '<label for="card_number">Card number</label>'
             '<input id="card_number" name="card_number" inputmode="numeric"'
@@ -80,7 +99,7 @@ def payment_page(session, store, error=None):
             '<label for="card_cvc">CVC</label>'
             '<input id="card_cvc" name="card_cvc" inputmode="numeric" autocomplete="cc-csc"'
             ' placeholder="123" required>'
-            '<button id="pay" type="submit" name="action" value="pay">Pay</button>'
+            f'<button id="pay" type="submit" name="action" value="pay">{button}</button>'
             '<button id="cancel" type="submit" name="action" value="cancel" formnovalidate>'
             'Cancel</button></form>'
             '<p><small>Test cards: 4006 0900 0000 0007 approves (as does any other number), '

@@ -111,9 +111,9 @@ class Emulator:
             self.faults = faults
         self._front = HttpFront(self._context, host, port)
         self._notifier = Notifier(self._context, self._state)
-        checkout = Checkout(self._context, self._state, self.store, self.keys, self._notifier)
+        self._checkout = Checkout(self._context, self._state, self.store, self.keys, self._notifier)
         api = Api(self._context, self._state, self.store, self.keys, self._front)
-        self._router = Router(self, checkout, api)
+        self._router = Router(self, self._checkout, api)
         self._shopper = Shopper(self._context, self._state, self._front)
 
     # --- Lifecycle --- #
@@ -198,7 +198,8 @@ class Emulator:
 
     @property
     def state(self):
-        """A JSON-serialisable snapshot of everything the emulator saw and sent."""
+        """A JSON-serialisable snapshot of everything the emulator saw and sent (a dict; also
+        callable, so ``emu.state()`` gives the same)."""
         return self._state.snapshot(
             {
                 'sid': self.store.sid,
@@ -222,6 +223,25 @@ class Emulator:
     def refunds(self, order_id=None):
         """The accepted refunds (oldest first), optionally of one purchase OrderID."""
         return self._state.copy_refunds(order_id)
+
+    def tokens(self):
+        """The stored cards: CardToken -> sid, pan (last 4), exp_date (YYMM), card_type, saved_by
+        (the OrderIDs that stored it), created_at."""
+        return self._state.copy_tokens()
+
+    def card_token(self, card='4006090000000007', sid=None):
+        """The CardToken this run gives `card` at the store (or at `sid`), stored or not."""
+        return self._checkout.card_token(card, sid)
+
+    def store_card(self, card='4006090000000007', expiry='12/30', sid=None):
+        """Store a card as an approved CardTokenRequest=1 purchase does, without the page.
+
+        :param sid: The store it is stored at; another SID than the emulator's gives a token that
+                    IPCIAPurchase refuses (5), for tests.
+        :return: Its CardToken.
+        :raise EmulatorError: For a malformed, expired or declined test card.
+        """
+        return self._checkout.store_card(card, expiry, sid)['token']
 
     def api_calls(self):
         return self._state.copy_api_calls()

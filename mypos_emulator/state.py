@@ -4,8 +4,11 @@ behind the one lock every part takes, and the settings every part reads.
 
 import copy
 import datetime
+import hashlib
+import hmac
 import itertools
 import random
+import secrets
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -36,6 +39,13 @@ def jsonable(value):
     return value
 
 
+class Snapshot(dict):
+    """The JSON-ready state; calling it returns it, so `emu.state` and `emu.state()` both work."""
+
+    def __call__(self):
+        return self
+
+
 @dataclass
 class Context:
     """The constructor's settings, read live by the parts, with the stop signal and the log."""
@@ -52,16 +62,18 @@ class Context:
             sys.stderr.flush()
 
 
-def new_order(order_id):
+def new_order(order_id, method='IPCPurchase'):
     """The record of an OrderID, kept across its sessions (it may be re-sent until paid)."""
     return {
         'order_id': order_id,
+        'method': method,
         'status': 'pending',
         'ipc_trnref': None,
         'request_stan': None,
         'request_datetime': None,
         'pan': None,
         'card_type': None,
+        'card_token': None,
         'refunded': Decimal(0),
         'refunds': [],
         'last_message': None,
@@ -83,6 +95,7 @@ def new_session(token, order_id, purchase, pairs):
         'purchase': purchase,
         'fields': pairs,
         'ipc_trnref': None,
+        'card': None,  # With CardTokenRequest 1 or 2: the card to store once paid.
         'notifications': [],
     }
 
@@ -98,6 +111,8 @@ class State:
     def __init__(self):
         self.lock = threading.RLock()
         self.faults = Faults()
+        # Derives the card tokens; kept across resets, so a card keeps its token for the run.
+        self._token_secret = secrets.token_bytes(32)
         self.reset()
 
     def reset(self):
@@ -107,6 +122,7 @@ class State:
             self.trnrefs = {}
             self.notifications = []
             self.refunds = []
+            self.tokens = {}  # CardToken -> the stored card (no full number).
             self.api_calls = []
             self.api_in_flight = 0  # Server-to-server calls being answered right now,
             self.api_in_flight_max = 0  # and the most there were at once.
@@ -119,6 +135,27 @@ class State:
 
     def next_stan(self):
         return f'{next(self._stan_counter) % 1000000:06d}'
+
+    # --- Stored cards --- #
+
+    def card_token(self, sid, number):
+        """The CardToken of a card number at a store: always the same for the same pair, opaque,
+        35 characters of [A-Z0-9] (API §4.4 leaves the format open)."""
+        message = f'{sid}:{number}'.encode()
+        digest = hmac.new(self._token_secret, message, hashlib.sha256).hexdigest()
+        return 'EMU' + digest[:32].upper()
+
+    def keep_token(self, card, order_id=None):
+        """Record a stored card (`card`: token, sid, pan, exp_date, card_type) as saved, by
+        `order_id` when a purchase saved it; return the record."""
+        with self.lock:
+            record = self.tokens.setdefault(
+                card['token'], {'token': card['token'], 'saved_by': [], 'created_at': iso()}
+            )
+            record.update({k: card[k] for k in ('sid', 'pan', 'exp_date', 'card_type')})
+            if order_id is not None:
+                record['saved_by'].append(order_id)
+            return copy.deepcopy(record)
 
     # --- Fault switches --- #
 
@@ -147,20 +184,23 @@ class State:
     def snapshot(self, store):
         """Everything, JSON-serialisable; `store` describes the store and its addresses."""
         with self.lock:
-            return jsonable(
-                {
-                    'store': store,
-                    'faults': self.faults.as_dict(),
-                    'orders': copy.deepcopy(self.orders),
-                    'sessions': {
-                        token: {k: v for k, v in session.items() if k != 'fields'}
-                        for token, session in self.sessions.items()
-                    },
-                    'notifications': copy.deepcopy(self.notifications),
-                    'refunds': copy.deepcopy(self.refunds),
-                    'api_calls': copy.deepcopy(self.api_calls),
-                    'rejected': copy.deepcopy(self.rejected),
-                }
+            return Snapshot(
+                jsonable(
+                    {
+                        'store': store,
+                        'faults': self.faults.as_dict(),
+                        'orders': copy.deepcopy(self.orders),
+                        'sessions': {
+                            token: {k: v for k, v in session.items() if k != 'fields'}
+                            for token, session in self.sessions.items()
+                        },
+                        'notifications': copy.deepcopy(self.notifications),
+                        'refunds': copy.deepcopy(self.refunds),
+                        'tokens': copy.deepcopy(self.tokens),
+                        'api_calls': copy.deepcopy(self.api_calls),
+                        'rejected': copy.deepcopy(self.rejected),
+                    }
+                )
             )
 
     def copy_order(self, order_id):
@@ -185,6 +225,10 @@ class State:
                 for r in self.refunds
                 if order_id is None or r['order_id'] == order_id
             ]
+
+    def copy_tokens(self):
+        with self.lock:
+            return copy.deepcopy(self.tokens)
 
     def copy_api_calls(self):
         with self.lock:

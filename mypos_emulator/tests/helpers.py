@@ -158,3 +158,38 @@ def api_call(emu, method, params, output_format='xml', timeout=10.0, **credentia
 
 def field(tree, name):
     return ipc.get_field(tree, name)
+
+
+def store_card_fields(merchant_url, order_id, currency='EUR', drop=(), extra=(), **options):
+    """Signed CardTokenRequest=1 fields as myPOS's PHP SDK posts them: no Amount, no cart."""
+    return purchase_fields(
+        merchant_url,
+        order_id,
+        currency=currency,
+        rows=[],
+        overrides={'CardTokenRequest': '1', **options.pop('overrides', {})},
+        drop=('Amount', 'CartItems', *drop),
+        extra=extra,
+        **options,
+    )
+
+
+def token_purchase_params(order_id, token, amount='23.45', currency='EUR', rows=None):
+    """The own fields of an IPCIAPurchase (charge a stored card), one cart row by default."""
+    rows = rows or [('Item', '1', amount, amount)]
+    params = [
+        ('OrderID', order_id),
+        ('Amount', amount),
+        ('Currency', currency),
+        ('CardToken', token),
+        ('CartItems', str(len(rows))),
+    ]
+    for n, (article, quantity, price, row_amount) in enumerate(rows, start=1):
+        params += [
+            (f'Article_{n}', article),
+            (f'Quantity_{n}', quantity),
+            (f'Price_{n}', price),
+            (f'Currency_{n}', currency),
+            (f'Amount_{n}', row_amount),
+        ]
+    return params
