@@ -70,6 +70,14 @@ RETURN_METHODS = {
 }
 REFUND_METHOD = 'IPCRefund'
 TXN_STATUS_METHOD = 'IPCGetTxnStatus'
+# API §4.11, §9: the charge of a saved card, server to server; its signed answer is the outcome.
+TOKEN_PURCHASE_METHOD = 'IPCIAPurchase'
+
+# API §4.2 `CardTokenRequest`: no token; store the card only (no payment: no `Amount` and no cart
+# rows, as myPOS's PHP SDK posts it); pay and store the card.
+CARD_TOKEN_NONE = '0'
+CARD_TOKEN_STORE = '1'
+CARD_TOKEN_PAY_AND_STORE = '2'
 
 # API §3.3a, §4.3, §4.4: the head of each form myPOS signs, in order. The values that decide
 # anything are read from these places only; extra fields may follow (myPOS adds fields over time).
@@ -81,12 +89,17 @@ FORM_LAYOUTS = {
     'IPCPurchaseCancel': _FORM_HEAD,
     # The nested OrderStatus of a refund's status (API §4.8, §9: an assumption).
     'IPCRefund': (*_FORM_HEAD, 'IPC_Trnref'),
+    # The nested OrderStatus of a saved card's charge (API §4.8, §9: an assumption, like the
+    # refund's: the form of the call's answer, with the head of every form).
+    'IPCIAPurchase': (*_FORM_HEAD, 'IPC_Trnref'),
 }
 # Names that may appear in a form only at their place in the head (or last, for `Signature`).
 FORM_RESERVED_NAMES = (*_FORM_HEAD, 'IPC_Trnref', 'Signature')
 # API §4.5, §4.7, §4.8: the head of each server-to-server answer; `Status` anywhere after it.
 ANSWER_LAYOUTS = {
     'IPCRefund': ('IPCmethod', 'IPC_Trnref', 'Amount', 'Currency'),
+    # myPOS's Checkout API v1.4 document: the answer of a saved card's charge.
+    'IPCIAPurchase': ('IPCmethod', 'IPC_Trnref', 'Amount', 'Currency'),
     'IPCGetTxnStatus': ('IPCmethod', 'OrderID'),
     'IPCGetPaymentStatus': ('IPCmethod', 'OrderID'),
 }

@@ -31,6 +31,12 @@ _FORMATS = {
 # `Message.order_id_readings`).
 _LEGACY_ORDER_ID_RE = re.compile(r'[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?')
 _READING_RE = re.compile(r'[A-Za-z0-9_-]+')
+# API §4.4: the saved card of a notification. `CardToken` is opaque, at most 50 characters;
+# printable ASCII without spaces is assumed (API §9). `PAN` is the last 4 digits (a masked number
+# is read by its last 4); `ExpDate` is YYMM; `CardType` 1 to 8.
+_CARD_TOKEN_RE = re.compile(r'[\x21-\x7e]{1,50}')
+_PAN_RE = re.compile(r'[0-9*Xx ]{0,15}([0-9]{4})')
+_EXP_DATE_RE = re.compile(r'([0-9]{2})(0[1-9]|1[0-2])')
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,56 @@ class Message:
     def extra(self, name, default=None):
         """Return the value of an extra field (case-insensitive name), for details only."""
         return get_field(self.extras, name, default)
+
+
+def is_card_token(value):
+    """Tell whether `value` can be a `CardToken` of myPOS (API §4.4)."""
+    return isinstance(value, str) and bool(_CARD_TOKEN_RE.fullmatch(value))
+
+
+@dataclass(frozen=True)
+class Card:
+    """A card myPOS saved: its token, and what the shopper recognises it by."""
+
+    token: str
+    last4: str
+    expiry: str  # MM/YY
+    card_type: str
+
+
+def read_card(message):
+    """Return the saved card of a verified notification (API §4.4), or None if it has no token.
+
+    The values are the notification's extras, which only myPOS's server holds the signature of
+    (the browser's OK has another method, refused where notifications go): read by name.
+
+    :param Message message: The verified `IPCPurchaseNotify`.
+    :rtype: Card
+    :raise MalformedMessage: If the token, the last digits or the expiry date are ill-formed.
+    """
+    token = message.extra('CardToken')
+    if not token:
+        return None
+    if not is_card_token(token):
+        raise MalformedMessage(
+            "the CardToken is not in myPOS's format", code='value_format', name='CardToken'
+        )
+    pan = _PAN_RE.fullmatch(message.extra('PAN') or '')
+    expiry = _EXP_DATE_RE.fullmatch(message.extra('ExpDate') or '')
+    for name, match in (('PAN', pan), ('ExpDate', expiry)):
+        if not match:
+            raise MalformedMessage(
+                f"the {name} of the saved card is not in myPOS's format",
+                code='value_format',
+                name=name,
+            )
+    card_type = message.extra('CardType') or ''
+    return Card(
+        token=token,
+        last4=pan.group(1),
+        expiry=f'{expiry.group(2)}/{expiry.group(1)}',
+        card_type=card_type if re.fullmatch(r'[1-8]', card_type) else '',
+    )
 
 
 def _canonical(name):

@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from . import const
 from .countries import COUNTRY_ALPHA3
 from .errors import IPCError, MalformedMessage
+from .layouts import is_card_token
 from .signing import sign_fields
 
 _AMOUNT_RE = re.compile(r'-?[0-9]+(\.[0-9]+)?')  # ASCII digits only.
@@ -221,19 +222,33 @@ def build_purchase(
     language,
     customer=(),
     cart=(),
+    card_token_request=const.CARD_TOKEN_NONE,
 ):
     """Return the signed fields of an `IPCPurchase` form, in posting order (API §4.2).
 
     :param Credentials credentials: The store.
     :param list customer: Fields from :func:`customer_fields`.
     :param list cart: Fields from :func:`build_cart`.
+    :param str card_token_request: `const.CARD_TOKEN_*`; storing the card only posts no amount
+                                   and no cart (as myPOS's PHP SDK does), whatever is given.
     :return: (name, value) pairs, `Signature` last.
     :rtype: list
     :raise IPCError: If the cart does not sum to the amount.
     """
-    cart = list(cart) or build_cart((), amount_minor, decimals, currency, order_id)
-    if cart_total(cart, decimals) != amount_minor:
-        raise IPCError("the cart does not add up to the amount", code='cart_total')
+    if card_token_request not in (
+        const.CARD_TOKEN_NONE,
+        const.CARD_TOKEN_STORE,
+        const.CARD_TOKEN_PAY_AND_STORE,
+    ):
+        raise IPCError("the card token request must be 0, 1 or 2", code='card_token_request')
+    store_only = card_token_request == const.CARD_TOKEN_STORE
+    amount = [] if store_only else [('Amount', format_amount(amount_minor, decimals))]
+    if store_only:
+        cart = []
+    else:
+        cart = list(cart) or build_cart((), amount_minor, decimals, currency, order_id)
+        if cart_total(cart, decimals) != amount_minor:
+            raise IPCError("the cart does not add up to the amount", code='cart_total')
     fields = [
         ('IPCmethod', 'IPCPurchase'),
         ('IPCVersion', const.IPC_VERSION),
@@ -242,19 +257,42 @@ def build_purchase(
         ('WalletNumber', credentials.wallet_number),
         ('KeyIndex', str(credentials.key_index)),
         ('Source', const.SOURCE),
-        ('Amount', format_amount(amount_minor, decimals)),
+        *amount,
         ('Currency', currency),
         ('OrderID', order_id),
         ('URL_OK', url_ok),
         ('URL_Cancel', url_cancel),
         ('URL_Notify', url_notify),
-        ('CardTokenRequest', '0'),
+        ('CardTokenRequest', card_token_request),
         ('PaymentParametersRequired', const.PAYMENT_PARAMETERS_REQUIRED),
         ('PaymentMethod', const.PAYMENT_METHOD_CARD),
         *customer,
         *cart,
     ]
     return sign_fields(fields, credentials.private_key)
+
+
+def token_purchase_params(*, order_id, amount_minor, decimals, currency, card_token, cart=()):
+    """Return the own fields of an `IPCIAPurchase` call, which charges a saved card (API §4.11),
+    in the order of myPOS's PHP SDK; :func:`build_request` adds the standard ones and signs them.
+
+    :param str card_token: The `CardToken` myPOS returned when the card was saved.
+    :param list cart: Fields from :func:`build_cart`; one row of the whole amount by default.
+    :rtype: list
+    :raise IPCError: If the cart does not sum to the amount, or the token is not one of myPOS's.
+    """
+    if not is_card_token(card_token):
+        raise IPCError("the saved card's token is not in myPOS's format", code='card_token')
+    cart = list(cart) or build_cart((), amount_minor, decimals, currency, order_id)
+    if cart_total(cart, decimals) != amount_minor:
+        raise IPCError("the cart does not add up to the amount", code='cart_total')
+    return [
+        ('OrderID', order_id),
+        ('Amount', format_amount(amount_minor, decimals)),
+        ('Currency', currency),
+        ('CardToken', card_token),
+        *cart,
+    ]
 
 
 def build_request(credentials, method, params, output_format='xml'):
