@@ -99,6 +99,8 @@ def apply_answer(tx, call, answer, error):
             ipc.const.NOTIFY_METHODS['cancel'],
             ipc.const.RETURN_METHODS['cancel'],
         )
+        if tx.operation in ('online_token', 'offline'):  # A saved card's charge (API §9).
+            allowed += (ipc.const.TOKEN_PURCHASE_METHOD,)
     if data.order_id != tx.mypos_order_id or method not in allowed:
         return 'unknown'
     try:
@@ -124,6 +126,22 @@ def apply_answer(tx, call, answer, error):
         ),
     )
     return 'applied'
+
+
+def describe_outcome(tx, outcome):
+    """Return, for the person who asked, what a status check of `tx` found."""
+    texts = {
+        'applied': tx.env._("myPOS's last message was applied."),
+        'unknown': tx.env._("myPOS has no payment message for it yet."),
+        'no_answer': tx.env._("myPOS gave no usable answer; see the myPOS log."),
+        'invalid': tx.env._("myPOS's answer could not be applied; see the myPOS log."),
+    }
+    return tx.env._(
+        "%(reference)s: %(text)s State: %(state)s.",
+        reference=tx.reference,
+        text=texts[outcome],
+        state=dict(tx._fields['state']._description_selection(tx.env))[tx.state],
+    )
 
 
 def log_outcome(tx, outcome):

@@ -4,4 +4,5 @@ from . import ir_http
 from . import payment_method
 from . import payment_mypos_log
 from . import payment_provider
+from . import payment_token
 from . import payment_transaction

@@ -366,9 +366,12 @@ class PaymentProvider(models.Model):
 
     # The compute method of `payment` returns nothing; there is nothing to pass on.
     def _compute_feature_support_fields(self):  # pylint: disable=missing-return
-        """Override of `payment` to enable partial refunds (IPCRefund, API §4.5)."""
+        """Override of `payment` to enable partial refunds (IPCRefund, API §4.5) and saved cards
+        (CardTokenRequest and IPCIAPurchase, API §4.2, §4.11)."""
         super()._compute_feature_support_fields()
-        self.filtered(lambda p: p.code == 'mypos').update({'support_refund': 'partial'})
+        self.filtered(lambda p: p.code == 'mypos').update(
+            {'support_refund': 'partial', 'support_tokenization': True}
+        )
 
     def _get_supported_currencies(self):
         """Override of `payment` to return the currencies myPOS accepts."""

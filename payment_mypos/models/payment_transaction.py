@@ -10,7 +10,7 @@ from odoo.exceptions import ValidationError
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment.const import CURRENCY_MINOR_UNITS
 
-from .. import compat, const, ipc, refunds, reversals, status_check, utils
+from .. import compat, const, ipc, refunds, reversals, status_check, tokens, utils
 from ..controllers.main import MyPOSController
 
 _logger = logging.getLogger(__name__)
@@ -31,6 +31,18 @@ class PaymentTransaction(models.Model):
         string="myPOS Live",
         help="Whether the payment was sent to myPOS's live endpoint: its messages are then never "
         "verified with the public sandbox certificate.",
+        readonly=True,
+        copy=False,
+    )
+    mypos_card_token_request = fields.Selection(
+        string="myPOS Card Saving",
+        selection=[
+            ('0', "Not asked"),
+            ('1', "Save the card only"),
+            ('2', "Pay and save the card"),
+        ],
+        help="What the hosted payment asked myPOS about the card (CardTokenRequest): a card token "
+        "is accepted only from a payment that asked for one.",
         readonly=True,
         copy=False,
     )
@@ -109,11 +121,16 @@ class PaymentTransaction(models.Model):
         """
         self.ensure_one()
         if not self.mypos_order_id:
-            # A refund's OrderID must come out the same if Odoo replays the request that sends it
-            # (serialization failure): its reference (R-<source>[-n]) and its source are replayed
-            # identically, its own id is not. myPOS then refuses the replay as a duplicate OrderID
-            # instead of refunding twice. See `refunds.send_refund`.
-            serial = self.source_transaction_id.id if self.operation == 'refund' else self.id
+            # The OrderID of a call sent at once (a refund, a saved card's charge) must come out
+            # the same if Odoo replays the request that sends it (serialization failure): its
+            # reference and its source (the payment, the token) are replayed identically, its own
+            # id is not. myPOS then refuses the replay as a duplicate OrderID instead of moving
+            # the money twice. See `refunds.send_refund` and `tokens.charge`.
+            sent_at_once = self.operation == 'refund' or self.operation in tokens.TOKEN_OPERATIONS
+            if self.operation == 'refund':
+                serial = self.source_transaction_id.id
+            else:
+                serial = self.token_id.id if sent_at_once else self.id
             self.write(
                 {
                     'mypos_order_id': ipc.make_order_id(
@@ -122,7 +139,7 @@ class PaymentTransaction(models.Model):
                     'mypos_live': self.provider_id.state == 'enabled',
                 }
             )
-            if self.operation == 'refund':  # Sent at once: a clash must surface before that.
+            if sent_at_once:  # A clash must surface before the call is sent.
                 self.flush_recordset(['mypos_order_id'])
         return self.mypos_order_id
 
@@ -186,6 +203,7 @@ class PaymentTransaction(models.Model):
         decimals = self._mypos_decimals()
         amount_minor = payment_utils.to_minor_currency_units(self.amount, self.currency_id)
         order_id = self._mypos_get_order_id()
+        self.mypos_card_token_request = tokens.card_token_request(self)
         try:
             purchase = ipc.build_purchase(
                 provider._mypos_get_credentials(),
@@ -213,6 +231,7 @@ class PaymentTransaction(models.Model):
                     self.currency_id.name,
                     fallback_name=self.reference,
                 ),
+                card_token_request=self.mypos_card_token_request,
             )
         except ipc.IPCError as error:
             _logger.warning("Cannot build the myPOS purchase of %s: %s", self.reference, error)
@@ -223,11 +242,12 @@ class PaymentTransaction(models.Model):
                 )
             ) from None
         _logger.info(
-            "Redirecting %s (myPOS OrderID %s) to myPOS for %s %s",
+            "Redirecting %s (myPOS OrderID %s) to myPOS for %s %s (CardTokenRequest %s)",
             self.reference,
             order_id,
-            dict(purchase)['Amount'],
+            dict(purchase).get('Amount', '-'),
             self.currency_id.name,
+            self.mypos_card_token_request,
         )
         return {'api_url': provider._mypos_get_api_url(), 'fields': purchase}
 
@@ -305,8 +325,8 @@ class PaymentTransaction(models.Model):
         :raise ValidationError: If the SID, the amount or the currency differ.
         """
         credentials = self.provider_id._mypos_get_credentials()
-        # myPOS's refund answer carries no SID (API §4.5); every form does.
-        if (message.sid or self.operation != 'refund') and message.sid != credentials.sid:
+        # The answers to our calls carry no SID (API §4.5, §4.11); every form does.
+        if (message.sid or not message.status) and message.sid != credentials.sid:
             raise ValidationError(
                 _(
                     "myPOS: The message is for store %(sid)s, not this provider's store.",
@@ -375,7 +395,10 @@ class PaymentTransaction(models.Model):
         self._mypos_check_notification_data(message)
         if self.operation == 'refund' or message.method == ipc.const.REFUND_METHOD:
             self._mypos_apply_refund(message)
-        elif message.method == ipc.const.NOTIFY_METHODS['done']:
+        elif message.method == ipc.const.NOTIFY_METHODS['done'] or (
+            message.method == ipc.const.TOKEN_PURCHASE_METHOD
+            and self.operation in tokens.TOKEN_OPERATIONS
+        ):
             self._mypos_apply_payment(message)
         elif message.method == ipc.const.NOTIFY_METHODS['cancel']:
             self._mypos_apply_rollback()
@@ -409,22 +432,18 @@ class PaymentTransaction(models.Model):
                     "myPOS reverses it."
                 )
             )
-        if message.extra('CardToken'):
-            # No card token is ever requested (CardTokenRequest=0): one means the purchase form
-            # was re-labelled, possibly into "store the card only", which moves no money.
-            raise ValidationError(
-                _(
-                    "myPOS: The payment notification carries a card token that Odoo never asked "
-                    "for; refusing it so that myPOS reverses it."
-                )
-            )
+        card = tokens.read_card(self, message)
         self.provider_reference = reference
         # The card brand only names the payment method; it moves no money.
         brand = const.CARD_TYPE_MAPPING.get(message.extra('CardType'))
         brand_id = brand and self.env['payment.method']._mypos_get_id_from_code(brand)
         if brand_id:
             self.payment_method_id = brand_id
+        if self.operation == 'validation' and card is None:
+            self._set_error(_("myPOS: myPOS saved no card (its notification has no card token)."))
+            return
         self._set_done()
+        tokens.save_card(self, card)
 
     def _mypos_apply_rollback(self):
         """Cancel the transaction, or book the reversal of a payment Odoo already confirmed."""
@@ -432,6 +451,27 @@ class PaymentTransaction(models.Model):
             reversals.book_reversal(self)
         elif self.state in ('draft', 'pending', 'authorized'):
             self._set_canceled(state_message=_("myPOS reversed the payment."))
+
+    # === BUSINESS METHODS - SAVED CARDS (see tokens.py) ===#
+
+    def _send_payment_request(self):
+        """Override of `payment` to charge the saved card with myPOS's `IPCIAPurchase`; see
+        `tokens.charge`.
+
+        Note: self.ensure_one()
+        """
+        res = super()._send_payment_request()
+        if self.provider_code == 'mypos':
+            tokens.charge(self)
+        return res
+
+    def _post_process(self):
+        """Override of `payment` to post the accounting payment of a back-office charge that
+        myPOS confirmed only later (see `tokens.settle_payment`)."""
+        res = super()._post_process()
+        for tx in self.filtered(lambda t: t.provider_code == 'mypos'):
+            tokens.settle_payment(tx)
+        return res
 
     # === BUSINESS METHODS - REFUNDS (see refunds.py) ===#
 
@@ -520,21 +560,7 @@ class PaymentTransaction(models.Model):
         payment_utils.check_rights_on_recordset(self)
         lines = []
         for tx in self.sudo().filtered(lambda t: t.provider_code == 'mypos'):
-            outcome = tx._mypos_check_status()
-            texts = {
-                'applied': _("myPOS's last message was applied."),
-                'unknown': _("myPOS has no payment message for it yet."),
-                'no_answer': _("myPOS gave no usable answer; see the myPOS log."),
-                'invalid': _("myPOS's answer could not be applied; see the myPOS log."),
-            }
-            lines.append(
-                _(
-                    "%(reference)s: %(text)s State: %(state)s.",
-                    reference=tx.reference,
-                    text=texts[outcome],
-                    state=dict(tx._fields['state']._description_selection(tx.env))[tx.state],
-                )
-            )
+            lines.append(status_check.describe_outcome(tx, tx._mypos_check_status()))
         return {
             'type': 'ir.actions.client',
             'tag': 'display_notification',

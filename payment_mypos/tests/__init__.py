@@ -6,6 +6,7 @@ from . import test_forged_notifications
 from . import test_fuzzing
 from . import test_i18n
 from . import test_ipc
+from . import test_ipc_tokens
 from . import test_layouts
 from . import test_message_integrity
 from . import test_money_state
@@ -16,5 +17,7 @@ from . import test_processing_flows
 from . import test_reconciliation
 from . import test_refunds
 from . import test_reliability_faults
+from . import test_saved_cards
+from . import test_saved_cards_browser
 from . import test_secrets
 from . import test_status_check

@@ -104,8 +104,9 @@ class BrowserDriver:
             file.write(base64.b64decode(data))
 
 
-@tagged('post_install', '-at_install')
-class TestCheckoutInBrowser(MyPOSCommon):
+class CheckoutBrowserCommon(MyPOSCommon):
+    """A published myPOS provider on the emulator, a chair in the shop and a portal shopper."""
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -175,8 +176,28 @@ class TestCheckoutInBrowser(MyPOSCommon):
         self.cr.flush()
         self.cr.clear()
 
-    def _checkout_to_emulator(self):
+    def _checkout_to_emulator(self, save_card=False):
         """Add the chair to the cart, check out, choose myPOS and land on the emulator's page."""
+        self._checkout_to_payment_page()
+        driver = self.driver
+        driver.evaluate(
+            "(r => { if (!r.checked) r.click(); })"
+            "(document.querySelector('input[name=\"o_payment_radio\"]"
+            "[data-payment-option-type=\"payment_method\"][data-provider-code=\"mypos\"]'))"
+        )
+        if save_card:
+            driver.click('input[name="o_payment_tokenize_checkbox"]')
+        driver.screenshot('1-odoo-payment-page')
+        self._submit_payment()
+        driver.wait_for(
+            f"location.href.startsWith({self.emulator.base_url!r})"
+            " && !!document.querySelector('#pay')",
+            "the myPOS emulator's card page",
+        )
+        driver.screenshot('2-mypos-emulator-card-page')
+
+    def _checkout_to_payment_page(self):
+        """Add the chair to the cart and check out, up to the choice of the payment method."""
         driver = self.driver
         driver.go(self.base_url() + self.product.website_url)
         driver.click('#add_to_cart')
@@ -193,22 +214,14 @@ class TestCheckoutInBrowser(MyPOSCommon):
             "!!document.querySelector('input[name=\"o_payment_radio\"][data-provider-code=\"mypos\"]')",
             "myPOS offered at checkout",
         )
-        driver.evaluate(
-            "(r => { if (!r.checked) r.click(); })"
-            "(document.querySelector('input[name=\"o_payment_radio\"][data-provider-code=\"mypos\"]'))"
-        )
-        driver.evaluate(
+
+    def _submit_payment(self):
+        """Accept the terms (when the shop asks) and press the payment button."""
+        self.driver.evaluate(
             "(c => { if (c && !c.checked) c.click(); })"
             "(document.querySelector('#website_sale_tc_checkbox'))"
         )
-        driver.screenshot('1-odoo-payment-page')
-        driver.click('button[name="o_payment_submit_button"]')
-        driver.wait_for(
-            f"location.href.startsWith({self.emulator.base_url!r})"
-            " && !!document.querySelector('#pay')",
-            "the myPOS emulator's card page",
-        )
-        driver.screenshot('2-mypos-emulator-card-page')
+        self.driver.click('button[name="o_payment_submit_button"]')
 
     def _last_order_and_tx(self):
         self.driver.leave()
@@ -222,6 +235,16 @@ class TestCheckoutInBrowser(MyPOSCommon):
             tx.fetch(['state', 'provider_id', 'provider_reference', 'mypos_order_id'])
         return order, tx
 
+    def _pay_on_emulator(self, card='4006 0900 0000 0007'):
+        driver = self.driver
+        driver.fill('#card_number', card)
+        driver.fill('#card_expiry', '12/30')
+        driver.fill('#card_cvc', '123')
+        driver.click('#pay')
+
+
+@tagged('post_install', '-at_install')
+class TestCheckoutInBrowser(CheckoutBrowserCommon):
     def test_pay_on_mypos_page(self):
         """The shopper pays on myPOS's page, returns to Odoo, and the order is confirmed, paid."""
         self._checkout_to_emulator()
@@ -239,10 +262,7 @@ class TestCheckoutInBrowser(MyPOSCommon):
         self.assertEqual(tx.amount, total)
         self.assertIn(shown, page_text)
         self.assertIn('myPOS Oak Chair', page_text)
-        driver.fill('#card_number', '4006 0900 0000 0007')
-        driver.fill('#card_expiry', '12/30')
-        driver.fill('#card_cvc', '123')
-        driver.click('#pay')
+        self._pay_on_emulator()
         driver.wait_for(
             "location.pathname.startsWith('/shop/confirmation')",
             "the order confirmation",
@@ -282,10 +302,7 @@ class TestCheckoutInBrowser(MyPOSCommon):
         self.emulator.set_faults(notify_fail_once=True)
         self._checkout_to_emulator()
         driver = self.driver
-        driver.fill('#card_number', '4006 0900 0000 0007')
-        driver.fill('#card_expiry', '12/30')
-        driver.fill('#card_cvc', '123')
-        driver.click('#pay')
+        self._pay_on_emulator()
         driver.wait_for(
             "/cancel/i.test(document.body.innerText) && location.href.startsWith("
             f"{self.base_url()!r})",

@@ -28,6 +28,7 @@ FIGURES = (
     'lost_answers',
     'rollback_after_done',
     'log_access',
+    'token_charges',
 )
 
 # The figures whose absence the report points out.
@@ -148,6 +149,8 @@ def report(run, output):
     if fig['upgrade']:
         sections.upgrade_section(add, run, fig['upgrade'])
     sections.integrity_section(add, run)
+    if fig['token_charges']:
+        sections.token_charges_section(add, run, fig['token_charges'])
     sections.defects_section(add)
     footer(add, run)
     return '\n'.join(lines)

@@ -188,6 +188,28 @@ def integrity_section(add, run):
     add('')
 
 
+def token_charges_section(add, run, tokens):
+    test = 'TestTokenChargeReliability::test_token_charge_faults'
+    add("## 8. Charges of a saved card")
+    add('')
+    add(
+        "`payment_mypos/tests/test_saved_cards.py` charges a card saved on the emulator's page "
+        "with `IPCIAPurchase` once per case, the fault set on the emulator for that call only; "
+        "a pending charge is then settled by the scheduled status check. *Sent* counts the "
+        "charges of the case's OrderID that reached myPOS, *charged* the card charges myPOS "
+        f"made for the case ({run.outcome(test)})."
+    )
+    add('')
+    add('| # | Case | Sent | Charged | State at once | After the status check |')
+    add('|---|---|---|---|---|---|')
+    for number, case in enumerate(tokens['cases'], start=1):
+        add(
+            f"| {number} | {cell(case['case'])} | {case['sent']} | {case['charged']} | "
+            f"{case['state_at_once']} | {case['state_after_check']} |"
+        )
+    add('')
+
+
 def defects_section(add):
     add('## Defects found by this suite')
     add('')

@@ -6,6 +6,7 @@ def summary(add, fig):
     faults, secrets, upgrade = fig['faults'], fig['secrets'], fig['upgrade']
     recut, lost = fig['recut'], fig['lost_answers']
     reversal, log_access = fig['rollback_after_done'], fig['log_access']
+    tokens = fig['token_charges']
     add('## Summary')
     add('')
     add('| # | What was tried | How many | What happened |')
@@ -84,5 +85,15 @@ def summary(add, fig):
             f"payment access refused: {log_access['employee_refused']}; accountant reads: "
             f"{log_access['accountant_reads']}; other company's hidden: "
             f"{log_access['other_company_hidden']} |"
+        )
+    if tokens:
+        cases = tokens['cases']
+        add(
+            f"| 11 | Charges of a saved card (IPCIAPurchase): declines, lost and late answers, "
+            f"replays, second clicks | {len(cases)} cases | double charges: "
+            f"{sum(max(c['charged'] - 1, 0) for c in cases)}; charged but not shown paid: "
+            f"{sum(1 for c in cases if c['charged'] and c['state_after_check'] != 'done')}; "
+            f"shown paid but not charged: "
+            f"{sum(1 for c in cases if not c['charged'] and c['state_after_check'] == 'done')} |"
         )
     add('')
