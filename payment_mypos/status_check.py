@@ -195,6 +195,7 @@ def expire_quietly(tx):
     # Nothing to post-process for an unpaid transaction: skip the chatter messages and mails
     # the post-processing of linked documents could send.
     expired.write({'is_post_processed': True, 'mypos_next_check': False})
+    expired._mypos_settle_payments()  # A back-office charge's payment is cancelled with it.
 
 
 def get_int_param(model, name, default):

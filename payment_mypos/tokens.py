@@ -239,6 +239,8 @@ def apply_charge_failure(tx, error):
         )
         tx._mypos_schedule_check()
         status_check.check_status(tx)
+        if tx.state not in ('draft', 'pending'):  # Settled at once: no check left to make.
+            tx.mypos_next_check = False
     elif error.kind is ipc.Failure.STATUS:
         tx._set_error(tx.env._("myPOS: The saved card was declined: %s", message))
     elif not error.kind.may_have_moved_money:
@@ -257,24 +259,30 @@ def apply_charge_failure(tx, error):
 
 
 def settle_payment(tx):
-    """Post (or cancel) the accounting payment of a back-office charge that settled late.
+    """Post and reconcile (or cancel) the accounting payment of a back-office charge that
+    settled late, after it had been left pending.
 
-    `account_payment` cancels (18.0) or leaves in draft (19.0) the payment of a charge that was
-    not done at once; when the status check later finds the card charged, the payment is posted,
-    when it finds it failed, a draft one is cancelled.
+    `account_payment` cancels (18.0) or leaves unposted (19.0) the payment of a charge that was
+    not done at once; when the status check later finds the card charged, the payment is posted
+    and reconciled with the invoices, when it finds the charge failed, it is cancelled. A charge
+    done at once is left to `account_payment`, which is posting its payment at that moment.
     """
     payment = tx.payment_id if 'payment_id' in tx._fields else None
-    if not payment or tx.operation not in TOKEN_OPERATIONS:
+    late = tx.mypos_next_check or tx.mypos_check_count  # It waited for a status check.
+    if not payment or not late or tx.operation not in TOKEN_OPERATIONS:
         return
-    if tx.state == 'done' and payment.state in ('draft', 'canceled', 'cancel'):
-        if payment.state != 'draft':
+    if tx.state == 'done':
+        if payment.state in ('canceled', 'cancel'):
             payment.action_draft()
-        payment.action_post()
+        if payment.state == 'draft' or payment.move_id.state == 'draft':
+            payment.action_post()
         # Reconciled with the invoices as `account_payment` does for the payments it creates.
         invoices = tx.invoice_ids.filtered(lambda invoice: invoice.state == 'posted')
-        (payment.move_id.line_ids + invoices.line_ids).filtered(
+        lines = (payment.move_id.line_ids + invoices.line_ids).filtered(
             lambda line: line.account_id == payment.destination_account_id and not line.reconciled
-        ).reconcile()
-        _logger.info("Posted the payment of %s, charged after a delay", tx.reference)
-    elif tx.state in ('error', 'cancel') and payment.state == 'draft':
+        )
+        if invoices and lines.filtered(lambda line: line.move_id == payment.move_id):
+            lines.reconcile()
+            _logger.info("Posted the payment of %s, charged after a delay", tx.reference)
+    elif tx.state in ('error', 'cancel') and payment.state not in ('canceled', 'cancel'):
         payment.action_cancel()

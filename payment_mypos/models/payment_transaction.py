@@ -469,9 +469,13 @@ class PaymentTransaction(models.Model):
         """Override of `payment` to post the accounting payment of a back-office charge that
         myPOS confirmed only later (see `tokens.settle_payment`)."""
         res = super()._post_process()
+        self._mypos_settle_payments()
+        return res
+
+    def _mypos_settle_payments(self):
+        """Post or cancel the accounting payments of back-office charges that settled late."""
         for tx in self.filtered(lambda t: t.provider_code == 'mypos'):
             tokens.settle_payment(tx)
-        return res
 
     # === BUSINESS METHODS - REFUNDS (see refunds.py) ===#
 

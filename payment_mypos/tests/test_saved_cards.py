@@ -387,6 +387,24 @@ class TestBackOfficeCharge(MyPOSTokenCommon):
         self.assertEqual(payment.state, 'canceled')
         self.assertEqual(self.invoice.payment_state, 'not_paid')
 
+    def test_charge_myPOS_never_received_expires_with_its_payment(self):
+        """myPOS answered HTTP 503 (nothing charged) and knows nothing of the charge: it
+        expires, and its payment with it; the invoice stays unpaid."""
+        payment = self._register_payment(api_http_status=503, api_faults_remaining=1)
+        tx = payment.payment_transaction_id
+        self.assertEqual(tx.state, 'pending')
+        self.env['ir.config_parameter'].sudo().set_param(
+            'payment_mypos.status_check_expiry_hours', '0'
+        )
+        tx.mypos_next_check = fields.Datetime.now()
+        with mute_logger(*MUTED):
+            self.env['payment.transaction']._cron_mypos_check_status()
+        self.env.invalidate_all()
+        self.assertEqual(tx.state, 'cancel')
+        self.assertEqual(payment.state, 'canceled')
+        self.assertEqual(self.invoice.payment_state, 'not_paid')
+        self.assertEqual(self._charged_orders(), [])
+
     def test_lost_answer_then_the_status_check_posts_the_payment(self):
         """The answer is lost after myPOS charged the card: the invoice is paid once the status
         check has settled the charge, with one payment and one charge."""
