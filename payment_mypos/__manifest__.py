@@ -1,7 +1,7 @@
 # Part of payment_mypos. License LGPL-3.
 {
     'name': "Payment Provider: myPOS",
-    'version': '1.3.0',  # Odoo prefixes the series it runs on: 18.0.1.2.0, 19.0.1.2.0.
+    'version': '1.3.0',  # Odoo prefixes the series it runs on: 18.0.1.3.0, 19.0.1.3.0.
     'category': 'Accounting/Payment Providers',
     'sequence': 350,
     'summary': "Accept card payments on myPOS's hosted checkout page (myPOS Checkout).",

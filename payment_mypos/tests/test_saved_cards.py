@@ -6,12 +6,12 @@ that may or may not have moved money."""
 from unittest.mock import patch
 
 from odoo import Command, fields
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos import ipc
-from odoo.addons.payment_mypos.tests.common import MUTED, allow_callbacks
+from odoo.addons.payment_mypos.tests.common import MUTED, USER_GROUPS, allow_callbacks
 from odoo.addons.payment_mypos.tests.common_emulator import MyPOSEmulatorCommon
 from odoo.addons.payment_mypos.tests.common_reliability import write_report
 
@@ -122,6 +122,32 @@ class TestSavingCards(MyPOSTokenCommon):
         self.assertEqual(tx.state, 'done')
         self.assertFalse(tx.token_id)
         self.assertFalse(self.env['payment.token'].search([('partner_id', '=', public.id)]))
+
+    def test_token_readable_by_its_customer_only(self):
+        """A portal customer sees their own saved card and never another customer's."""
+        token = self._save_card().token_id
+        portal = self.env.ref('base.group_portal')
+        owner, other = (
+            self.env['res.users'].create(
+                {
+                    'name': name,
+                    'login': name,
+                    'partner_id': partner.id,
+                    USER_GROUPS: [Command.set(portal.ids)],
+                }
+            )
+            for name, partner in (
+                ('mypos_token_owner', self.partner),
+                ('mypos_token_other', self.env['res.partner'].create({'name': 'Other'})),
+            )
+        )
+        Token = self.env['payment.token']
+        self.assertEqual(Token.with_user(owner).search([]), token)
+        self.assertFalse(Token.with_user(other).search([]))
+        with self.assertRaises(AccessError):
+            token.with_user(other).read(['payment_details'])
+        with self.assertRaises(AccessError):
+            token.with_user(owner).read(['mypos_sid'])  # The store's SID: administrators only.
 
     def test_unrequested_token_refused(self):
         """A token in the notification of a purchase that asked for none is refused."""
