@@ -73,6 +73,11 @@ TXN_STATUS_METHOD = 'IPCGetTxnStatus'
 # API §4.11, §9: the charge of a saved card, server to server; its signed answer is the outcome.
 TOKEN_PURCHASE_METHOD = 'IPCIAPurchase'
 
+# API §2, §3.3, §4.8: the calls whose answer nests a signed message are asked for in JSON. myPOS's
+# PHP SDK asks every call in JSON and cannot verify a nested XML answer; the one real answer with
+# a nested `OrderStatus` is JSON and verifies with the rule of §3.3. The others keep XML.
+JSON_ANSWER_METHODS = frozenset({TXN_STATUS_METHOD})
+
 # API §4.2 `CardTokenRequest`: no token; store the card only (no payment: no `Amount` and no cart
 # rows, as myPOS's PHP SDK posts it); pay and store the card.
 CARD_TOKEN_NONE = '0'
