@@ -164,7 +164,9 @@ def test_connection(provider):
 
     The call (`IPCGetTxnStatus`, API §4.8, §4.10) moves no money. It succeeds when myPOS answers
     with a signature that verifies with the configured myPOS certificate and a status that does
-    not put the credentials in question.
+    not put the credentials in question: a success, a refusal about the dummy order, or a status
+    that is not a code (`Failure.UNCLEAR`; the signature alone proves both keys), which the
+    outcome quotes.
 
     :return: Whether the connection works, and the outcome for the administrator.
     :rtype: tuple(bool, str)
@@ -194,8 +196,12 @@ def test_connection(provider):
     try:
         provider._mypos_make_request(method, [('OrderID', order_id)])
     except ipc.RemoteError as error:
-        code = error.status_code
-        if error.kind is not Failure.STATUS or code in ipc.const.CONNECTION_FAILURE_STATUSES:
+        # A signed answer that does not put the credentials in question proves the connection.
+        proven = error.kind is Failure.UNCLEAR or (
+            error.kind is Failure.STATUS
+            and error.status_code not in ipc.const.CONNECTION_FAILURE_STATUSES
+        )
+        if not proven:
             return False, explain_connection_error(provider, error, credentials, url)
         status, status_msg = error.status, ipc.get_field(error.tree or [], 'StatusMsg')
     outcome = env._(
@@ -227,6 +233,8 @@ def explain_connection_error(provider, error, credentials, url):
     """
     env = provider.env
     explained = utils.explain_error(env, error)
+    if error.kind is Failure.UNCLEAR:  # Signed: its explanation says all there is to say.
+        return explained
     hint = FAILURE_HINTS.get(error.kind)
     if hint is not None:
         params = {'error': explained, 'url': url, 'index': credentials.key_index}

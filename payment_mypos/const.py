@@ -165,6 +165,10 @@ PROTOCOL_ERRORS = {
     'remote_garbage': _lt("myPOS's answer cannot be read: %(reason)s"),
     'remote_layout': _lt("myPOS's answer is signed, but cannot be read: %(reason)s"),
     'remote_unsigned': _lt("myPOS's answer is not signed. %(status)s"),
+    'remote_unclear': _lt(
+        "myPOS's answer is signed, but its Status %(status)s is neither 0 nor an error code: "
+        "myPOS may have acted on the call."
+    ),
     'remote_signature': _lt(
         "myPOS's answer is signed, but not with the configured myPOS certificate: use the "
         "certificate of the store's current key index (or the configuration pack)."

@@ -5,15 +5,12 @@ and the addon's own files."""
 import functools
 import hashlib
 import logging
-import re
 
 from odoo.tools import file_open
 
 from . import const, ipc
 
 _logger = logging.getLogger(__name__)
-
-_STATUS_RE = re.compile(r'\s*[0-9]{1,9}\s*')  # ASCII digits: what int() reads as myPOS meant it.
 
 
 @functools.lru_cache(maxsize=4)
@@ -46,8 +43,9 @@ def translate(env, template, params):
 
 
 def is_status(value):
-    """Tell whether `value` is a status code as myPOS writes one (ASCII digits)."""
-    return isinstance(value, int | str) and bool(_STATUS_RE.fullmatch(str(value)))
+    """Tell whether `value` is a status code as myPOS writes one: exactly '0', or ASCII digits
+    not all zeros ('00', ' 4' are none; see `ipc.Status.number`)."""
+    return ipc.Status.number(value) is not None
 
 
 def explain_status(env, status, status_msg=None):
@@ -57,9 +55,9 @@ def explain_status(env, status, status_msg=None):
     :param str status_msg: myPOS's own `StatusMsg` (its words, quoted as they are), if any.
     :rtype: str
     """
-    if not is_status(status):
-        return env._("myPOS answered with an unknown status %s.", repr(status))
-    number = int(status)
+    number = ipc.Status.number(status)
+    if number is None:
+        return env._("myPOS answered with an unknown status %s.", ipc.shown_status(status))
     code = ipc.Status.of(number)
     if code is ipc.Status.SUCCESS:
         return env._("Success.")
@@ -88,6 +86,9 @@ def explain_error(env, error):
 
 
 def _explain_error(env, error):
+    if isinstance(error, ipc.RemoteError) and error.kind is ipc.Failure.UNCLEAR:
+        template = const.PROTOCOL_ERRORS['remote_unclear']
+        return translate(env, template, {'status': ipc.shown_status(error.status)})
     if isinstance(error, ipc.RemoteError) and error.kind in (
         ipc.Failure.STATUS,
         ipc.Failure.UNSIGNED,

@@ -26,6 +26,7 @@ from .errors import (
     IPCError,
     MalformedMessage,
     RemoteError,
+    shown_status,
 )
 from .forms import MAX_FORM_BYTES, MAX_FORM_FIELDS, check_pairs, get_field, parse_form
 from .keys import (
@@ -106,6 +107,7 @@ __all__ = [
     'read_form',
     'same_public_key',
     'sign',
+    'shown_status',
     'sign_fields',
     'signing_payload',
     'split_name',

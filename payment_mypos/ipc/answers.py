@@ -3,10 +3,11 @@
 verified, with its `Status` checked (API §5)."""
 
 import json
+import re
 from xml.etree import ElementTree
 
-from .const import STATUS_NAMES
-from .errors import Failure, InvalidSignature, MalformedMessage, RemoteError
+from .const import STATUS_NAMES, Status
+from .errors import Failure, InvalidSignature, MalformedMessage, RemoteError, shown_status
 from .forms import get_field
 from .signing import verify
 
@@ -125,21 +126,41 @@ def verify_response(tree, public_key_pem):
 def explain_status(status, status_msg=None):
     """Return the code and official name of a myPOS `Status` (API §5), in English for the log.
 
-    :param int|str status: The code.
+    :param int|str status: The code, as myPOS writes one (see :meth:`.const.Status.number`).
     :param str status_msg: myPOS's own `StatusMsg`, appended when given.
     :rtype: str
     """
-    try:
-        code = int(status)
-    except (TypeError, ValueError):
-        return f"myPOS answered with an unknown status {status!r}."
+    code = Status.number(status)
+    if code is None:
+        return f"myPOS answered with an unknown status {shown_status(status)}."
     name = STATUS_NAMES.get(code, 'unknown')
     detail = f' (myPOS: "{status_msg}")' if status_msg else ''
     return f"Error {code} {name}{detail}" if code else "Success."
 
 
+_REFUSAL_RE = re.compile(r'[0-9]+')  # ASCII digits only (not `str.isdigit`).
+
+
+def status_failure(status):
+    """Tell what a signed answer's `Status` says (API §5): None for a success, exactly '0';
+    `Failure.STATUS` for a refusal, ASCII digits that are not all zeros; else `Failure.UNCLEAR`
+    (zero written otherwise, spaces, a sign, a non-ASCII digit, nothing, a nested object).
+
+    :param str|list|None status: The `Status` as received.
+    :rtype: Failure|None
+    """
+    if status == '0':
+        return None
+    if isinstance(status, str) and _REFUSAL_RE.fullmatch(status) and status.strip('0'):
+        return Failure.STATUS
+    return Failure.UNCLEAR
+
+
 def read_answer(body, public_key_pem):
     """Parse and verify a server-to-server answer, and check its `Status` (API §3.3, §5).
+
+    Only a `Status` of exactly '0' is a success and only ASCII digits not all zeros a refusal;
+    any other `Status` of a signed answer is unclear, so myPOS may have acted on the call.
 
     :param bytes body: The raw answer.
     :param str public_key_pem: myPOS's certificate.
@@ -173,10 +194,19 @@ def read_answer(body, public_key_pem):
             status=status,
             tree=tree,
         ) from None
-    if str(status) != '0':
+    failure = status_failure(status)
+    if failure is Failure.STATUS:
         raise RemoteError(
             Failure.STATUS,
             explain_status(status, get_field(tree, 'StatusMsg')),
+            status=status,
+            tree=tree,
+        )
+    if failure is Failure.UNCLEAR:
+        raise RemoteError(
+            Failure.UNCLEAR,
+            f"myPOS's answer is signed, but its Status {shown_status(status)} is neither 0 nor an "
+            "error code: myPOS may have acted on the call.",
             status=status,
             tree=tree,
         )

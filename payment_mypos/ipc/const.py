@@ -3,6 +3,7 @@
 ("API §n") it comes from. Data only."""
 
 import enum
+import re
 
 # API §2: myPOS requires a User-Agent on every request.
 USER_AGENT = 'Odoo/18.0 payment_mypos/1.0'
@@ -110,6 +111,9 @@ ANSWER_LAYOUTS = {
 }
 
 
+_STATUS_TEXT_RE = re.compile(r'[0-9]{1,9}')  # ASCII only: `str.isdigit` takes any script's digits.
+
+
 class Status(enum.IntEnum):
     """API §5: the `Status` codes of myPOS, by their official names (7 has none in myPOS's
     documentation; its name is the PHP SDK's constant's)."""
@@ -143,11 +147,32 @@ class Status(enum.IntEnum):
     E_UNDEFINED_ERROR = 99
 
     @classmethod
+    def number(cls, value):
+        """Return the number a `Status` is written as (API §5), or None if it is not one.
+
+        Text counts only as myPOS writes a code: exactly '0', or ASCII digits that are not all
+        zeros (at most 9). '00', ' 4', '4 ', '+4', '٤' (a non-ASCII digit) and '' are no code.
+
+        :param int|str value: The code as received (text), or an int.
+        :rtype: int|None
+        """
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return int(value) if value >= 0 else None
+        if isinstance(value, str) and _STATUS_TEXT_RE.fullmatch(value):
+            if value == '0' or value.strip('0'):
+                return int(value)
+        return None
+
+    @classmethod
     def of(cls, value):
-        """Return the status of a code (int or text), or None if it is not a documented one."""
+        """Return the status of a code (int or text, see :meth:`number`), or None if it is not
+        a documented one."""
+        number = cls.number(value)
         try:
-            return cls(int(value))
-        except (TypeError, ValueError):
+            return None if number is None else cls(number)
+        except ValueError:
             return None
 
 

@@ -51,13 +51,22 @@ class Failure(str, enum.Enum):
     GARBAGE = 'garbage'  # Not XML nor JSON, too large, or not in the layout of the answer.
     UNSIGNED = 'unsigned'  # No signature (myPOS does not sign some error answers).
     SIGNATURE = 'signature'  # A signature that does not verify with myPOS's certificate.
-    STATUS = 'status'  # A signed answer with a non-zero `Status`: myPOS refused the call.
+    STATUS = 'status'  # A signed answer whose `Status` is a refusal's code: myPOS refused the call.
+    # A signed answer whose `Status` is neither '0' nor a refusal's code ('00', ' 0', '', none):
+    # zero written otherwise may be a success, so it is no proof that nothing moved.
+    UNCLEAR = 'unclear'
 
     @property
     def may_have_moved_money(self):
         """Whether myPOS may have acted on the call: only a refusal it signed, or a request that
         never left, proves that it did not."""
         return self not in (Failure.UNREACHABLE, Failure.STATUS)
+
+
+def shown_status(status, limit=40):
+    """Return a `Status` as received, quoted (`repr`), cut to about `limit` characters."""
+    shown = repr(status)
+    return shown if len(shown) <= limit else shown[: limit - 3] + '...'
 
 
 class RemoteError(IPCError):
@@ -77,5 +86,6 @@ class RemoteError(IPCError):
 
     @property
     def status_code(self):
-        """myPOS's `Status` as a :class:`~.const.Status`, or None if none or undocumented."""
+        """myPOS's `Status` as a :class:`~.const.Status`, or None if none, undocumented, or not
+        written as myPOS writes a code (see :meth:`~.const.Status.number`)."""
         return Status.of(self.status)

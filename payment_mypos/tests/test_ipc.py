@@ -2,7 +2,12 @@
 """The protocol functions against myPOS's verified test vectors; no database involved."""
 
 import json
+import string
 import unittest
+from xml.etree import ElementTree
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.ipc import testing as ipc_testing
@@ -373,6 +378,168 @@ class TestAnswers(unittest.TestCase):
             self.assertEqual((caught.exception.kind, caught.exception.status), (kind, status))
         self.assertIn("E_NOT_SUFFICIENT_FUNDS", str(caught.exception))
 
+    def _signed(self, status, output_format='json', raw_status=None):
+        """A refund's answer signed by myPOS with `status` as its Status (None: no Status); in
+        JSON `raw_status` is written as the Status's literal (a JSON number)."""
+        tree = [
+            ('IPCmethod', 'IPCRefund'),
+            ('IPC_Trnref', '1'),
+            ('Amount', '5.00'),
+            ('Currency', 'EUR'),
+            *([] if status is None else [('Status', status)]),
+            ('StatusMsg', 'Some words'),
+        ]
+        signed = ipc_testing.sign_tree(tree, self.mypos_key)
+        if output_format == 'xml':
+            return ElementTree.tostring(xml_element('IPC_response', signed))
+        if raw_status is None:
+            return ipc_json(signed)
+        return ipc_json(signed).replace(json.dumps(status).encode(), raw_status.encode(), 1)
+
+    def _assert_read(self, body, status):
+        """`read_answer` reads the Status of a signed answer as `expected_kind` says, and an
+        unclear one may have moved money."""
+        expected = expected_kind(status)
+        try:
+            tree = ipc.read_answer(body, self.mypos_certificate)
+        except ipc.RemoteError as error:
+            self.assertEqual(error.kind, expected)
+            self.assertEqual(error.status, status)
+            self.assertEqual(error.code, f'remote_{expected}')
+            self.assertEqual(error.kind.may_have_moved_money, expected == 'unclear')
+            if expected == 'unclear':
+                self.assertIsNone(error.status_code)
+                self.assertIn(ipc.shown_status(status), str(error))
+        else:
+            self.assertEqual(expected, 'success', f"{status!r} was read as a success")
+            self.assertEqual(ipc.get_field(tree, 'Status'), '0')
+
+    def test_zero_is_read_as_zero_only_when_written_0(self):
+        """The issue's cases, in JSON and XML, and JSON numbers that are no plain code."""
+        cases = {
+            '0': 'success',
+            '00': 'unclear',
+            ' 0': 'unclear',
+            '0 ': 'unclear',
+            '': 'unclear',
+            None: 'unclear',  # No Status at all.
+            '\u0660': 'unclear',  # ARABIC-INDIC DIGIT ZERO: str.isdigit() says True.
+            '\u0661\u0663': 'unclear',  # ARABIC-INDIC 13.
+            '\uff10': 'unclear',  # FULLWIDTH DIGIT ZERO.
+            '+0': 'unclear',
+            '-1': 'unclear',
+            '13': 'status',
+            '013': 'status',
+            '99': 'status',
+        }
+        for status, expected in cases.items():
+            for output_format in ('json', 'xml'):
+                with self.subTest(status=status, output_format=output_format):
+                    self.assertEqual(expected_kind(status), expected)
+                    self._assert_read(self._signed(status, output_format), status)
+                    if expected == 'unclear' and status is not None:
+                        self.assertIsNone(ipc.Status.of(status))
+        # JSON numbers keep their literal text: only the literal 0 is a success.
+        for literal in ('0', '13', '0.0', '-0', '0e0', '1E1'):
+            with self.subTest(json_number=literal):
+                self._assert_read(self._signed(literal, raw_status=literal), literal)
+        # A nested object as Status.
+        nested = [('Code', '0'), ('Signature', 'x')]
+        body = ipc_json(
+            ipc_testing.sign_tree([('IPCmethod', 'IPCRefund'), ('Status', nested)], self.mypos_key)
+        )
+        with self.assertRaises(ipc.RemoteError) as caught:
+            ipc.read_answer(body, self.mypos_certificate)
+        self.assertEqual((caught.exception.kind, caught.exception.status), ('unclear', nested))
+
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
+    @given(
+        status=st.text()
+        | st.text(alphabet='0123456789 +-.', max_size=6)
+        | st.from_regex(r'[0-9]{1,12}', fullmatch=True)
+        | st.sampled_from(['0', '00', ' 0', '0 ', '', '\u0660', '0\n', '\t0'])
+        | st.none()
+    )
+    def test_status_read_as_written(self, status):
+        """Any Status text of a signed JSON answer: success iff it equals '0', a refusal iff it is
+        ASCII digits not all zeros, else unclear (never a refusal, never a success)."""
+        self._assert_read(self._signed(status), status)
+
+    @settings(max_examples=100, deadline=None, database=None, derandomize=True)
+    @given(
+        status=st.text(st.characters(blacklist_categories=('Cs', 'Cc', 'Cn')))
+        | st.text(alphabet='0123456789 ', max_size=4)
+    )
+    def test_status_read_as_written_in_xml(self, status):
+        """The same over XML answers (for the text XML can carry)."""
+        self._assert_read(self._signed(status, 'xml'), status)
+
+    def test_status_of_is_strict(self):
+        """A code is only as myPOS writes one: int() would read '00' as 0 and ' 20' as 20."""
+        self.assertIs(ipc.Status.of('0'), ipc.Status.SUCCESS)
+        self.assertIs(ipc.Status.of('020'), ipc.Status.E_DUPLICATE_TRANSMISSION)
+        for text in ('00', ' 20', '20 ', '+20', '\u0662\u0660', '', None, True, -1, [('a', 'b')]):
+            with self.subTest(text=text):
+                self.assertIsNone(ipc.Status.of(text))
+                self.assertIn("unknown status", ipc.explain_status(text))
+        error = ipc.RemoteError('unclear', 'x', status=' 20')
+        self.assertIsNone(error.status_code)
+
+
+class TestRequests(unittest.TestCase):
+    def test_output_format(self):
+        """IPCGetTxnStatus, whose answer nests a signed OrderStatus, is asked in JSON (API §2);
+        the other calls in XML; an explicit format wins."""
+        store = ipc.Credentials(
+            ipc.const.SANDBOX_SID, ipc.const.SANDBOX_WALLET_NUMBER, 1, SANDBOX_STORE_KEY, MYPOS_CERT
+        )
+        cases = [
+            ('IPCGetTxnStatus', None, 'json'),
+            ('IPCRefund', None, 'xml'),
+            ('IPCGetPaymentStatus', None, 'xml'),
+            ('IPCIAPurchase', None, 'xml'),
+            ('IPCGetTxnStatus', 'xml', 'xml'),
+        ]
+        for method, output_format, expected in cases:
+            with self.subTest(method=method, output_format=output_format):
+                fields = ipc.build_request(store, method, [('OrderID', 'X')], output_format)
+                self.assertEqual(fields[-2], ('OutputFormat', expected))
+                self.assertTrue(
+                    ipc.verify(
+                        [v for _k, v in fields[:-1]],
+                        fields[-1][1],
+                        public_key_pem(SANDBOX_STORE_KEY),
+                    )
+                )
+
+    def test_json_status_answer_read(self):
+        """The real sandbox IPCGetTxnStatus JSON answer reads through to its nested OrderStatus."""
+        vector = next(v for v in INCOMING if 'raw_json' in v)
+        tree = ipc.read_answer(vector['raw_json'].encode(), MYPOS_CERT)
+        answer = ipc.layouts.read_answer(tree, 'IPCGetTxnStatus')
+        self.assertEqual((answer.order_id, answer.status), ('HB-2026-0001-1', '0'))
+        self.assertEqual(ipc.get_field(answer.nested, 'IPCmethod'), 'IPCPurchaseRollback')
+
+
+def expected_kind(status):
+    """The issue "Read zero as zero": a signed answer's Status is a success iff it is exactly
+    '0'; a refusal ('status') iff it is ASCII digits, not all zeros; else 'unclear'."""
+    if status == '0':
+        return 'success'
+    ascii_digits = isinstance(status, str) and all(char in string.digits for char in status)
+    return 'status' if ascii_digits and status.strip('0') else 'unclear'
+
 
 def ipc_json(tree):
-    return json.dumps(dict(tree)).encode()
+    def convert(pairs):
+        return {k: convert(v) if isinstance(v, list) else v for k, v in pairs}
+
+    return json.dumps(convert(tree)).encode()
+
+
+def xml_element(tag, pairs):
+    element = ElementTree.Element(tag)
+    for key, value in pairs:
+        child = ElementTree.SubElement(element, key)
+        child.text = value
+    return element
