@@ -38,19 +38,20 @@ class Api:
 
     def call(self, method, fields, headers):
         """Answer one call of `method` (one of messages.API_METHODS), faults applied; count how
-        many are answered at once (a merchant's politeness is part of what tests check)."""
+        many are answered at once (a merchant's politeness is part of what tests check).
+        Nothing is required of the `headers` (myPOS's PHP SDK sends no User-Agent)."""
         with self.state.lock:
             self.state.api_in_flight += 1
             self.state.api_in_flight_max = max(
                 self.state.api_in_flight_max, self.state.api_in_flight
             )
         try:
-            return self._call(method, fields, headers)
+            return self._call(method, fields)
         finally:
             with self.state.lock:
                 self.state.api_in_flight -= 1
 
-    def _call(self, method, fields, headers):
+    def _call(self, method, fields):
         faults = self.state.take_api_faults(method)
         call = {
             'at': iso(),
@@ -64,7 +65,7 @@ class Api:
         if faults.api_http_status or faults.api_redirect:
             return self._unprocessed(call, faults)
         try:
-            tree, reject = self._process(method, fields, headers, faults), None
+            tree, reject = self._process(method, fields, faults), None
         except Reject as error:
             tree, reject = None, error
         response = self.answer(
@@ -142,9 +143,8 @@ class Api:
             {'Location': self.front.url},
         )
 
-    def _process(self, method, fields, headers, faults):
+    def _process(self, method, fields, faults):
         """Check and carry out the call; return its answer tree or raise Reject."""
-        messages.check_user_agent(headers)
         messages.check_identity(fields, self.store)
         handler = {
             'IPCRefund': self._refund,

@@ -125,12 +125,6 @@ def zero_amount(currency):
     return '0' if currency in ZERO_DECIMAL_CURRENCIES else '0.00'
 
 
-def check_user_agent(headers):
-    """myPOS refuses a call without a User-Agent header (E_IPC_ERROR, 3)."""
-    if not headers.get('user-agent'):
-        raise Reject(IPC_ERROR, "the User-Agent header is required")
-
-
 def check_identity(fields, store):
     """The checks every call goes through: store, key, signature, wallet (API §3.2, §4.1, §5).
 

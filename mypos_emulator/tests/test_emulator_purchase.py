@@ -136,10 +136,20 @@ def test_signature_must_be_last(emu, merchant):
     assert emu.submit(fields)[0] == 2
 
 
-def test_user_agent_is_required(emu, merchant):
+def test_user_agent_is_not_required(emu, merchant):
+    """myPOS's PHP SDK sends no User-Agent: the purchase and a server-to-server call are taken."""
     fields = purchase_fields(merchant.url, 'NO-UA')
     status, headers, _body = post(emu.url, fields, user_agent=None)
-    assert status == 200 and headers['x-emulator-status'] == '3'
+    assert status == 303 and headers['location'].startswith('/vmp/session/')
+    request = ipc.build_request(
+        ipc.Credentials(const.SANDBOX_SID, const.SANDBOX_WALLET_NUMBER, 1, STORE_KEY, ''),
+        'IPCGetPaymentStatus',
+        [('OrderID', 'NO-UA')],
+    )
+    status, _headers, body = post(emu.url, request, user_agent=None)
+    answer = ipc.read_answer(body, emu.certificate_pem)
+    assert status == 200 and field(answer, 'PaymentStatus') == '2'
+    assert not emu.rejected()
 
 
 def test_field_names_are_case_insensitive(emu, merchant):
