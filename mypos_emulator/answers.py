@@ -47,15 +47,20 @@ def render_xml(tree):
     return ElementTree.tostring(root, encoding='utf-8', xml_declaration=True)
 
 
+# A JSON integer whose text a reader gets back unchanged: '00', '-0', '+1', ' 1', '٠' are none.
+_CANONICAL_INTEGER_RE = re.compile(r'0|-?[1-9][0-9]{0,17}')
+
+
 def render_json(tree):
-    """Render a tree as myPOS's JSON answer; `Status` is a JSON number as in real answers."""
+    """Render a tree as myPOS's JSON answer; `Status` is a JSON number as in real answers when
+    its text is a plain integer, else a JSON string (the api_status_text fault's '00', ' 0')."""
 
     def convert(pairs, top):
         result = {}
         for key, value in pairs:
             if isinstance(value, list):
                 result[key] = convert(value, False)
-            elif top and key == 'Status' and re.fullmatch(r'-?\d+', value):
+            elif top and key == 'Status' and _CANONICAL_INTEGER_RE.fullmatch(value):
                 result[key] = int(value)
             else:
                 result[key] = value

@@ -75,9 +75,12 @@ class Api:
             fields=fields,
             bad_signature=faults.api_bad_signature,
             unsigned=faults.api_unsigned,
+            status_text=faults.api_status_text,
         )
         call['status'] = reject.status if reject else 0
         call['status_msg'] = reject.message if reject else 'Success'
+        if faults.api_status_text is not None:
+            _add_fault(call, f'Status {faults.api_status_text!r}')
         if faults.api_garbage:
             call['fault'] = 'garbage'
             response = Response(
@@ -106,8 +109,18 @@ class Api:
             self.context.stopping.wait(faults.api_timeout)
         return response
 
-    def answer(self, method, tree, reject=None, fields=None, bad_signature=False, unsigned=False):
-        """The signed XML/JSON answer of `tree`, or of `reject` (a signed error answer)."""
+    def answer(
+        self,
+        method,
+        tree,
+        reject=None,
+        fields=None,
+        bad_signature=False,
+        unsigned=False,
+        status_text=None,
+    ):
+        """The signed XML/JSON answer of `tree`, or of `reject` (a signed error answer);
+        `status_text`, when given, is written (and signed) as its `Status`."""
         if reject is not None:
             key = answers.ANSWER_METHOD_KEY.get(method, 'IPCmethod')
             tree = [
@@ -115,6 +128,8 @@ class Api:
                 ('Status', str(reject.status)),
                 ('StatusMsg', reject.message),
             ]
+        if status_text is not None:
+            tree = [(name, status_text if name == 'Status' else value) for name, value in tree]
         pairs = answers.signed(tree, self.keys.private_key_pem)
         if bad_signature:
             values = ipc.flatten_values(pairs[:-1]) + ['tampered']

@@ -5,6 +5,7 @@ See README.md (Fault switches) for what each switch does to the wire.
 
 import copy
 import dataclasses
+import re
 from dataclasses import dataclass
 
 from .messages import STATUS_NAMES
@@ -26,7 +27,10 @@ _API_FAULTS = (
     'api_drip',
     'refund_insufficient_funds',
     'token_decline',
+    'api_status_text',
 )
+# What XML 1.0 cannot carry (control characters, surrogates, U+FFFE/U+FFFF).
+_NOT_XML_RE = re.compile('[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
 
 
 # The HTTP statuses each status fault may take.
@@ -46,6 +50,21 @@ def _error_status(value):
     if status == 0 or status not in STATUS_NAMES:
         raise ValueError(value)
     return status
+
+
+def _status_text(value):
+    """The text of the api_status_text fault, or None; else ValueError."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or _NOT_XML_RE.search(value):
+        raise ValueError(value)
+    return value
+
+
+# The switches whose values are checked by a function of their own.
+_COERCE = {'token_decline': _error_status, 'api_status_text': _status_text}
 
 
 @dataclass
@@ -73,6 +92,7 @@ class Faults:
     api_drip: float = 0.0  # Send the answer one byte every this many seconds; processed.
     refund_insufficient_funds: bool = False  # IPCRefund answers Status 13 E_NOT_SUFFICIENT_FUNDS.
     token_decline: int | None = None  # IPCIAPurchase answers this Status (e.g. 21); not charged.
+    api_status_text: str | None = None  # The answer's Status is this text ('00', ' 0'); processed.
     api_faults_remaining: int | None = None  # None = sticky; n = the api faults hit n calls.
 
     def as_dict(self):
@@ -118,8 +138,8 @@ class Faults:
                 if int(value) not in _HTTP_STATUS_FAULTS[name]:
                     raise ValueError
                 return int(value)
-            if name == 'token_decline':
-                return _error_status(value)
+            if name in _COERCE:
+                return _COERCE[name](value)
             if name == 'api_faults_remaining':
                 if value in (None, ''):
                     return None
@@ -145,6 +165,7 @@ class Faults:
             or self.api_drip
             or (self.refund_insufficient_funds and method == 'IPCRefund')
             or (self.token_decline and method == 'IPCIAPurchase')
+            or self.api_status_text is not None
         )
 
     def take_api(self, method):

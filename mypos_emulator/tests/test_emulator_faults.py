@@ -9,7 +9,7 @@ import pytest
 from mypos_emulator import EmulatorError, Faults, http_request
 from mypos_emulator._ipc import ipc
 
-from .helpers import api_call, field, purchase_fields
+from .helpers import api_call, field, purchase_fields, store_card_fields, token_purchase_params
 
 
 def _methods(merchant):
@@ -234,6 +234,75 @@ def test_api_faults_remaining(emu, merchant):
     assert emu.faults.api_http_status is None and emu.faults.api_faults_remaining is None
 
 
+# Status texts of the api_status_text fault, and how ipc.read_answer reads each (None: success).
+STATUS_TEXTS = {
+    '0': None,
+    '00': 'unclear',
+    ' 0': 'unclear',
+    '0 ': 'unclear',
+    '': 'unclear',
+    '٠': 'unclear',  # ARABIC-INDIC DIGIT ZERO
+    '013': 'status',
+    '13': 'status',
+}
+
+
+@pytest.mark.parametrize('output_format', ['xml', 'json'])
+def test_api_status_text(emu, merchant, output_format):
+    """The call is processed as usual; the answer's Status is the text, exactly and signed."""
+    trnref = _paid(emu, merchant, f'STEXT-{output_format}')
+    for number, (text, kind) in enumerate(STATUS_TEXTS.items(), start=1):
+        emu.set_faults(api_status_text=text, api_faults_remaining=1)
+        order_id = f'STEXT-{output_format}-R{number}'
+        _status, body, tree = _refund(emu, trnref, order_id, output_format=output_format)
+        assert field(tree, 'Status') == text
+        ipc.verify_response(tree, emu.certificate_pem)
+        if kind is None:
+            ipc.read_answer(body, emu.certificate_pem)
+        else:
+            with pytest.raises(ipc.RemoteError) as error:
+                ipc.read_answer(body, emu.certificate_pem)
+            assert error.value.kind == kind
+        assert emu.refunds(f'STEXT-{output_format}')[-1]['refund_order_id'] == order_id
+        assert emu.api_calls()[-1]['fault'] == f'Status {text!r}'
+        assert emu.faults.api_status_text is None  # Spent by the one call.
+        if output_format == 'json':
+            # A plain integer stays a JSON number; any other text is a JSON string.
+            status = json.loads(body)['Status']
+            assert status == (int(text) if text in ('0', '13') else text)
+    assert len(emu.refunds(f'STEXT-{output_format}')) == len(STATUS_TEXTS)
+
+
+def test_api_status_text_on_status_and_token_calls(emu, merchant):
+    """The nested OrderStatus keeps its own Status-less form and signature; a saved card is
+    charged; a refused call's Status is replaced too."""
+    _paid(emu, merchant, 'STEXT-TXN')
+    emu.faults.api_status_text = ' 0'  # Sticky.
+    for output_format in ('xml', 'json'):
+        _status, body, tree = api_call(
+            emu, 'IPCGetTxnStatus', [('OrderID', 'STEXT-TXN')], output_format
+        )
+        assert field(tree, 'Status') == ' 0'
+        ipc.verify_response(tree, emu.certificate_pem)
+        ipc.verify_response(field(tree, 'OrderStatus'), emu.certificate_pem)
+        with pytest.raises(ipc.RemoteError) as error:
+            ipc.read_answer(body, emu.certificate_pem)
+        assert error.value.kind == 'unclear' and error.value.kind.may_have_moved_money
+    result = emu.pay(store_card_fields(merchant.url, 'STEXT-SAVE'), card='4006090000000007')
+    token = dict(result.return_fields)['CardToken']
+    emu.faults.api_status_text = '00'
+    _status, _body, tree = api_call(
+        emu, 'IPCIAPurchase', token_purchase_params('STEXT-IA', token), 'json'
+    )
+    assert field(tree, 'Status') == '00'
+    ipc.verify_response(tree, emu.certificate_pem)
+    assert emu.order('STEXT-IA')['status'] == 'paid'  # Charged.
+    # A refusal (unknown IPC_Trnref: 5) gets the text too.
+    _status, _body, tree = _refund(emu, '999999999', 'STEXT-R-BAD')
+    assert field(tree, 'Status') == '00' and emu.api_calls()[-1]['status'] == 5
+    assert emu.faults.api_status_text == '00'
+
+
 def test_bad_fault_values_are_refused(emu):
     with pytest.raises(EmulatorError):
         emu.set_faults(no_such_fault=True)
@@ -241,6 +310,9 @@ def test_bad_fault_values_are_refused(emu):
         emu.set_faults(api_http_status=42)
     with pytest.raises(EmulatorError):
         emu.set_faults(notify_duplicate='sometimes')
+    for text in ('\x00', '0\x1b', ['0'], True):
+        with pytest.raises(EmulatorError):
+            emu.set_faults(api_status_text=text)
 
 
 # === Control endpoints === #
