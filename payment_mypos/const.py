@@ -126,6 +126,7 @@ PROTOCOL_ERRORS = {
     'amount_format': _lt("the amount %(amount)r is not a decimal number"),
     'amount_decimals': _lt("the amount %(amount)r has more than %(decimals)s decimals"),
     'cart_total': _lt("the cart does not add up to the amount"),
+    'amount_not_positive': _lt("the amount to pay must be more than zero"),
     # Answers (ipc/answers.py)
     'answer_unreadable': _lt("the answer is neither valid XML nor valid JSON (%(detail)s)"),
     'answer_too_deep': _lt("the answer is nested deeper than %(depth)s levels"),
@@ -174,3 +175,6 @@ PROTOCOL_ERRORS = {
         "certificate of the store's current key index (or the configuration pack)."
     ),
 }
+
+# The operations that charge a saved card (the shopper's one click; the back office's payment).
+TOKEN_OPERATIONS = ('online_token', 'offline')

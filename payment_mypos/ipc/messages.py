@@ -233,7 +233,7 @@ def build_purchase(
                                    and no cart (as myPOS's PHP SDK does), whatever is given.
     :return: (name, value) pairs, `Signature` last.
     :rtype: list
-    :raise IPCError: If the cart does not sum to the amount.
+    :raise IPCError: If a payment's amount is not positive or its cart does not sum to it.
     """
     if card_token_request not in (
         const.CARD_TOKEN_NONE,
@@ -242,6 +242,8 @@ def build_purchase(
     ):
         raise IPCError("the card token request must be 0, 1 or 2", code='card_token_request')
     store_only = card_token_request == const.CARD_TOKEN_STORE
+    if not store_only:
+        check_positive(amount_minor)
     amount = [] if store_only else [('Amount', format_amount(amount_minor, decimals))]
     if store_only:
         cart = []
@@ -272,6 +274,16 @@ def build_purchase(
     return sign_fields(fields, credentials.private_key)
 
 
+def check_positive(amount_minor):
+    """Refuse to build a payment of zero or less: myPOS would be asked to move no money, or
+    the wrong way (a refund is `IPCRefund`, never a negative purchase).
+
+    :raise IPCError: If `amount_minor` is not more than zero.
+    """
+    if amount_minor <= 0:
+        raise IPCError("the amount to pay must be more than zero", code='amount_not_positive')
+
+
 def token_purchase_params(*, order_id, amount_minor, decimals, currency, card_token, cart=()):
     """Return the own fields of an `IPCIAPurchase` call, which charges a saved card (API §4.11),
     in the order of myPOS's PHP SDK; :func:`build_request` adds the standard ones and signs them.
@@ -279,10 +291,12 @@ def token_purchase_params(*, order_id, amount_minor, decimals, currency, card_to
     :param str card_token: The `CardToken` myPOS returned when the card was saved.
     :param list cart: Fields from :func:`build_cart`; one row of the whole amount by default.
     :rtype: list
-    :raise IPCError: If the cart does not sum to the amount, or the token is not one of myPOS's.
+    :raise IPCError: If the amount is not positive, the cart does not sum to it, or the token is
+                     not one of myPOS's.
     """
     if not is_card_token(card_token):
         raise IPCError("the saved card's token is not in myPOS's format", code='card_token')
+    check_positive(amount_minor)
     cart = list(cart) or build_cart((), amount_minor, decimals, currency, order_id)
     if cart_total(cart, decimals) != amount_minor:
         raise IPCError("the cart does not add up to the amount", code='cart_total')
