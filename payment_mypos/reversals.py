@@ -14,6 +14,9 @@ def book_reversal(tx):
     the shopper, so a done refund of the full amount is recorded (its outbound payment is
     posted like any refund's) and the accountant gets an activity on the paid documents.
     """
+    if tx.currency_id.is_zero(tx.amount):  # Saving a card moved no money: nothing to refund.
+        _logger.warning("myPOS reversed %s, which moved no money: nothing booked", tx.reference)
+        return
     refunds = tx.child_transaction_ids.filtered(
         lambda child: child.operation == 'refund' and child.state not in ('cancel', 'error')
     )

@@ -2,6 +2,7 @@
 
 import io
 import logging
+import re
 
 from werkzeug.exceptions import abort
 
@@ -12,6 +13,29 @@ from odoo.http import request
 from .. import compat, ipc, utils
 
 _logger = logging.getLogger(__name__)
+
+# myPOS may bring the shopper back with a GET whose query string holds the signed IPCPurchaseOK:
+# card token, e-mail, phone. The access log (werkzeug's request line) keeps only the path.
+_RETURN_QUERY_RE = re.compile(r'(/payment/mypos/(?:return|cancel))\?[^\s"]*')
+
+
+def _redact_return_query(value):
+    return _RETURN_QUERY_RE.sub(r'\1?[not logged]', value) if isinstance(value, str) else value
+
+
+class ReturnQueryFilter(logging.Filter):
+    """Drop the query string of myPOS's return URLs from the access log's lines."""
+
+    def filter(self, record):
+        record.msg = _redact_return_query(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact_return_query(arg) for arg in record.args)
+        return True
+
+
+_werkzeug_logger = logging.getLogger('werkzeug')
+if not any(isinstance(f, ReturnQueryFilter) for f in _werkzeug_logger.filters):
+    _werkzeug_logger.addFilter(ReturnQueryFilter())
 
 
 class MyPOSController(http.Controller):

@@ -1,5 +1,6 @@
 # Part of payment_mypos. License LGPL-3.
 
+import logging
 from urllib.parse import urlencode
 
 from odoo.tests import tagged
@@ -184,6 +185,17 @@ class TestWebhook(MyPOSCommon):
         self.assertEqual(self.tx.state, 'done')
         self.assertIn("reversed", self.tx.state_message)
 
+    @mute_logger(CONTROLLER_LOGGER, 'odoo.addons.payment_mypos.reversals')
+    def test_rollback_of_a_saved_card_books_no_refund(self):
+        """Saving a card moved no money: its reversal books no refund of 0."""
+        tx = self._create_mypos_transaction(operation='validation', amount=0.0, reference='VAL-1')
+        tx._set_done()
+        fields = self._notification_fields(tx, method='IPCPurchaseRollback', Amount='0.00')
+        response = self._post(self.webhook_url, self._sign(fields))
+        self.assertEqual(response.text, 'OK')
+        self.assertEqual(tx.state, 'done')
+        self.assertFalse(tx.child_transaction_ids)
+
     def test_get_not_allowed(self):
         response = self.url_open(self.webhook_url, allow_redirects=False)
         self.assertEqual(response.status_code, 405)
@@ -248,6 +260,36 @@ class TestBrowserReturn(MyPOSCommon):
             with self.assertLogs(CONTROLLER_LOGGER, 'WARNING'):
                 self._assert_lands_on_status_page(self._post(self.cancel_url, data))
             self.assertEqual(self.tx.state, 'draft')
+
+    def test_get_return_keeps_card_token_and_customer_out_of_the_access_log(self):
+        """myPOS may bring the shopper back by GET with the signed OK in the query string: the
+        access log (werkzeug's request line) keeps the path only."""
+        self.tx.mypos_card_token_request = '2'
+        data = self._sign(
+            self._notification_fields(
+                self.tx,
+                method='IPCPurchaseOK',
+                CardToken='EMUSECRETTOKEN1',
+                CustomerEmail='norbert.buyer@example.com',
+            )
+        )
+        access_log = logging.getLogger('werkzeug')
+        captured = []
+        handler = logging.Handler(logging.INFO)
+        handler.emit = lambda record: captured.append(record.getMessage())
+        level = access_log.level
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        try:
+            response = self.url_open(f'{self.return_url}?{urlencode(data)}', allow_redirects=False)
+        finally:
+            access_log.removeHandler(handler)
+            access_log.setLevel(level)
+        self._assert_lands_on_status_page(response)
+        lines = '\n'.join(captured)
+        self.assertIn('"GET /payment/mypos/return?[not logged] HTTP/1.1" 303', lines)
+        for secret in ('EMUSECRETTOKEN1', 'norbert.buyer', 'CardToken'):
+            self.assertNotIn(secret, lines)
 
     def test_plain_return_redirects(self):
         response = self.url_open(self.cancel_url, allow_redirects=False)
