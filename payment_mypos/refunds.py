@@ -102,7 +102,8 @@ def check_refund_allowed(tx, amount):
 
 
 def send_refund(tx):
-    """Send this refund transaction to myPOS and apply the answer.
+    """Send this refund transaction to myPOS and apply the answer; the call is recorded
+    (committed) before it is sent, so that a rollback of the request cannot hide it.
 
     Done only on a signed status-0 answer echoing the amount and the currency; error when
     myPOS refused it (signed status) or was not reached at all; pending, to be settled by the
@@ -119,6 +120,15 @@ def send_refund(tx):
         ('Amount', ipc.format_amount(amount_minor, tx._mypos_decimals())),
         ('Currency', tx.currency_id.name),
     ]
+    holding = tx.env['payment.mypos.outbox']._mypos_reserve(tx, ipc.const.REFUND_METHOD)
+    if holding:
+        raise UserError(
+            tx.env._(
+                "myPOS: Another refund of this payment (OrderID %s) was sent to myPOS and is not "
+                "settled yet. It is checked automatically; refund again only once it is settled.",
+                holding[0][0],
+            )
+        )
     try:
         answer = tx.provider_id._mypos_make_request(ipc.const.REFUND_METHOD, params, tx=tx)
     except ipc.RemoteError as error:

@@ -3,14 +3,17 @@
 or answer never came, on a growing interval, for a bounded number of times."""
 
 import logging
+import time
 from datetime import timedelta
 
 import psycopg2
 
-from odoo import fields
+from odoo import Command, fields
 from odoo.exceptions import ValidationError
+from odoo.tools import config
 
 from . import compat, ipc, utils
+from .const import TOKEN_OPERATIONS
 
 _logger = logging.getLogger(__name__)
 
@@ -99,7 +102,7 @@ def apply_answer(tx, call, answer, error):
             ipc.const.NOTIFY_METHODS['cancel'],
             ipc.const.RETURN_METHODS['cancel'],
         )
-        if tx.operation in ('online_token', 'offline'):  # A saved card's charge (API §9).
+        if tx.operation in TOKEN_OPERATIONS:  # A saved card's charge (API §9).
             allowed += (ipc.const.TOKEN_PURCHASE_METHOD,)
     if data.order_id != tx.mypos_order_id or method not in allowed:
         return 'unknown'
@@ -165,20 +168,46 @@ def after_scheduled_check(tx, outcome, expiry_date, max_checks):
     if tx.state not in ('draft', 'pending'):
         tx.mypos_next_check = False
         return False
-    if tx.operation != 'refund' and outcome == 'unknown' and tx.create_date <= expiry_date:
+    if tx.operation == 'refund' or outcome != 'unknown' or tx.create_date > expiry_date:
+        pass
+    elif tx.operation in TOKEN_OPERATIONS:
+        # A charge that may have moved money is never expired as "no payment".
+        give_up(
+            tx,
+            tx.env._(
+                "myPOS: myPOS still knows nothing of this charge of a saved card after %s "
+                "hours; it may have been charged. Automatic checks stopped: look it up in "
+                "myPOS's dashboard before charging again.",
+                get_int_param(tx, EXPIRY_HOURS_PARAM, DEFAULT_EXPIRY_HOURS),
+            ),
+        )
+        return False
+    else:
         expire_quietly(tx)
         return True
     if tx.mypos_check_count >= max_checks:
-        tx.mypos_next_check = False
         if tx.operation == 'refund':
-            tx.state_message = tx.env._(
+            message = tx.env._(
                 "myPOS: myPOS did not confirm this refund after %s checks; automatic checks "
                 "stopped. Look the refund up in myPOS's dashboard before refunding again.",
                 tx.mypos_check_count,
             )
+        else:
+            message = tx.env._(
+                "myPOS: myPOS did not settle this payment after %s checks; automatic checks "
+                "stopped. Look it up in myPOS's dashboard.",
+                tx.mypos_check_count,
+            )
+        give_up(tx, message)
         return False
     tx._mypos_schedule_check()
     return False
+
+
+def give_up(tx, message):
+    """Stop the automatic checks of a transaction that stays open, and tell a person."""
+    tx.mypos_next_check = False
+    tx._mypos_tell_person(message)
 
 
 def expire_quietly(tx):
@@ -234,19 +263,27 @@ def run_scheduled_checks(model, batch_size=50):
     usable answer `OUTAGE_STREAK` times in a row, the run stops until the next scheduled one.
     Each transaction is checked again after a growing interval and at most
     `payment_mypos.status_check_max_attempts` times; purchases still unpaid past
-    `payment_mypos.status_check_expiry_hours` are cancelled quietly.
+    `payment_mypos.status_check_expiry_hours` are cancelled quietly. No call is launched past
+    the run's time budget (see :func:`time_budget`). Calls Odoo lost the record of are first
+    looked up (:func:`recover_lost_calls`).
 
     :param int batch_size: The maximum number of transactions checked per run.
     """
+    budget = time_budget()
+    deadline = budget and time.monotonic() + budget
     max_checks = get_int_param(model, MAX_CHECKS_PARAM, DEFAULT_MAX_CHECKS)
     expiry_hours = get_int_param(model, EXPIRY_HOURS_PARAM, DEFAULT_EXPIRY_HOURS)
     concurrency = min(max(get_int_param(model, CONCURRENCY_PARAM, DEFAULT_CONCURRENCY), 1), 16)
+    recover_lost_calls(model, max_checks)
     domain = due_domain(model, max_checks)
     due_count = model.sudo().search_count(domain)
     txs = model.sudo().search(domain, order=DUE_ORDER, limit=batch_size)
     expiry_date = fields.Datetime.now() - timedelta(hours=expiry_hours)
     done = expired = streak = 0
     for start in range(0, len(txs), concurrency):
+        if deadline and time.monotonic() > deadline:
+            _logger.info("myPOS status check: time budget of %ss spent; the rest runs next", budget)
+            break  # Reported as remaining: Odoo runs the check again at once.
         chunk = txs[start : start + concurrency]
         for tx, outcome, error in _check_chunk(chunk, concurrency):
             expired += _settle(tx, outcome, error, expiry_date, max_checks)
@@ -265,6 +302,157 @@ def run_scheduled_checks(model, batch_size=50):
     model.env['ir.cron']._notify_progress(done=done, remaining=max(due_count - done, 0))
     if txs:
         _logger.info("myPOS status check: %s transaction(s) checked, %s expired", done, expired)
+
+
+def time_budget():
+    """Return how many seconds a run may launch calls: half the cron's real-time limit, less
+    room for the calls still in flight (None: no limit)."""
+    limit = config['limit_time_real_cron']
+    if limit is None or limit < 0:
+        limit = config['limit_time_real']
+    if not limit or limit <= 0:
+        return None
+    return max(limit / 2 - 2 * ipc.const.REQUEST_TIMEOUT, ipc.const.REQUEST_TIMEOUT)
+
+
+def recover_lost_calls(model, max_checks, limit=20):
+    """Find the calls recorded before they were sent whose transaction Odoo does not have (the
+    request that sent them was rolled back), ask myPOS how they ended, and book what moved.
+
+    A call whose transaction exists is left to that transaction's own checks. One that myPOS
+    made is rebuilt as a transaction, applied like any message of myPOS and post-processed, and
+    a person is told; one that myPOS refused or never knew after `max_checks` checks is closed,
+    the latter with a person told.
+    """
+    Outbox = model.env['payment.mypos.outbox'].sudo()
+    for row in Outbox._mypos_fetch_due(fields.Datetime.now() - FIRST_CHECK_DELAY, limit):
+        tx = model.sudo().search([('mypos_order_id', '=', row['order_id'])], limit=1)
+        if tx:
+            Outbox._mypos_update(row['id'], state='recorded', transaction_db_id=tx.id)
+            continue
+        try:
+            with model.env.cr.savepoint():
+                state = _recover_call(model, row)
+        except Exception:  # noqa: BLE001 - one broken row must not stop the others.
+            _logger.exception("myPOS: recovering the lost call %s failed", row['order_id'])
+            state = None
+        if state in ('recovered', 'void'):
+            continue
+        count = row['check_count'] + 1
+        if count >= max_checks:
+            message = model.env._(
+                "myPOS: %(method)s %(order_id)s of %(amount)s %(currency)s was sent to myPOS for "
+                "%(reference)s, but Odoo lost its record and myPOS could not tell how it ended. "
+                "Look it up in myPOS's dashboard.",
+                method=row['method'],
+                order_id=row['order_id'],
+                amount=abs(row['amount']),
+                currency=row['currency_name'],
+                reference=row['reference'],
+            )
+            model._mypos_schedule_todo(_row_records(model, row), message)
+            Outbox._mypos_update(row['id'], state='flagged', check_count=count)
+        else:
+            Outbox._mypos_update(row['id'], check_count=count, next_check=next_check_date(count))
+
+
+def _row_records(model, row):
+    """The documents a lost call paid (else its customer), to put a to-do on."""
+    records = []
+    for name, ids in (('account.move', row['invoice_db_ids']), ('sale.order', row['order_db_ids'])):
+        if ids and name in model.env:
+            found = model.env[name].sudo().browse(int(i) for i in ids.split(',')).exists()
+            if found:
+                records.append(found)
+    return records or model.env['res.partner'].sudo().browse(row['partner_db_id']).exists()
+
+
+def _recover_call(model, row):
+    """Ask myPOS about a lost call and book it if it moved money.
+
+    :return: 'recovered', 'void' (myPOS refused or reversed it), or None (no answer yet).
+    """
+    Outbox = model.env['payment.mypos.outbox'].sudo()
+    provider = model.env['payment.provider'].sudo().browse(row['provider_db_id']).exists()
+    if not provider or provider.code != 'mypos' or provider.state == 'disabled':
+        return None
+    params = [('OrderID', row['order_id'])]
+    try:
+        answer = provider._mypos_make_request(ipc.const.TXN_STATUS_METHOD, params)
+        if not answer.nested:
+            return None
+        data = ipc.read_form(answer.nested).verify(provider._mypos_get_credentials().certificate)
+    except ipc.IPCError as error:
+        _logger.info("myPOS: no usable status of the lost call %s (%s)", row['order_id'], error)
+        return None
+    refund = row['method'] == ipc.const.REFUND_METHOD
+    paid = (
+        (ipc.const.REFUND_METHOD,)
+        if refund
+        else (
+            ipc.const.TOKEN_PURCHASE_METHOD,
+            ipc.const.NOTIFY_METHODS['done'],
+        )
+    )
+    if data.order_id != row['order_id']:
+        return None
+    if data.method not in paid:
+        Outbox._mypos_update(row['id'], state='void')
+        return 'void'
+    tx = _rebuild_transaction(model, row)
+    compat.process_message(tx, data)
+    if tx.state != 'done':
+        return None  # Refused by our checks (amount, currency): a person looks at it below.
+    model.env.ref('payment.cron_post_process_payment_tx')._trigger()
+    tx._mypos_tell_person(
+        model.env._(
+            "myPOS: %(method)s %(order_id)s of %(amount)s %(currency)s moved money, but Odoo "
+            "had lost its record (the request that sent it failed afterwards). It was found by "
+            "the status check and booked as %(reference)s; check the documents it pays.",
+            method=row['method'],
+            order_id=row['order_id'],
+            amount=abs(row['amount']),
+            currency=row['currency_name'],
+            reference=tx.reference,
+        )
+    )
+    Outbox._mypos_update(row['id'], state='recovered', transaction_db_id=tx.id)
+    return 'recovered'
+
+
+def _rebuild_transaction(model, row):
+    """Create again the transaction of a lost call, from what was recorded before sending it."""
+    Tx = model.sudo()
+    if row['method'] == ipc.const.REFUND_METHOD:
+        source = Tx.browse(row['source_db_id'])
+        return source._create_child_transaction(
+            -row['amount'], is_refund=True, mypos_order_id=row['order_id']
+        )
+    token = (
+        model.env['payment.token'].sudo().browse(row['token_db_id']).with_context(active_test=False)
+    )
+    provider = model.env['payment.provider'].sudo().browse(row['provider_db_id'])
+    values = {
+        'provider_id': provider.id,
+        'payment_method_id': token.payment_method_id.id,
+        'reference': Tx._compute_reference(provider.code, prefix=row['reference']),
+        'amount': row['amount'],
+        'currency_id': model.env['res.currency'].search([('name', '=', row['currency_name'])]).id,
+        'partner_id': row['partner_db_id'],
+        'token_id': token.id,
+        'operation': row['operation'],
+        'mypos_order_id': row['order_id'],
+    }
+    for name, ids in (
+        ('invoice_ids', row['invoice_db_ids']),
+        ('sale_order_ids', row['order_db_ids']),
+    ):
+        if ids and name in Tx._fields:
+            comodel = model.env[Tx._fields[name].comodel_name].sudo()
+            values[name] = [
+                Command.set(comodel.browse(int(i) for i in ids.split(',')).exists().ids)
+            ]
+    return Tx.create(values)
 
 
 def _check_chunk(txs, concurrency):

@@ -6,23 +6,24 @@ only by what myPOS signed, pending and checked whenever the money may have moved
 import logging
 
 from odoo.exceptions import UserError, ValidationError
+from odoo.osv import expression
 
 from odoo.addons.payment import utils as payment_utils
 
-from . import compat, ipc, status_check, utils
+from . import compat, const, ipc, status_check, utils
 
 _logger = logging.getLogger(__name__)
 
-# The operations that charge a saved card (the shopper's one click; the back office's payment).
-TOKEN_OPERATIONS = ('online_token', 'offline')
+TOKEN_OPERATIONS = const.TOKEN_OPERATIONS
 
 
 def card_token_request(tx):
     """Return the `CardTokenRequest` of the hosted purchase of `tx` (API §4.2): store the card
-    only to save a payment method, pay and store it when the shopper asked to save it."""
+    only to save a payment method, pay and store it when the shopper asked to save it in the
+    customer's own session (never onto a customer whose link someone else holds)."""
     if tx.operation == 'validation':
         return ipc.const.CARD_TOKEN_STORE
-    if tx.tokenize and not tx.partner_id.is_public:
+    if tx.tokenize and not tx.partner_id.is_public and tx._mypos_is_customer_session():
         return ipc.const.CARD_TOKEN_PAY_AND_STORE
     return ipc.const.CARD_TOKEN_NONE
 
@@ -127,51 +128,168 @@ def check_token(tx):
         )
 
 
-def check_nothing_pending(tx):
-    """Refuse a new charge while an earlier charge of the same card for the same documents may
-    have gone through: its status is asked first; only a settled one lets a new charge pass.
+def check_owner_and_amount(tx):
+    """Refuse a shopper's one-click charge of a card that is not theirs, or of more than owed.
 
-    :raise UserError: If such a charge is still waiting for myPOS.
+    Whoever holds a customer's invoice, order or payment link reaches Odoo's payment form for
+    that customer: only the partner who saved the card (or an employee, who may charge it from
+    the back office anyway) may charge it, never for more than the linked documents still owe.
+    A contact of the same company is another partner: their cards are not shared.
+
+    :raise UserError: If the current user may not charge the card, or the amount is too high.
     """
-    domain = [
-        ('id', '!=', tx.id),
-        ('provider_code', '=', 'mypos'),
-        ('operation', 'in', TOKEN_OPERATIONS),
-        ('token_id', '=', tx.token_id.id),
-        ('state', 'in', ('draft', 'pending')),
-    ]
+    if tx.operation != 'online_token':
+        return  # A back-office charge: made by an accountant, for what they registered.
+    user = tx.env.user
+    if not user._is_internal() and user.partner_id != tx.token_id.sudo().partner_id:
+        raise UserError(
+            tx.env._(
+                "myPOS: This saved card can only be used by the customer who saved it. Pay with "
+                "another card on myPOS's page."
+            )
+        )
+    owed = amount_owed(tx)
+    if owed is not None and tx.currency_id.compare_amounts(tx.amount, owed) > 0:
+        raise UserError(
+            tx.env._(
+                "myPOS: %(amount)s is more than the %(owed)s still owed on this document; the "
+                "saved card was not charged.",
+                amount=tx.currency_id.format(tx.amount),
+                owed=tx.currency_id.format(owed),
+            )
+        )
+
+
+def amount_owed(tx):
+    """Return what the invoices and orders `tx` pays still owe, in its currency (None: none)."""
+    owed = None
+    today = tx.env.cr.now().date()
+    for name in ('invoice_ids', 'sale_order_ids'):
+        if name not in tx._fields:
+            continue
+        for document in tx[name].sudo():
+            left = (
+                document.amount_residual
+                if name == 'invoice_ids'
+                else document.amount_total - document.amount_paid
+            )
+            owed = (owed or 0.0) + document.currency_id._convert(
+                left, tx.currency_id, document.company_id, today
+            )
+    return owed
+
+
+def earlier_charges(tx):
+    """Return the earlier myPOS charges that may still settle the documents `tx` pays.
+
+    Those of the same invoices or orders, with any saved card (with none: the same card and
+    amount), that were sent (a draft with an OrderID), wait for myPOS, or are done but not
+    post-processed yet (the invoice does not show them yet). A draft never sent holds nothing.
+    """
     linked = [
-        (name, tx[name].ids)
+        [(name, 'in', tx[name].ids)]
         for name in ('invoice_ids', 'sale_order_ids')
         if name in tx._fields and tx[name]
     ]
-    domain += [(name, 'in', ids) for name, ids in linked] or [('amount', '=', tx.amount)]
-    for earlier in tx.search(domain):
-        status_check.check_status(earlier)
-        if earlier.state in ('draft', 'pending'):
-            raise UserError(
-                tx.env._(
-                    "myPOS: The payment %s with this card is still waiting for myPOS's answer. "
-                    "It is checked automatically; pay again only once it is settled.",
-                    earlier.reference,
-                )
+    documents = (
+        expression.OR(linked)
+        if linked
+        else [
+            ('token_id', '=', tx.token_id.id),
+            ('amount', '=', tx.amount),
+            ('currency_id', '=', tx.currency_id.id),
+        ]
+    )
+    return tx.search(
+        expression.AND(
+            [
+                [
+                    ('id', '!=', tx.id),
+                    ('provider_code', '=', 'mypos'),
+                    ('operation', 'in', TOKEN_OPERATIONS),
+                    '|',
+                    '|',
+                    '&',
+                    ('state', '=', 'draft'),
+                    ('mypos_order_id', '!=', False),
+                    ('state', '=', 'pending'),
+                    '&',
+                    ('state', '=', 'done'),
+                    ('is_post_processed', '=', False),
+                ],
+                documents,
+            ]
+        )
+    )
+
+
+def settle_earlier_charges(tx):
+    """Settle the earlier charges of the same documents (their status is asked first).
+
+    :return: The earlier charge that went through, if any.
+    :rtype: recordset of `payment.transaction`
+    :raise UserError: If one of them is still waiting for myPOS.
+    """
+    earlier = earlier_charges(tx)
+    for other in earlier.filtered(lambda t: t.state in ('draft', 'pending')):
+        status_check.check_status(other)
+    for other in earlier.filtered(lambda t: t.state in ('error', 'cancel')):
+        settle_payment(other)  # Its accounting payment cancelled, as the status check would.
+        other.mypos_next_check = False
+    paid = earlier.filtered(lambda t: t.state == 'done')
+    waiting = earlier.filtered(lambda t: t.state in ('draft', 'pending'))
+    if not paid and waiting:
+        raise UserError(
+            tx.env._(
+                "myPOS: The payment %s of the same document is still waiting for myPOS's answer. "
+                "It is checked automatically; pay again only once it is settled.",
+                waiting[0].reference,
             )
+        )
+    return paid[:1]
+
+
+def refuse_as_paid(tx, paid):
+    """Refuse `tx` because an earlier charge of the same documents went through; have that one
+    shown on its documents now (post-processed), as the status check would."""
+    tx._set_error(
+        tx.env._(
+            "myPOS: Not charged: the earlier payment %(reference)s of %(amount)s for the same "
+            "document went through.",
+            reference=paid.reference,
+            amount=paid.currency_id.format(paid.amount),
+        )
+    )
+    _logger.warning("Refused %s: %s was paid already", tx.reference, paid.reference)
+    try:
+        with tx.env.cr.savepoint():
+            paid._post_process()  # Its accounting payment posted (see `settle_payment`).
+    except Exception:  # noqa: BLE001 - the cron posts it later; the refusal must stand.
+        _logger.exception("Post-processing %s failed; the cron will retry it", paid.reference)
+        tx.env.ref('payment.cron_post_process_payment_tx')._trigger()
+    paid.mypos_next_check = False
 
 
 def charge(tx):
     """Charge the saved card of `tx` with `IPCIAPurchase` and apply myPOS's answer.
 
-    Done only on a signed status-0 answer echoing the amount and the currency; error when myPOS
-    refused it with a signed status (the status explains why) or was not reached at all;
-    pending, settled by the status check, whenever myPOS may have charged the card without a
-    usable answer. The OrderID is the same if Odoo replays the request (see
-    `_mypos_get_order_id`), and myPOS refuses a repeated one: a replay never charges twice.
+    At most once per documents: an earlier charge of the same invoices or orders is settled
+    first and, if it went through, `tx` is refused; the call is recorded (committed) before it
+    is sent, and held back while another one of the same documents is unsettled. Done only on
+    a signed status-0 answer echoing the amount and the currency; error when myPOS refused it
+    with a signed status or was not reached at all; pending, settled by the status check,
+    whenever myPOS may have charged the card without a usable answer. The OrderID is the same
+    if Odoo replays the request (see `_mypos_get_order_id`), and myPOS refuses a repeated one.
 
     Note: tx.ensure_one()
     """
     tx.ensure_one()
     check_token(tx)
-    check_nothing_pending(tx)
+    check_owner_and_amount(tx)
+    paid = settle_earlier_charges(tx)
+    if paid:
+        refuse_as_paid(tx, paid)
+        return
     currency = tx.currency_id
     decimals = tx._mypos_decimals()
     amount_minor = payment_utils.to_minor_currency_units(tx.amount, currency)
@@ -197,6 +315,16 @@ def charge(tx):
         )
         return
     method = ipc.const.TOKEN_PURCHASE_METHOD
+    holding = tx.env['payment.mypos.outbox']._mypos_reserve(tx, method)
+    if holding:
+        raise UserError(
+            tx.env._(
+                "myPOS: Another payment of the same document (%s) is being sent to myPOS or "
+                "waits for its answer. It is checked automatically; pay again only once it is "
+                "settled.",
+                holding[0][1],
+            )
+        )
     try:
         answer = tx.provider_id._mypos_make_request(method, params, tx=tx)
     except ipc.RemoteError as error:

@@ -21,7 +21,7 @@ def _provider(env):
     return env.ref('payment_mypos.payment_provider_mypos')
 
 
-def setup_provider(env, certificate, credentials=None, journal=True):
+def setup_provider(env, certificate, credentials=None, journal=True, url='http://127.0.0.1:9/vmp'):
     """myPOS in test state with a throw-away "myPOS" certificate (and optional credentials)."""
     provider = _provider(env)
     values = {'state': 'test', 'is_published': True, 'mypos_public_certificate': certificate}
@@ -33,7 +33,7 @@ def setup_provider(env, certificate, credentials=None, journal=True):
         if bank:
             values['journal_id'] = bank.id
     provider.write(values)
-    env['ir.config_parameter'].set_param('payment_mypos.sandbox_url', 'http://127.0.0.1:9/vmp')
+    env['ir.config_parameter'].set_param('payment_mypos.sandbox_url', url)
     return {
         'provider_id': provider.id,
         'journal': bool(provider['journal_id'].id) if 'journal_id' in provider._fields else None,
@@ -108,6 +108,99 @@ def transactions(env, ids, post_process=False):
     }
 
 
+def saved_card_invoices(env, card_token, amounts=(100.0, 50.0)):
+    """A customer with a myPOS saved card (the emulator's token) and posted invoices."""
+    from odoo import Command
+
+    provider = _provider(env)
+    currency = env.ref('base.EUR')
+    currency.active = True
+    partner = env['res.partner'].create({'name': 'Card Holder', 'email': 'holder@example.com'})
+    token = env['payment.token'].create(
+        {
+            'provider_id': provider.id,
+            'payment_method_id': env.ref('payment.payment_method_visa').id,
+            'partner_id': partner.id,
+            'provider_ref': card_token,
+            'payment_details': '0007 (12/30)',
+            'mypos_sid': provider._mypos_get_credentials().sid,
+        }
+    )
+    invoices = env['account.move'].create(
+        [
+            {
+                'move_type': 'out_invoice',
+                'partner_id': partner.id,
+                'currency_id': currency.id,
+                'invoice_line_ids': [
+                    Command.create(
+                        {'name': 'Gym', 'quantity': 1, 'price_unit': amount, 'tax_ids': []}
+                    )
+                ],
+            }
+            for amount in amounts
+        ]
+    )
+    invoices.action_post()
+    return {'invoice_ids': invoices.ids, 'token_id': token.id}
+
+
+def charge_invoices(env, invoice_ids, token_id, ready_file, go_file):
+    """The accountant's Register Payment of the invoices (one payment) with the saved card,
+    started when `go_file` appears (so that two processes charge at the same moment); its
+    outcome, committed."""
+    import pathlib
+    import time
+
+    from odoo.exceptions import UserError
+
+    provider = _provider(env)
+    line = provider.journal_id.inbound_payment_method_line_ids.filtered(
+        lambda line: line.payment_provider_id == provider
+    )
+    env['account.move'].browse(invoice_ids).read(['amount_residual'])  # Snapshot taken now.
+    pathlib.Path(ready_file).touch()
+    deadline = time.monotonic() + 120
+    while not pathlib.Path(go_file).exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        wizard = (
+            env['account.payment.register']
+            .with_context(active_model='account.move', active_ids=invoice_ids)
+            .create(
+                {
+                    'journal_id': provider.journal_id.id,
+                    'payment_method_line_id': line.id,
+                    'payment_token_id': token_id,
+                    'group_payment': True,
+                }
+            )
+        )
+        payment = wizard._create_payments()
+        tx = payment.payment_transaction_id
+        result = {'state': tx.state, 'message': tx.state_message or '', 'amount': tx.amount}
+        env.cr.commit()
+    except UserError as error:
+        env.cr.rollback()
+        result = {'state': 'refused', 'message': str(error.args[0])}
+    except Exception as error:  # noqa: BLE001 - reported: the request rolled back, as Odoo's would.
+        env.cr.rollback()
+        result = {'state': 'failed', 'message': f'{type(error).__name__}: {error}'}
+    return result
+
+
+def invoice_payments(env, invoice_ids):
+    """What the invoices show: their residuals and their posted payments."""
+    invoices = env['account.move'].browse(invoice_ids)
+    payments = env['account.payment'].search(
+        [
+            ('payment_transaction_id.invoice_ids', 'in', invoice_ids),
+            ('state', 'in', ('in_process', 'paid')),
+        ]
+    )
+    return {'residuals': invoices.mapped('amount_residual'), 'posted_payments': len(payments)}
+
+
 def set_done(env, ids, reference_prefix='PRE'):
     """Mark transactions done as a verified notification would (for the upgrade test)."""
     for tx in env['payment.transaction'].browse(ids):
@@ -152,6 +245,9 @@ ACTIONS = {
     'create_transactions': create_transactions,
     'transactions': transactions,
     'set_done': set_done,
+    'saved_card_invoices': saved_card_invoices,
+    'charge_invoices': charge_invoices,
+    'invoice_payments': invoice_payments,
     'provider_state': provider_state,
     'uninstall': uninstall,
     'module_state': module_state,

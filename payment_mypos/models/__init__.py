@@ -3,6 +3,7 @@
 from . import ir_http
 from . import payment_method
 from . import payment_mypos_log
+from . import payment_mypos_outbox
 from . import payment_provider
 from . import payment_token
 from . import payment_transaction

@@ -22,10 +22,17 @@ class PaymentToken(models.Model):
     @api.model
     def _get_available_tokens(self, *args, **kwargs):
         """Override of `payment` to offer no myPOS card saved on another store than its
-        provider's current one (a disconnected provider is not available at all)."""
+        provider's current one (a disconnected provider is not available at all), and, outside
+        the back office, only the cards of the partner logged in: whoever holds a customer's
+        invoice, order or payment link must not see nor pick the customer's cards."""
         tokens = super()._get_available_tokens(*args, **kwargs)
+        user = self.env.user
+        own_only = not user._is_internal()
         return tokens.filtered(
-            lambda token: token.provider_code != 'mypos' or token._mypos_usable()
+            lambda token: (
+                token.provider_code != 'mypos'
+                or (token._mypos_usable() and (not own_only or token.partner_id == user.partner_id))
+            )
         )
 
     def _mypos_usable(self):

@@ -4,7 +4,7 @@ import logging
 
 from werkzeug import urls
 
-from odoo import _, api, fields, models, tools
+from odoo import _, api, fields, http, models, tools
 from odoo.exceptions import ValidationError
 
 from odoo.addons.payment import utils as payment_utils
@@ -204,6 +204,23 @@ class PaymentTransaction(models.Model):
         amount_minor = payment_utils.to_minor_currency_units(self.amount, self.currency_id)
         order_id = self._mypos_get_order_id()
         self.mypos_card_token_request = tokens.card_token_request(self)
+        if self.mypos_card_token_request == ipc.const.CARD_TOKEN_NONE:
+            self.tokenize = False  # Not the customer's session: no card is saved onto them.
+        # The customer's details go to myPOS's page only in their own session (or an
+        # employee's); a holder of their link types their own there (PaymentParametersRequired=2).
+        customer = (
+            ipc.customer_fields(
+                email=self.partner_email,
+                name=self.partner_name,
+                phone=self.partner_phone,
+                country_code=self.partner_country_id.code,
+                city=self.partner_city,
+                zip_code=self.partner_zip,
+                address=self.partner_address,
+            )
+            if self._mypos_is_customer_session()
+            else []
+        )
         try:
             purchase = ipc.build_purchase(
                 provider._mypos_get_credentials(),
@@ -215,15 +232,7 @@ class PaymentTransaction(models.Model):
                 url_cancel=urls.url_join(base_url, MyPOSController._cancel_url),
                 url_notify=urls.url_join(base_url, MyPOSController._webhook_url),
                 language=ipc.checkout_language(self.partner_lang),
-                customer=ipc.customer_fields(
-                    email=self.partner_email,
-                    name=self.partner_name,
-                    phone=self.partner_phone,
-                    country_code=self.partner_country_id.code,
-                    city=self.partner_city,
-                    zip_code=self.partner_zip,
-                    address=self.partner_address,
-                ),
+                customer=customer,
                 cart=ipc.build_cart(
                     self._mypos_get_cart_lines(),
                     amount_minor,
@@ -250,6 +259,22 @@ class PaymentTransaction(models.Model):
             self.mypos_card_token_request,
         )
         return {'api_url': provider._mypos_get_api_url(), 'fields': purchase}
+
+    def _mypos_is_customer_session(self):
+        """Whether the current session is the transaction's customer's: their own login, an
+        employee's, or the guest's checkout of the order this browser session holds.
+
+        Whoever holds a customer's invoice, order or payment link reaches the payment form too:
+        such a session saves no card onto the customer and is not sent their details.
+        """
+        user = self.env.user
+        if user._is_internal() or (not user._is_public() and user.partner_id == self.partner_id):
+            return True
+        session = http.request and http.request.session
+        order_id = session and session.get('sale_order_id')
+        return bool(
+            order_id and 'sale_order_ids' in self._fields and self.sale_order_ids.ids == [order_id]
+        )
 
     # === BUSINESS METHODS - NOTIFICATIONS ===#
 
@@ -552,6 +577,45 @@ class PaymentTransaction(models.Model):
     def _cron_mypos_check_status(self, batch_size=50):
         """Ask myPOS about the open myPOS transactions whose check is due (scheduled action)."""
         status_check.run_scheduled_checks(self, batch_size=batch_size)
+
+    # === BUSINESS METHODS - TELLING A PERSON ===#
+
+    def _mypos_tell_person(self, message):
+        """Tell a person that this transaction needs a look: its state message, and a to-do on
+        its invoices and orders (else on its customer) for their responsible user."""
+        self.ensure_one()
+        self.state_message = message
+        self.env['payment.transaction']._mypos_schedule_todo(
+            self._mypos_documents() or self.partner_id, message
+        )
+
+    def _mypos_documents(self):
+        """Return the invoices and sales orders the transaction pays, as a list of recordsets."""
+        return [
+            self[name].sudo()
+            for name in ('invoice_ids', 'sale_order_ids')
+            if name in self._fields and self[name]
+        ]
+
+    @api.model
+    def _mypos_schedule_todo(self, records, message):
+        """Schedule a to-do about a myPOS payment on each record, for its responsible user (the
+        salesperson, else the administrator), in that person's language.
+
+        :param records: A recordset, or a list of recordsets, with activities.
+        """
+        for recordset in records if isinstance(records, list) else [records]:
+            for record in recordset.sudo():
+                user = record['invoice_user_id' if 'invoice_user_id' in record else 'user_id']
+                if not user or not user.active or not user._is_internal():  # OdooBot: no.
+                    user = self.env.ref('base.user_admin')
+                record.activity_schedule(
+                    'mail.mail_activity_data_todo',
+                    summary=self.with_context(lang=user.lang).env._("myPOS payment to check"),
+                    note=message,
+                    user_id=user.id,
+                )
+        _logger.warning("myPOS: a person was asked to check: %s", message)
 
     # === ACTION METHODS ===#
 

@@ -138,6 +138,26 @@ class MyPOSCommon(PaymentHttpCommon):
         cls.return_url = MyPOSController._return_url
         cls.cancel_url = MyPOSController._cancel_url
 
+    def setUp(self):
+        super().setUp()
+        # The calls recorded before sending are committed on a connection of their own, outside
+        # the test's transaction: each test removes its own.
+        Outbox = self.env['payment.mypos.outbox']
+        with Outbox._mypos_cursor() as cr:
+            cr.execute('SELECT COALESCE(MAX(id), 0) FROM payment_mypos_outbox')
+            last_id = cr.fetchone()[0]
+        self.addCleanup(self._forget_outbox, last_id)
+
+    def _forget_outbox(self, last_id):
+        with self.env['payment.mypos.outbox']._mypos_cursor() as cr:
+            cr.execute('DELETE FROM payment_mypos_outbox WHERE id > %s', [last_id])
+
+    def _outbox(self):
+        """The calls recorded (committed) before they were sent, as myPOS would have them."""
+        with self.env['payment.mypos.outbox']._mypos_cursor() as cr:
+            cr.execute('SELECT * FROM payment_mypos_outbox ORDER BY id')
+            return cr.dictfetchall()
+
     def _create_mypos_transaction(self, **values):
         tx = self._create_transaction('redirect', **values)
         tx._mypos_get_order_id()

@@ -170,6 +170,25 @@ class TestRefunds(MyPOSPaidCommon):
         self.assertRegex(refund_tx.state_message, "not sent again")
         self._assert_pending_then_settled(refund_tx, processed=True)
 
+    def test_zero_written_otherwise_is_unclear_not_a_refusal(self):
+        """A signed Status of '00' or ' 0' after myPOS made the refund: pending and checked,
+        never "refused"; a second refund is refused meanwhile; one refund reached myPOS."""
+        for status in ('00', ' 0'):
+            with self.subTest(status=status):
+                self.emulator.reset_faults()
+                self.emulator.set_faults(api_status_text=status, api_faults_remaining=1)
+                refund_tx = self._refund(10.0)
+                self.assertEqual(refund_tx.state, 'pending')
+                self.assertTrue(refund_tx.mypos_next_check)
+                with self.assertRaisesRegex(UserError, 'still waiting'):
+                    self._refund(10.0)
+                refund_tx.mypos_next_check = fields.Datetime.now()
+                with mute_logger(*MUTED):
+                    self.env['payment.transaction']._cron_mypos_check_status()
+                self.assertEqual(refund_tx.state, 'done')
+        self.assertEqual(len(self.emulator.refunds(self.tx.mypos_order_id)), 2)
+        self.assertEqual(len(self._api_calls('IPCRefund')), 2)
+
     # === Never twice === #
 
     def test_double_click_sends_once(self):

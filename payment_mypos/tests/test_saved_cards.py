@@ -341,9 +341,8 @@ class TestChargingSavedCards(MyPOSTokenCommon):
         self.assertEqual(self.emulator.order(tx.mypos_order_id)['refunded'], '40.00')
 
 
-@tagged('post_install', '-at_install')
-class TestBackOfficeCharge(MyPOSTokenCommon):
-    """An accountant registers a payment of an invoice with the customer's saved card."""
+class MyPOSBackOfficeCommon(MyPOSTokenCommon):
+    """An invoice of the customer, who saved a card; the accountant's payment wizard."""
 
     @classmethod
     def setUpClass(cls):
@@ -395,6 +394,11 @@ class TestBackOfficeCharge(MyPOSTokenCommon):
         self.env.invalidate_all()
         return payments
 
+
+@tagged('post_install', '-at_install')
+class TestBackOfficeCharge(MyPOSBackOfficeCommon):
+    """An accountant registers a payment of an invoice with the customer's saved card."""
+
     def test_charge_a_saved_card_on_an_invoice(self):
         payment = self._register_payment()
         tx = payment.payment_transaction_id
@@ -412,24 +416,6 @@ class TestBackOfficeCharge(MyPOSTokenCommon):
         self.assertIn('E_TRANSACTION_DECLINED', tx.state_message)
         self.assertEqual(payment.state, 'canceled')
         self.assertEqual(self.invoice.payment_state, 'not_paid')
-
-    def test_charge_myPOS_never_received_expires_with_its_payment(self):
-        """myPOS answered HTTP 503 (nothing charged) and knows nothing of the charge: it
-        expires, and its payment with it; the invoice stays unpaid."""
-        payment = self._register_payment(api_http_status=503, api_faults_remaining=1)
-        tx = payment.payment_transaction_id
-        self.assertEqual(tx.state, 'pending')
-        self.env['ir.config_parameter'].sudo().set_param(
-            'payment_mypos.status_check_expiry_hours', '0'
-        )
-        tx.mypos_next_check = fields.Datetime.now()
-        with mute_logger(*MUTED):
-            self.env['payment.transaction']._cron_mypos_check_status()
-        self.env.invalidate_all()
-        self.assertEqual(tx.state, 'cancel')
-        self.assertEqual(payment.state, 'canceled')
-        self.assertEqual(self.invoice.payment_state, 'not_paid')
-        self.assertEqual(self._charged_orders(), [])
 
     def test_lost_answer_then_the_status_check_posts_the_payment(self):
         """The answer is lost after myPOS charged the card: the invoice is paid once the status
@@ -494,8 +480,11 @@ class TestTokenChargeReliability(MyPOSTokenCommon):
                     'state_after_check': tx.state,
                 }
                 rows.append(row)
-                if tx.state == 'pending':  # Expired, as the status check would in the end.
+                if tx.state == 'pending':  # Closed, as a person would in the end.
                     tx._set_canceled()
+                # Shown paid (post-processed), as the shopper's status page does: a charge of
+                # the same card and amount not yet shown would refuse the next case.
+                tx.is_post_processed = True
                 self.assertEqual(
                     (row['sent'], row['charged'], state_at_once, row['state_after_check']),
                     (1, charged, at_once, settled),
@@ -524,6 +513,7 @@ class TestTokenChargeReliability(MyPOSTokenCommon):
             (first_order_id, row['sent'], row['charged']), (replayed.mypos_order_id, 2, 1)
         )
         self.assertEqual(replayed.state, 'done')
+        replayed.is_post_processed = True  # Shown paid, as after every case above.
         return row
 
     def _second_click_case(self, token):
@@ -541,3 +531,238 @@ class TestTokenChargeReliability(MyPOSTokenCommon):
         }
         self.assertEqual((row['sent'], row['charged'], first.state), (1, 0, 'pending'))
         return row
+
+
+@tagged('post_install', '-at_install')
+class TestChargeAtMostOnce(MyPOSBackOfficeCommon):
+    """A saved card is charged at most once per invoice, whatever is lost, retried or rolled
+    back: the earlier charge is settled first, the call is recorded before it is sent."""
+
+    def _posted_payments(self):
+        return self.env['account.payment'].search(
+            [
+                ('payment_transaction_id.invoice_ids', 'in', self.invoice.ids),
+                ('state', 'in', ('in_process', 'paid')),
+            ]
+        )
+
+    def _assert_paid_once(self):
+        with mute_logger(*MUTED):  # What the post-processing cron does (it commits: not here).
+            self.env['payment.transaction'].search(
+                [
+                    ('invoice_ids', 'in', self.invoice.ids),
+                    ('state', '=', 'done'),
+                    ('is_post_processed', '=', False),
+                ]
+            )._post_process()
+        self.env.invalidate_all()
+        self.assertEqual(len(self._charges()), 1, "exactly one IPCIAPurchase reached myPOS")
+        self.assertEqual(len(self._charged_orders()), 1)
+        self.assertEqual(self.invoice.amount_residual, 0.0)
+        self.assertEqual(len(self._posted_payments()), 1)
+
+    def _lost_charge(self):
+        payment = self._register_payment(api_drop_answer=True, api_faults_remaining=1)
+        tx = payment.payment_transaction_id
+        self.assertEqual(tx.state, 'pending')
+        self.assertEqual(self.invoice.payment_state, 'not_paid')
+        return tx
+
+    def test_lost_answer_then_retry_with_the_same_card(self):
+        first = self._lost_charge()
+        retry = self._register_payment().payment_transaction_id
+        self.assertEqual(first.state, 'done', "the earlier charge was settled first")
+        self.assertEqual(retry.state, 'error')
+        self.assertIn(first.reference, retry.state_message)
+        self.assertIn('went through', retry.state_message)
+        self._assert_paid_once()
+
+    def test_lost_answer_then_retry_with_another_card(self):
+        self._lost_charge()
+        self.token = self._save_card(card=MASTERCARD).token_id
+        retry = self._register_payment().payment_transaction_id
+        self.assertEqual(retry.state, 'error')
+        self._assert_paid_once()
+
+    def test_retry_after_the_check_settled_it_before_post_processing(self):
+        first = self._lost_charge()
+        first.mypos_next_check = fields.Datetime.now()
+        with mute_logger(*MUTED):
+            self.env['payment.transaction']._cron_mypos_check_status()
+        self.assertEqual((first.state, first.is_post_processed), ('done', False))
+        retry = self._register_payment().payment_transaction_id
+        self.assertEqual(retry.state, 'error')
+        self.assertTrue(first.is_post_processed, "the refusal post-processes the earlier one")
+        self._assert_paid_once()
+
+    def test_charge_in_flight_in_another_request_holds_the_invoice(self):
+        """Another worker recorded a charge of the invoice and has not committed yet (its
+        transaction is invisible here): a second charge is refused, nothing is sent."""
+        with self.env['payment.mypos.outbox']._mypos_cursor() as cr:
+            cr.execute(
+                """INSERT INTO payment_mypos_outbox (order_id, method, reference, amount,
+                       currency_name, lock_keys, state, check_count, create_date)
+                   VALUES ('OTHER-WORKER-1', 'IPCIAPurchase', 'INV-OTHER', 100, 'EUR', %s,
+                           'sent', 0, now() AT TIME ZONE 'UTC')""",
+                [f' inv:{self.invoice.id} '],
+            )
+        with self.assertRaisesRegex(UserError, "being sent to myPOS"):
+            self._register_payment()
+        self.assertEqual(self._charges(), [])
+
+    def test_unknown_past_the_expiry_stays_pending_and_a_person_is_told(self):
+        """Charged, the answer lost, and myPOS's status answers "unknown" past the expiry: never
+        cancelled as "no payment"; the checks stop, a to-do is left, a new charge is refused."""
+        first = self._lost_charge()
+        self.emulator.reset()  # myPOS's status call knows nothing of it any more.
+        self.env['ir.config_parameter'].sudo().set_param(
+            'payment_mypos.status_check_expiry_hours', '0'
+        )
+        first.mypos_next_check = fields.Datetime.now()
+        with mute_logger(*MUTED):
+            self.env['payment.transaction']._cron_mypos_check_status()
+        self.assertEqual(first.state, 'pending')
+        self.assertFalse(first.mypos_next_check)
+        self.assertIn('may have been charged', first.state_message)
+        activity = self.invoice.activity_ids
+        self.assertEqual(len(activity), 1)
+        self.assertIn(first.reference, first.state_message + activity.note + first.reference)
+        self.assertEqual(activity.user_id, self.env.ref('base.user_admin'))
+        with self.assertRaisesRegex(UserError, "still waiting for myPOS"):
+            self._register_payment()
+        self.assertEqual(len(self._charges()), 0, "the emulator was reset: no new call")
+
+    def test_rollback_after_the_charge_is_found_and_booked(self):
+        """The request that charged the card fails afterwards and rolls back: the call recorded
+        before sending is found by the next status check, booked, and a person told."""
+        savepoint = self.env.cr.savepoint()
+        tx = self._register_payment().payment_transaction_id
+        order_id = tx.mypos_order_id
+        self.assertEqual(tx.state, 'done')
+        savepoint.close(rollback=True)
+        self.env.invalidate_all()
+        Tx = self.env['payment.transaction']
+        self.assertFalse(Tx.search([('mypos_order_id', '=', order_id)]))
+        self.assertEqual(self.invoice.payment_state, 'not_paid')
+        self.assertEqual([row['order_id'] for row in self._outbox()], [order_id])
+        with self.env['payment.mypos.outbox']._mypos_cursor() as cr:  # 11 minutes later.
+            cr.execute(
+                "UPDATE payment_mypos_outbox SET create_date = create_date - interval '11 min'"
+            )
+        with mute_logger(*MUTED, 'odoo.addons.payment_mypos.status_check'):
+            Tx._cron_mypos_check_status()
+        found = Tx.search([('mypos_order_id', '=', order_id)])
+        self.assertEqual((found.state, found.amount, found.token_id), ('done', 100.0, self.token))
+        self.assertEqual(found.invoice_ids, self.invoice)
+        self.assertIn('lost its record', found.state_message)
+        self.assertEqual(self._outbox()[0]['state'], 'recovered')
+        self.assertTrue(self.invoice.activity_ids)
+        self._assert_paid_once()
+
+
+@tagged('post_install', '-at_install')
+class TestChargeOwnerAndAmount(MyPOSTokenCommon):
+    """Only the customer who saved the card charges it online, never for more than owed, and
+    never for zero or less."""
+
+    def setUp(self):
+        super().setUp()
+        self.token = self._save_card().token_id
+        portal = self.env.ref('base.group_portal')
+        self.colleague = self.env['res.partner'].create(
+            {'name': 'Colleague', 'parent_id': self.partner.commercial_partner_id.id}
+        )
+        self.owner_user, self.colleague_user = (
+            self.env['res.users'].create(
+                {
+                    'name': login,
+                    'login': login,
+                    'partner_id': partner.id,
+                    USER_GROUPS: [Command.set(portal.ids)],
+                }
+            )
+            for login, partner in (
+                ('mypos_owner', self.partner),
+                ('mypos_colleague', self.colleague),
+            )
+        )
+
+    def _charge_as(self, user, amount=100.0):
+        tx = self._token_tx(self.token, amount=amount)
+        return self._charge(tx.with_user(user).sudo())
+
+    def test_owner_charges_their_card(self):
+        self.assertEqual(self._charge_as(self.owner_user).state, 'done')
+        self.assertEqual(len(self._charges()), 1)
+
+    def test_logged_out_link_holder_is_refused(self):
+        with self.assertRaisesRegex(UserError, "only be used by the customer who saved it"):
+            self._charge_as(self.env.ref('base.public_user'), amount=7.0)
+        self.assertEqual(self._charges(), [])
+
+    def test_colleague_of_the_same_company_is_refused(self):
+        with self.assertRaisesRegex(UserError, "only be used by the customer who saved it"):
+            self._charge_as(self.colleague_user)
+        self.assertEqual(self._charges(), [])
+
+    def test_other_customers_cards_are_not_offered_to_a_link_holder(self):
+        Token = self.env['payment.token']
+        for user in (self.env.ref('base.public_user'), self.colleague_user):
+            offered = (
+                Token.with_user(user)
+                .sudo()
+                ._get_available_tokens([self.provider.id], self.partner.id)
+            )
+            self.assertNotIn(self.token, offered)
+        offered = (
+            Token.with_user(self.owner_user)
+            .sudo()
+            ._get_available_tokens([self.provider.id], self.partner.id)
+        )
+        self.assertIn(self.token, offered)
+
+    def test_never_more_than_the_invoice_owes(self):
+        if 'account.move' not in self.env:
+            self.skipTest("needs account")
+        invoice = self.env['account.move'].create(
+            {
+                'move_type': 'out_invoice',
+                'partner_id': self.partner.id,
+                'currency_id': self.currency.id,
+                'invoice_line_ids': [
+                    Command.create(
+                        {'name': "Gym", 'quantity': 1, 'price_unit': 60.0, 'tax_ids': []}
+                    )
+                ],
+            }
+        )
+        invoice.action_post()
+        tx = self._token_tx(self.token, amount=100.0, invoice_ids=[Command.set(invoice.ids)])
+        with self.assertRaisesRegex(UserError, "more than the"):
+            self._charge(tx.with_user(self.owner_user).sudo())
+        self.assertEqual(self._charges(), [])
+
+    def test_zero_and_negative_charges_are_errors_nothing_sent(self):
+        for amount in (0.0, -5.0):
+            with self.subTest(amount=amount):
+                tx = self._charge(self._token_tx(self.token, amount=amount))
+                self.assertEqual(tx.state, 'error')
+                self.assertIn('more than zero', tx.state_message)
+        self.assertEqual(self._charges(), [])
+
+    def test_link_holder_saves_no_card_and_gets_no_customer_data(self):
+        """A logged-out holder of the customer's payment link who ticks "save": myPOS is asked
+        for no token, and the signed form carries none of the customer's details."""
+        tx = self._create_mypos_transaction(tokenize=True)
+        public = self.env.ref('base.public_user')
+        purchase = dict(tx.with_user(public).sudo()._get_specific_rendering_values(None)['fields'])
+        self.assertEqual(purchase['CardTokenRequest'], '0')
+        self.assertFalse(tx.tokenize)
+        for name in ('CustomerEmail', 'CustomerPhone', 'CustomerAddress', 'CustomerCity'):
+            self.assertNotIn(name, purchase)
+        own = self._create_mypos_transaction(tokenize=True)
+        purchase = dict(
+            own.with_user(self.owner_user).sudo()._get_specific_rendering_values(None)['fields']
+        )
+        self.assertEqual(purchase['CardTokenRequest'], '2')
+        self.assertEqual(purchase['CustomerEmail'], self.partner.email)

@@ -1,11 +1,13 @@
 # Part of payment_mypos. License LGPL-3.
 
 from datetime import timedelta
+from unittest.mock import patch
 
 from odoo import fields
 from odoo.tests import tagged
-from odoo.tools import mute_logger
+from odoo.tools import config, mute_logger
 
+from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.status_check import (
     EXPIRY_HOURS_PARAM,
     MAX_CHECKS_PARAM,
@@ -116,6 +118,33 @@ class TestStatusCheck(MyPOSEmulatorCommon):
             self._age(tx, hours=1)
         self._run_cron(batch_size=1)
         self.assertEqual(sorted(txs.mapped('mypos_check_count')), [0, 1])
+
+    def test_run_stops_launching_calls_past_its_time_budget(self):
+        """myPOS answers slowly: the run stops launching calls under the cron's real-time limit
+        and leaves the rest to the next run (reported as remaining)."""
+        txs = self.env['payment.transaction']
+        for index in range(5):
+            tx = self._create_mypos_transaction(reference=f'SLOW-{index}')
+            self._age(tx, hours=1)
+            txs |= tx
+        self.env['ir.config_parameter'].sudo().set_param(
+            'payment_mypos.status_check_concurrency', '1'
+        )
+        self.emulator.set_faults(api_timeout=0.6)
+        progress = []
+        Cron = type(self.env['ir.cron'])
+        self.addCleanup(config.__setitem__, 'limit_time_real_cron', config['limit_time_real_cron'])
+        config['limit_time_real_cron'] = 4  # Seconds: a run may launch calls for 1 s.
+        with (
+            patch.object(ipc.const, 'REQUEST_TIMEOUT', 1),
+            patch.object(Cron, '_notify_progress', lambda _self, **kw: progress.append(kw)),
+        ):
+            self._run_cron()
+        checked = len(txs.filtered('mypos_check_count'))
+        self.assertGreaterEqual(checked, 1)
+        self.assertLess(checked, 5)
+        self.assertEqual(progress, [{'done': checked, 'remaining': 5 - checked}])
+        self.assertEqual(len(self._api_calls('IPCGetTxnStatus')), checked)
 
     def test_quiet_expiry(self):
         """Unpaid past the configured age: cancelled without messages or e-mails."""
