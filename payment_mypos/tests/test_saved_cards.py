@@ -3,6 +3,7 @@
 checkout, 1 from the portal), charging it server to server (IPCIAPurchase), and every answer
 that may or may not have moved money."""
 
+import json
 from unittest.mock import patch
 
 from odoo import Command, fields
@@ -766,3 +767,75 @@ class TestChargeOwnerAndAmount(MyPOSTokenCommon):
         )
         self.assertEqual(purchase['CardTokenRequest'], '2')
         self.assertEqual(purchase['CustomerEmail'], self.partner.email)
+
+
+@tagged('post_install', '-at_install')
+class TestChargeThroughThePortal(MyPOSBackOfficeCommon):
+    """Odoo's own invoice payment route, over HTTP: whoever holds the invoice's link reaches the
+    customer's saved card; only the customer, logged in, charges it, never for more than owed."""
+
+    def setUp(self):
+        super().setUp()
+        self.owner = self.env['res.users'].create(
+            {
+                'name': 'mypos_portal_owner',
+                'login': 'mypos_portal_owner',
+                'password': 'mypos_portal_owner',
+                'partner_id': self.partner.id,
+                USER_GROUPS: [Command.set(self.env.ref('base.group_portal').ids)],
+            }
+        )
+
+    def _pay_invoice_with_the_card(self, amount):
+        """What the invoice's payment form posts; returns (result, error message)."""
+        params = {
+            'provider_id': self.provider.id,
+            'payment_method_id': self.token.payment_method_id.id,
+            'token_id': self.token.id,
+            'amount': amount,
+            'flow': 'token',
+            'tokenization_requested': False,
+            'landing_route': '/my/invoices',
+            'access_token': self.invoice._portal_ensure_token(),
+        }
+        self.env.flush_all()
+        body = {'id': 0, 'jsonrpc': '2.0', 'method': 'call', 'params': params}
+        with mute_logger('odoo.http', *MUTED):
+            response = self.url_open(
+                f'/invoice/transaction/{self.invoice.id}',
+                data=json.dumps(body),
+                headers={'Content-Type': 'application/json'},
+            )
+        self.env.invalidate_all()
+        answer = response.json()
+        return answer.get('result'), answer.get('error', {}).get('data', {}).get('message')
+
+    def _online_charges(self):
+        return self.env['payment.transaction'].search(
+            [('token_id', '=', self.token.id), ('operation', '=', 'online_token')]
+        )
+
+    def test_logged_out_link_holder_cannot_charge_the_card(self):
+        result, error = self._pay_invoice_with_the_card(7.0)
+        self.assertIsNone(result)
+        self.assertIn("can only be used by the customer who saved it", error)
+        self.assertEqual(self._charges(), [])
+        self.assertFalse(self._online_charges(), "nothing is left behind")
+
+    def test_customer_never_charged_more_than_owed(self):
+        self.authenticate('mypos_portal_owner', 'mypos_portal_owner')
+        result, error = self._pay_invoice_with_the_card(150.0)
+        self.assertIsNone(result)
+        self.assertIn("150.00\xa0€ is more than the 100.00\xa0€ still owed", error)
+        self.assertEqual(self._charges(), [])
+        result, error = self._pay_invoice_with_the_card(100.0)
+        self.assertIsNone(error)
+        self.assertEqual(self._online_charges().state, 'done')
+        self.assertEqual(len(self._charges()), 1)
+
+    def test_negative_amount_is_an_error_nothing_sent(self):
+        self.authenticate('mypos_portal_owner', 'mypos_portal_owner')
+        self._pay_invoice_with_the_card(-5.0)
+        self.assertEqual(self._online_charges().state, 'error')
+        self.assertIn('more than zero', self._online_charges().state_message)
+        self.assertEqual(self._charges(), [])
