@@ -174,6 +174,7 @@ def after_scheduled_check(tx, outcome, expiry_date, max_checks):
         # A charge that may have moved money is never expired as "no payment".
         give_up(
             tx,
+            max_checks,
             tx.env._(
                 "myPOS: myPOS still knows nothing of this charge of a saved card after %s "
                 "hours; it may have been charged. Automatic checks stopped: look it up in "
@@ -198,15 +199,17 @@ def after_scheduled_check(tx, outcome, expiry_date, max_checks):
                 "stopped. Look it up in myPOS's dashboard.",
                 tx.mypos_check_count,
             )
-        give_up(tx, message)
+        give_up(tx, max_checks, message)
         return False
     tx._mypos_schedule_check()
     return False
 
 
-def give_up(tx, message):
-    """Stop the automatic checks of a transaction that stays open, and tell a person."""
+def give_up(tx, max_checks, message):
+    """Stop the automatic checks of a transaction that stays open (no scheduled run picks it
+    again), and tell a person, once."""
     tx.mypos_next_check = False
+    tx.mypos_check_count = max(tx.mypos_check_count, max_checks)
     tx._mypos_tell_person(message)
 
 

@@ -200,7 +200,7 @@ def earlier_charges(tx):
             ('currency_id', '=', tx.currency_id.id),
         ]
     )
-    return tx.search(
+    return tx.sudo().search(
         expression.AND(
             [
                 [
@@ -239,6 +239,15 @@ def settle_earlier_charges(tx):
     paid = earlier.filtered(lambda t: t.state == 'done')
     waiting = earlier.filtered(lambda t: t.state in ('draft', 'pending'))
     if not paid and waiting:
+        if waiting[0].mypos_check_count and not waiting[0].mypos_next_check:  # Checks stopped.
+            raise UserError(
+                tx.env._(
+                    "myPOS: The payment %s of the same document may have been charged and myPOS "
+                    "cannot tell; its automatic checks stopped. Look it up in myPOS's dashboard "
+                    "before charging again.",
+                    waiting[0].reference,
+                )
+            )
         raise UserError(
             tx.env._(
                 "myPOS: The payment %s of the same document is still waiting for myPOS's answer. "
@@ -286,10 +295,6 @@ def charge(tx):
     tx.ensure_one()
     check_token(tx)
     check_owner_and_amount(tx)
-    paid = settle_earlier_charges(tx)
-    if paid:
-        refuse_as_paid(tx, paid)
-        return
     currency = tx.currency_id
     decimals = tx._mypos_decimals()
     amount_minor = payment_utils.to_minor_currency_units(tx.amount, currency)
@@ -313,6 +318,10 @@ def charge(tx):
         tx._set_error(
             tx.env._("myPOS: The payment cannot be sent: %s", utils.explain_error(tx.env, error))
         )
+        return
+    paid = settle_earlier_charges(tx)
+    if paid:
+        refuse_as_paid(tx, paid)
         return
     method = ipc.const.TOKEN_PURCHASE_METHOD
     holding = tx.env['payment.mypos.outbox']._mypos_reserve(tx, method)

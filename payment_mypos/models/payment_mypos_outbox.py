@@ -190,8 +190,20 @@ class PaymentMyPOSOutbox(models.Model):
 
     @api.model
     def _mypos_fetch_due(self, before, limit):
-        """Return the unsettled calls recorded before `before` whose check is due, as dicts."""
+        """Return the unsettled calls recorded before `before` whose check is due, as dicts;
+        those whose transaction was committed are marked recorded first, all at once."""
         with self._mypos_cursor() as cr:
+            cr.execute(
+                f"""
+                UPDATE {self._table} o
+                   SET state = 'recorded', transaction_db_id = tx.id,
+                       write_date = now() AT TIME ZONE 'UTC'
+                  FROM payment_transaction tx
+                 WHERE o.state = 'sent' AND o.create_date <= %s
+                   AND tx.mypos_order_id = o.order_id
+                """,
+                [before],
+            )
             cr.execute(
                 f"""
                 SELECT id, order_id, method, reference, operation, amount, currency_name,
