@@ -236,3 +236,79 @@ def defects_section(add):
         'forms from hostile text in every field.'
     )
     add('')
+
+
+# Section 9: the tests of at-most-once charges and refunds (issue "saved cards charge twice"),
+# each with what it asserts; the outcome comes from pytest's JUnit XML.
+AT_MOST_ONCE = (
+    (
+        'TestChargeAtMostOnce::test_lost_answer_then_retry_with_the_same_card',
+        "answer lost after the charge, the accountant charges again with the same card",
+        "second charge refused (\"went through\"), 1 IPCIAPurchase, invoice paid, 1 payment",
+    ),
+    (
+        'TestChargeAtMostOnce::test_lost_answer_then_retry_with_another_card',
+        "the same, retried with another saved card on the same invoice",
+        "refused, 1 IPCIAPurchase, invoice paid, 1 payment",
+    ),
+    (
+        'TestChargeAtMostOnce::test_retry_after_the_check_settled_it_before_post_processing',
+        "retry after the status check settled the first charge, before post-processing",
+        "refused, the first post-processed, 1 IPCIAPurchase, invoice paid, 1 payment",
+    ),
+    (
+        'TestChargeAtMostOnce::test_charge_in_flight_in_another_request_holds_the_invoice',
+        "a charge of the invoice recorded by another worker, not committed yet",
+        "refused, 0 IPCIAPurchase",
+    ),
+    (
+        'test_saved_card_charges::test_two_simultaneous_charges_of_one_invoice',
+        "two Odoo processes charge the same invoice at the same moment (system test)",
+        "1 IPCIAPurchase, one refused, invoices paid once, 1 payment",
+    ),
+    (
+        'TestChargeAtMostOnce::test_rollback_after_the_charge_is_found_and_booked',
+        "the request that charged the card rolls back afterwards",
+        "the recorded call found by the next status check, booked, invoice paid, a to-do",
+    ),
+    (
+        'TestChargeAtMostOnce::test_unknown_past_the_expiry_stays_pending_and_a_person_is_told',
+        "charged, answer lost, myPOS's status unknown past the expiry",
+        "still pending (never \"no payment\"), a to-do, a new charge refused, 0 sent",
+    ),
+    (
+        'TestRefunds::test_zero_written_otherwise_is_unclear_not_a_refusal',
+        "refund answered with a signed Status '00' or ' 0'",
+        "pending, a second refund refused, then done: 1 refund each at myPOS",
+    ),
+    (
+        'TestChargeThroughThePortal::test_logged_out_link_holder_cannot_charge_the_card',
+        "a logged-out holder of the invoice's link charges the saved card (HTTP)",
+        "refused, 0 IPCIAPurchase, no transaction left",
+    ),
+    (
+        'TestChargeThroughThePortal::test_customer_never_charged_more_than_owed',
+        "the customer charges more than the invoice owes (HTTP)",
+        "refused, 0 IPCIAPurchase; the amount owed: 1",
+    ),
+    (
+        'TestChargeOwnerAndAmount::test_zero_and_negative_charges_are_errors_nothing_sent',
+        "charges of 0 and -5",
+        "error, 0 IPCIAPurchase",
+    ),
+)
+
+
+def at_most_once_section(add, run):
+    add("## 9. At most once: retries, workers, rollbacks")
+    add('')
+    add(
+        "Each row is one test (Odoo's HTTP server and the emulator; the system test on a real "
+        "Odoo process pair); what it asserts holds when it passed."
+    )
+    add('')
+    add('| # | Test | Case | Asserted | Outcome |')
+    add('|---|---|---|---|---|')
+    for number, (test, case, asserted) in enumerate(AT_MOST_ONCE, start=1):
+        add(f"| {number} | `{test}` | {case} | {asserted} | {run.outcome(test)} |")
+    add('')

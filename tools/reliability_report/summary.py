@@ -1,7 +1,9 @@
 """Section "Summary" of the report: one row per kind of attack or fault tried."""
 
+from .sections import AT_MOST_ONCE
 
-def summary(add, fig):
+
+def summary(add, fig, run):
     forged, fuzz, conc = fig['forged'], fig['fuzz'], fig['concurrency']
     faults, secrets, upgrade = fig['faults'], fig['secrets'], fig['upgrade']
     recut, lost = fig['recut'], fig['lost_answers']
@@ -96,4 +98,11 @@ def summary(add, fig):
             f"shown paid but not charged: "
             f"{sum(1 for c in cases if not c['charged'] and c['state_after_check'] == 'done')} |"
         )
+    outcomes = [run.outcome(test) for test, _case, _asserted in AT_MOST_ONCE]
+    add(
+        f"| 12 | At most once: retries after a lost answer, another worker, two processes at "
+        f"once, a rollback after myPOS acted, unclear zero statuses, link holders (section 9) | "
+        f"{len(outcomes)} tests | passed: {outcomes.count('passed')} of {len(outcomes)}; each "
+        f"passing test asserts 0 double charges, 0 double refunds, 0 forgotten charges |"
+    )
     add('')
