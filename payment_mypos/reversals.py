@@ -57,14 +57,7 @@ def schedule_reversal_activities(tx, note):
     documents = tx.invoice_ids if 'invoice_ids' in tx._fields else []
     if not documents and 'sale_order_ids' in tx._fields:
         documents = tx.sale_order_ids
-    admin = tx.env.ref('base.user_admin', raise_if_not_found=False)
-    for document in documents:
-        user = document['invoice_user_id' if document._name == 'account.move' else 'user_id']
-        user = user if user and not user.share and user.active else admin
-        if user:
-            document.activity_schedule(
-                'mail.mail_activity_data_todo',
-                summary=tx.env._("myPOS reversed the payment %s", tx.reference),
-                note=note,
-                user_id=user.id,
-            )
+    if documents:
+        tx.env['payment.transaction']._mypos_schedule_todo(
+            documents, note, summary=tx.env._("myPOS reversed the payment %s", tx.reference)
+        )

@@ -347,16 +347,23 @@ def recover_lost_calls(model, max_checks, limit=20):
                 "myPOS: %(method)s %(order_id)s of %(amount)s %(currency)s was sent to myPOS for "
                 "%(reference)s, but Odoo lost its record and myPOS could not tell how it ended. "
                 "Look it up in myPOS's dashboard.",
-                method=row['method'],
-                order_id=row['order_id'],
-                amount=abs(row['amount']),
-                currency=row['currency_name'],
-                reference=row['reference'],
+                **_row_terms(row),
             )
             model._mypos_schedule_todo(_row_records(model, row), message)
             Outbox._mypos_update(row['id'], state='flagged', check_count=count)
         else:
             Outbox._mypos_update(row['id'], check_count=count, next_check=next_check_date(count))
+
+
+def _row_terms(row):
+    """What a message about a lost call names: its method, OrderID, amount and reference."""
+    return {
+        'method': row['method'],
+        'order_id': row['order_id'],
+        'amount': abs(row['amount']),
+        'currency': row['currency_name'],
+        'reference': row['reference'],
+    }
 
 
 def _row_records(model, row):
@@ -412,11 +419,7 @@ def _recover_call(model, row):
             "myPOS: %(method)s %(order_id)s of %(amount)s %(currency)s moved money, but Odoo "
             "had lost its record (the request that sent it failed afterwards). It was found by "
             "the status check and booked as %(reference)s; check the documents it pays.",
-            method=row['method'],
-            order_id=row['order_id'],
-            amount=abs(row['amount']),
-            currency=row['currency_name'],
-            reference=tx.reference,
+            **dict(_row_terms(row), reference=tx.reference),
         )
     )
     Outbox._mypos_update(row['id'], state='recovered', transaction_db_id=tx.id)

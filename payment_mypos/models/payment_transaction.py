@@ -598,20 +598,23 @@ class PaymentTransaction(models.Model):
         ]
 
     @api.model
-    def _mypos_schedule_todo(self, records, message):
+    def _mypos_schedule_todo(self, records, message, summary=None):
         """Schedule a to-do about a myPOS payment on each record, for its responsible user (the
-        salesperson, else the administrator), in that person's language.
+        salesperson, else the administrator).
 
         :param records: A recordset, or a list of recordsets, with activities.
+        :param str summary: The to-do's title; "myPOS payment to check" in the user's language
+                            by default.
         """
         for recordset in records if isinstance(records, list) else [records]:
             for record in recordset.sudo():
                 user = record['invoice_user_id' if 'invoice_user_id' in record else 'user_id']
-                if not user or not user.active or not user._is_internal():  # OdooBot: no.
+                if not user or not user.active or user.share:  # OdooBot, a portal user: no.
                     user = self.env.ref('base.user_admin')
                 record.activity_schedule(
                     'mail.mail_activity_data_todo',
-                    summary=self.with_context(lang=user.lang).env._("myPOS payment to check"),
+                    summary=summary
+                    or self.with_context(lang=user.lang).env._("myPOS payment to check"),
                     note=message,
                     user_id=user.id,
                 )

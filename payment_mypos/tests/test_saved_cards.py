@@ -28,6 +28,18 @@ class MyPOSTokenCommon(MyPOSEmulatorCommon):
         cls.provider.allow_tokenization = True
         cls.visa = cls.env.ref('payment.payment_method_visa')
 
+    def _portal_user(self, login, partner, password=None):
+        """A portal user of `partner` (logging in with `password`, if given)."""
+        values = {
+            'name': login,
+            'login': login,
+            'partner_id': partner.id,
+            USER_GROUPS: [Command.set(self.env.ref('base.group_portal').ids)],
+        }
+        if password:
+            values['password'] = password
+        return self.env['res.users'].create(values)
+
     def _save_card(self, card=VISA, **values):
         """Pay 100 EUR on myPOS's page asking to save the card; return the transaction."""
         tx = self._create_mypos_transaction(tokenize=True, **values)
@@ -127,20 +139,9 @@ class TestSavingCards(MyPOSTokenCommon):
     def test_token_readable_by_its_customer_only(self):
         """A portal customer sees their own saved card and never another customer's."""
         token = self._save_card().token_id
-        portal = self.env.ref('base.group_portal')
-        owner, other = (
-            self.env['res.users'].create(
-                {
-                    'name': name,
-                    'login': name,
-                    'partner_id': partner.id,
-                    USER_GROUPS: [Command.set(portal.ids)],
-                }
-            )
-            for name, partner in (
-                ('mypos_token_owner', self.partner),
-                ('mypos_token_other', self.env['res.partner'].create({'name': 'Other'})),
-            )
+        owner = self._portal_user('mypos_token_owner', self.partner)
+        other = self._portal_user(
+            'mypos_token_other', self.env['res.partner'].create({'name': 'Other'})
         )
         Token = self.env['payment.token']
         self.assertEqual(Token.with_user(owner).search([]), token)
@@ -681,24 +682,11 @@ class TestChargeOwnerAndAmount(MyPOSTokenCommon):
     def setUp(self):
         super().setUp()
         self.token = self._save_card().token_id
-        portal = self.env.ref('base.group_portal')
         self.colleague = self.env['res.partner'].create(
             {'name': 'Colleague', 'parent_id': self.partner.commercial_partner_id.id}
         )
-        self.owner_user, self.colleague_user = (
-            self.env['res.users'].create(
-                {
-                    'name': login,
-                    'login': login,
-                    'partner_id': partner.id,
-                    USER_GROUPS: [Command.set(portal.ids)],
-                }
-            )
-            for login, partner in (
-                ('mypos_owner', self.partner),
-                ('mypos_colleague', self.colleague),
-            )
-        )
+        self.owner_user = self._portal_user('mypos_owner', self.partner)
+        self.colleague_user = self._portal_user('mypos_colleague', self.colleague)
 
     def _charge_as(self, user, amount=100.0):
         tx = self._token_tx(self.token, amount=amount)
@@ -788,15 +776,7 @@ class TestChargeThroughThePortal(MyPOSBackOfficeCommon):
 
     def setUp(self):
         super().setUp()
-        self.owner = self.env['res.users'].create(
-            {
-                'name': 'mypos_portal_owner',
-                'login': 'mypos_portal_owner',
-                'password': 'mypos_portal_owner',
-                'partner_id': self.partner.id,
-                USER_GROUPS: [Command.set(self.env.ref('base.group_portal').ids)],
-            }
-        )
+        self._portal_user('mypos_portal_owner', self.partner, password='mypos_portal_owner')
 
     def _pay_invoice_with_the_card(self, amount):
         """What the invoice's payment form posts; returns (result, error message)."""
