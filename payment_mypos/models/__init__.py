@@ -7,3 +7,4 @@ from . import payment_mypos_outbox
 from . import payment_provider
 from . import payment_token
 from . import payment_transaction
+from . import payment_transaction_people

@@ -1,6 +1,7 @@
 # Part of payment_mypos. License LGPL-3.
 
 from . import test_administration
+from . import test_charges_at_most_once
 from . import test_checkout_browser
 from . import test_forged_notifications
 from . import test_fuzzing

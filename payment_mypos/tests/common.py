@@ -145,17 +145,20 @@ class MyPOSCommon(PaymentHttpCommon):
         Outbox = self.env['payment.mypos.outbox']
         with Outbox._mypos_cursor() as cr:
             cr.execute('SELECT COALESCE(MAX(id), 0) FROM payment_mypos_outbox')
-            last_id = cr.fetchone()[0]
-        self.addCleanup(self._forget_outbox, last_id)
+            self._outbox_before = cr.fetchone()[0]
+        self.addCleanup(self._forget_outbox, self._outbox_before)
 
     def _forget_outbox(self, last_id):
         with self.env['payment.mypos.outbox']._mypos_cursor() as cr:
             cr.execute('DELETE FROM payment_mypos_outbox WHERE id > %s', [last_id])
 
     def _outbox(self):
-        """The calls recorded (committed) before they were sent, as myPOS would have them."""
+        """The calls this test recorded (committed) before sending them, oldest first."""
         with self.env['payment.mypos.outbox']._mypos_cursor() as cr:
-            cr.execute('SELECT * FROM payment_mypos_outbox ORDER BY id')
+            cr.execute(
+                'SELECT * FROM payment_mypos_outbox WHERE id > %s ORDER BY id',
+                [self._outbox_before],
+            )
             return cr.dictfetchall()
 
     def _create_mypos_transaction(self, **values):

@@ -233,6 +233,38 @@ class TestRefunds(MyPOSPaidCommon):
         self.assertEqual(replayed.state, 'done')
         self.assertEqual(self.emulator.order(self.tx.mypos_order_id)['refunded'], '10.00')
 
+    def test_rollback_after_the_refund_is_found_and_booked(self):
+        """The request that made the refund fails afterwards and rolls back: the call recorded
+        before sending is found by the next status check and booked as a done refund, which the
+        next refund counts."""
+        savepoint = self.env.cr.savepoint()
+        order_id = self._refund(40.0).mypos_order_id
+        savepoint.close(rollback=True)
+        self.env.invalidate_all()
+        Tx = self.env['payment.transaction']
+        self.assertFalse(Tx.search([('mypos_order_id', '=', order_id)]))
+        self.assertFalse(self.tx.child_transaction_ids)
+        self.assertEqual(self.emulator.order(self.tx.mypos_order_id)['refunded'], '40.00')
+        with self.env['payment.mypos.outbox']._mypos_cursor() as cr:  # 11 minutes later.
+            cr.execute(
+                "UPDATE payment_mypos_outbox SET create_date = create_date - interval '11 min' "
+                "WHERE order_id = %s",
+                [order_id],
+            )
+        with mute_logger(*MUTED):
+            Tx._cron_mypos_check_status()
+        found = Tx.search([('mypos_order_id', '=', order_id)])
+        self.assertEqual(
+            (found.state, found.operation, found.amount, found.source_transaction_id),
+            ('done', 'refund', -40.0, self.tx),
+        )
+        self.assertIn('lost its record', found.state_message)
+        self.assertEqual([row['state'] for row in self._outbox()], ['recovered'])
+        self._assert_outbound_payment(found, 40.0)
+        with self.assertRaisesRegex(UserError, 'exceeds what is left'):
+            self._refund(70.0)
+        self.assertEqual(len(self._api_calls('IPCRefund')), 1)
+
     # === The log === #
 
     def test_calls_are_logged_redacted(self):
