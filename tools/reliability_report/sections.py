@@ -272,6 +272,11 @@ AT_MOST_ONCE = (
         "the recorded call found by the next status check, booked, invoice paid, a to-do",
     ),
     (
+        'TestRefunds::test_rollback_after_the_refund_is_found_and_booked',
+        "the request that made a refund rolls back afterwards",
+        "the recorded call found and booked as a done refund, counted by the next refund",
+    ),
+    (
         'TestChargeAtMostOnce::test_unknown_past_the_expiry_stays_pending_and_a_person_is_told',
         "charged, answer lost, myPOS's status unknown past the expiry",
         "still pending (never \"no payment\"), a to-do, a new charge refused, 0 sent",
