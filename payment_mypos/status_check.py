@@ -128,6 +128,9 @@ def apply_answer(tx, call, answer, error):
             state=tx.state,
         ),
     )
+    if tx.state == 'done' and not tx.is_post_processed:
+        # Settled late: no shopper's page polls it; shown on its documents at once, as refunds.
+        tx.env.ref('payment.cron_post_process_payment_tx')._trigger()
     return 'applied'
 
 

@@ -321,8 +321,16 @@ class TestBackOfficeCharge(MyPOSBackOfficeCommon):
         self.assertEqual(tx.state, 'pending')
         self.assertEqual(self.invoice.payment_state, 'not_paid')
         tx.mypos_next_check = fields.Datetime.now()
+        post_process = self.env.ref('payment.cron_post_process_payment_tx')
+        triggers = self.env['ir.cron.trigger'].search_count([('cron_id', '=', post_process.id)])
         with mute_logger(*MUTED):
             self.env['payment.transaction']._cron_mypos_check_status()
+        self.assertEqual(
+            self.env['ir.cron.trigger'].search_count([('cron_id', '=', post_process.id)]),
+            triggers + 1,
+            "a charge settled late has its post-processing triggered at once",
+        )
+        with mute_logger(*MUTED):  # What the triggered cron does (it commits: not here).
             tx._post_process()
         self.env.invalidate_all()
         self.assertEqual(tx.state, 'done')
