@@ -3,9 +3,13 @@
 translated explanations of myPOS's status codes and of the protocol's errors (protocol facts live
 in `ipc/const.py`)."""
 
+import datetime
+import enum
+
 from odoo.tools import LazyTranslate
 
-from .ipc.const import Status
+from .ipc.const import REFUND_METHOD, TOKEN_PURCHASE_METHOD, Status
+from .ipc.errors import Failure
 
 _lt = LazyTranslate(__name__)
 
@@ -176,5 +180,159 @@ PROTOCOL_ERRORS = {
     ),
 }
 
+# Key spaces of the advisory locks: a refund being sent (per payment), and the reservations of
+# the same documents by calls that move money (`payment.mypos.outbox`).
+REFUND_LOCK_SPACE = 0x6D79706F  # 'mypo'
+OUTBOX_LOCK_SPACE = 0x6D796F62  # 'myob'
+
 # The operations that charge a saved card (the shopper's one click; the back office's payment).
 TOKEN_OPERATIONS = ('online_token', 'offline')
+
+# === The status check (`IPCGetTxnStatus`) ===#
+# https://developers.mypos.com/apis/checkout-api/get-payment-status
+
+# System parameters of the status check (Settings > Technical > System Parameters).
+EXPIRY_HOURS_PARAM = 'payment_mypos.status_check_expiry_hours'
+MAX_CHECKS_PARAM = 'payment_mypos.status_check_max_attempts'
+CONCURRENCY_PARAM = 'payment_mypos.status_check_concurrency'  # Calls open at once, 1 to 16.
+DEFAULT_EXPIRY_HOURS = 24
+DEFAULT_MAX_CHECKS = 12
+DEFAULT_CONCURRENCY = 4
+# First check this long after creation (the shopper may still be on myPOS's page), then the
+# interval doubles after each check, up to the cap.
+FIRST_CHECK_DELAY = datetime.timedelta(minutes=10)
+MAX_CHECK_INTERVAL = datetime.timedelta(hours=12)
+MAX_CHECK_DOUBLINGS = 7  # FIRST_CHECK_DELAY * 2**7 is past MAX_CHECK_INTERVAL already.
+# Failures that say myPOS (or the way to it) is down, not that one answer is odd; after this many
+# in a row, a run stops instead of hammering an unavailable service.
+OUTAGE_FAILURES = (Failure.UNREACHABLE, Failure.LOST, Failure.TIMEOUT, Failure.HTTP)
+OUTAGE_STREAK = 5
+# Never checked first (they are the oldest due), then by due date.
+DUE_ORDER = 'mypos_next_check asc nulls first, id asc'
+
+
+class CheckOutcome(str, enum.Enum):
+    """What one status check of a transaction found."""
+
+    APPLIED = 'applied'  # myPOS's last message about it was applied.
+    UNKNOWN = 'unknown'  # myPOS knows nothing usable about it yet.
+    NO_ANSWER = 'no_answer'  # No signed answer.
+    INVALID = 'invalid'  # A signed message that cannot apply to it.
+
+
+# What a status check found, for the person who asked.
+CHECK_OUTCOME_TEXTS = {
+    CheckOutcome.APPLIED: _lt("myPOS's last message was applied."),
+    CheckOutcome.UNKNOWN: _lt("myPOS has no payment message for it yet."),
+    CheckOutcome.NO_ANSWER: _lt("myPOS gave no usable answer; see the myPOS log."),
+    CheckOutcome.INVALID: _lt("myPOS's answer could not be applied; see the myPOS log."),
+}
+
+# === The myPOS log's retention ===#
+
+# How many days the myPOS log and the record of calls sent keep what no open or recently changed
+# transaction needs (system parameter; 0 or less keeps everything).
+LOG_RETENTION_PARAM = 'payment_mypos.log_retention_days'
+DEFAULT_LOG_RETENTION_DAYS = 400  # About 13 months: a year of disputes and chargebacks.
+
+# === The one money path: what a person reads about a call that moves money ===#
+# By IPC method, then by what became of the call; `%(error)s` is the failure explained.
+_CHARGE_MESSAGES = {
+    'held': _lt(
+        "myPOS: Another payment of the same document (%(reference)s) is being sent to myPOS or "
+        "waits for its answer. It is checked automatically; pay again only once it is settled."
+    ),
+    'duplicate': _lt(
+        "myPOS: myPOS already received this payment (%(error)s). Its result is fetched from myPOS."
+    ),
+    'refused': _lt("myPOS: The saved card was declined: %(error)s"),
+    'not_sent': _lt("myPOS: myPOS cannot be reached; the card was not charged (%(error)s)"),
+    'unclear': _lt(
+        "myPOS: No usable answer from myPOS (%(error)s). The card may have been charged: the "
+        "payment will be checked with myPOS, not sent again."
+    ),
+    'mismatch': _lt(
+        "myPOS accepted the payment but its answer does not match it (%(error)s). It will be "
+        "checked with myPOS; compare with myPOS's dashboard."
+    ),
+}
+_REFUND_MESSAGES = {
+    'held': _lt(
+        "myPOS: Another refund of this payment (OrderID %(order_id)s) was sent to myPOS and is "
+        "not settled yet. It is checked automatically; refund again only once it is settled."
+    ),
+    'duplicate': _lt(
+        "myPOS: myPOS already received this refund (%(error)s). Its result will be fetched from "
+        "myPOS."
+    ),
+    'refused': _lt("myPOS: The refund was refused: %(error)s"),
+    'not_sent': _lt("myPOS: The refund was refused: %(error)s"),
+    'unclear': _lt(
+        "myPOS: No usable answer from myPOS (%(error)s). The refund may have been made: it will "
+        "be checked with myPOS, not sent again."
+    ),
+    'mismatch': _lt(
+        "myPOS accepted the refund but its answer does not match it (%(error)s). It will be "
+        "checked with myPOS; compare with myPOS's dashboard."
+    ),
+}
+MONEY_CALL_MESSAGES = {
+    TOKEN_PURCHASE_METHOD: _CHARGE_MESSAGES,
+    REFUND_METHOD: _REFUND_MESSAGES,
+}
+
+# === Test Connection: what a failed call puts in question ===#
+
+# What a failed connection test means, by failure: what is wrong, then what to do. `error` is the
+# failure explained, `url` the endpoint, `index` the key index.
+FAILURE_HINTS = {
+    Failure.TIMEOUT: _lt(
+        "Endpoint timed out: %(error)s Check that this server can open https connections to "
+        "%(url)s (firewall, proxy), then try again; if it persists, myPOS may be having an outage."
+    ),
+    Failure.LOST: _lt(
+        "Connection broken: %(error)s Check that nothing between this server and %(url)s (proxy, "
+        "firewall) cuts connections, then try again."
+    ),
+    Failure.UNREACHABLE: _lt(
+        "Endpoint unreachable: %(error)s Check this server's internet access (DNS, firewall, "
+        "outgoing https) and, in test mode, the system parameter payment_mypos.sandbox_url if it "
+        "is set."
+    ),
+    Failure.HTTP: _lt(
+        "Endpoint error: %(error)s The URL may be wrong (check the system parameter "
+        "payment_mypos.sandbox_url if it is set) or myPOS may be having an outage; try again "
+        "later."
+    ),
+    Failure.GARBAGE: _lt(
+        "Not a myPOS answer: %(error)s The endpoint %(url)s does not lead to myPOS's API (a proxy "
+        "or a wrong URL?)."
+    ),
+    Failure.SIGNATURE: _lt(
+        "The answer's signature does not verify: the configured myPOS certificate does not match "
+        "the key myPOS signs with for key index %(index)s. Download the myPOS certificate of that "
+        "key index from myPOS's dashboard (Online stores > your store > Keys), or import the "
+        "configuration pack again."
+    ),
+}
+# What a refusal by myPOS puts in question, by status; `sid`, `wallet`, `index` are the store's.
+_STORE_PROBLEM = _lt(
+    "Wallet or store problem: wallet number %(wallet)s, or store %(sid)s's setup in myPOS's "
+    "dashboard."
+)
+STATUS_HEADLINES = {
+    Status.E_SIGNATURE_FAILED: _lt(
+        "Request signature refused: the store private key or the key index (%(index)s) does not "
+        "match the public key uploaded to myPOS."
+    ),
+    Status.E_INVALID_SID: _lt("Invalid Store ID (SID): myPOS does not know store %(sid)s."),
+    Status.E_INVALID_PARAMS: _STORE_PROBLEM,
+    Status.E_INVALID_REFERER: _STORE_PROBLEM,
+    Status.E_STORE_RESTRICTED: _STORE_PROBLEM,
+    Status.E_IPC_ERROR: _lt(
+        "myPOS refused the request: the key index (%(index)s) is not the store's latest one, or "
+        "the credentials belong to the other environment."
+    ),
+}
+# Statuses that often mean credentials of the other environment (https://developers.mypos.com/apis/checkout-api/checkout-getting-started/error-messages).
+ENVIRONMENT_STATUSES = {Status.E_IPC_ERROR, Status.E_INVALID_SID, Status.E_INVALID_PARAMS}

@@ -6,7 +6,8 @@ import functools
 import hashlib
 import logging
 
-from odoo.tools import file_open
+from odoo import fields
+from odoo.tools import config, file_open
 
 from . import const, ipc
 
@@ -34,6 +35,40 @@ def instance_tag(env):
     """Return the short tag of this database that keeps its OrderIDs apart in a shared store."""
     db_uuid = env['ir.config_parameter'].sudo().get_param('database.uuid', '')
     return hashlib.sha256(db_uuid.encode()).hexdigest()[:8]
+
+
+def get_int_param(env, name, default):
+    """Return a whole-number system parameter, or `default` when it is unset or not a number."""
+    value = env['ir.config_parameter'].sudo().get_param(name)
+    try:
+        return int(value) if value else default
+    except ValueError:
+        _logger.warning("Ignoring the system parameter %s=%r (not a number)", name, value)
+        return default
+
+
+def next_check_date(check_count):
+    """Return when to check again a transaction checked `check_count` times (growing interval)."""
+    # The exponent is capped before it is used, whatever the number of checks allowed.
+    doublings = min(max(check_count, 0), const.MAX_CHECK_DOUBLINGS)
+    delay = min(const.FIRST_CHECK_DELAY * (2**doublings), const.MAX_CHECK_INTERVAL)
+    return fields.Datetime.now() + delay
+
+
+def check_time_budget():
+    """Return how many seconds a status-check run may launch calls: half the cron's real-time
+    limit, less room for the calls still in flight (None: no limit)."""
+    limit = config['limit_time_real_cron']
+    if limit is None or limit < 0:
+        limit = config['limit_time_real']
+    if not limit or limit <= 0:
+        return None
+    return max(limit / 2 - 2 * ipc.const.REQUEST_TIMEOUT, ipc.const.REQUEST_TIMEOUT)
+
+
+def is_sandbox_store(sid, wallet_number):
+    """Tell whether a store is myPOS's public sandbox one, the only store known to be a test one."""
+    return sid == ipc.const.SANDBOX_SID or wallet_number == ipc.const.SANDBOX_WALLET_NUMBER
 
 
 def translate(env, template, params):

@@ -1,9 +1,15 @@
 # Part of payment_mypos. License LGPL-3.
 
+import datetime
 import functools
+import logging
 import re
 
 from odoo import api, fields, models
+
+from .. import const, utils
+
+_logger = logging.getLogger(__name__)
 
 # Values that must never be stored in clear in the log, whatever the field is called.
 _CARD_NUMBER_RE = re.compile(r'\b\d{12,19}\b')
@@ -92,6 +98,39 @@ class PaymentMyPOSLog(models.Model):
                 self.env['ir.model.access']._make_access_error, 'payment.transaction', 'read'
             )
         return None
+
+    @api.model
+    def _mypos_retention_cutoff(self):
+        """Return the date before which the log may forget, or None when it keeps everything."""
+        days = utils.get_int_param(
+            self.env, const.LOG_RETENTION_PARAM, const.DEFAULT_LOG_RETENTION_DAYS
+        )
+        if days <= 0:
+            return None
+        return fields.Datetime.now() - datetime.timedelta(days=days)
+
+    @api.autovacuum
+    def _gc_mypos_log(self):
+        """Forget the exchanges, with the customer data they hold, of transactions final and
+        unchanged for longer than `payment_mypos.log_retention_days` (default about 13 months),
+        like Odoo's own logs; never those of a transaction still open or changed recently."""
+        cutoff = self._mypos_retention_cutoff()
+        if not cutoff:
+            return
+        self.env.cr.execute(
+            f"""
+            DELETE FROM {self._table} log
+             USING payment_transaction tx
+             WHERE tx.id = log.transaction_id
+               AND log.create_date < %s
+               AND tx.write_date < %s
+               AND tx.state NOT IN ('draft', 'pending', 'authorized')
+            """,
+            [cutoff, cutoff],
+        )
+        _logger.info(
+            "myPOS log: forgot %s exchange(s) from before %s", self.env.cr.rowcount, cutoff
+        )
 
     @api.model
     def _mypos_add(

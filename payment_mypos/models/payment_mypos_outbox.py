@@ -5,10 +5,9 @@ import logging
 
 from odoo import api, fields, models, sql_db
 
-_logger = logging.getLogger(__name__)
+from .. import const
 
-# Key space of the advisory locks that serialise the reservations of the same documents.
-OUTBOX_LOCK_SPACE = 0x6D796F62  # 'myob'
+_logger = logging.getLogger(__name__)
 
 
 class PaymentMyPOSOutbox(models.Model):
@@ -128,7 +127,7 @@ class PaymentMyPOSOutbox(models.Model):
         with self._mypos_cursor() as cr:
             for key in keys:
                 cr.execute(
-                    'SELECT pg_advisory_xact_lock(%s, hashtext(%s))', [OUTBOX_LOCK_SPACE, key]
+                    'SELECT pg_advisory_xact_lock(%s, hashtext(%s))', [const.OUTBOX_LOCK_SPACE, key]
                 )
             cr.execute(
                 f"""
@@ -228,4 +227,43 @@ class PaymentMyPOSOutbox(models.Model):
                 f"UPDATE {self._table} SET {columns}, write_date = now() AT TIME ZONE 'UTC' "
                 "WHERE id = %s",
                 [*values.values(), row_id],
+            )
+
+    @api.model
+    def _mypos_row_terms(self, row):
+        """What a message about a lost call names: its method, OrderID, amount and reference."""
+        return {
+            'method': row['method'],
+            'order_id': row['order_id'],
+            'amount': abs(row['amount']),
+            'currency': row['currency_name'],
+            'reference': row['reference'],
+        }
+
+    @api.model
+    def _mypos_row_records(self, row):
+        """The documents a lost call paid (else its customer), to put a to-do on."""
+        records = []
+        for name, ids in (
+            ('account.move', row['invoice_db_ids']),
+            ('sale.order', row['order_db_ids']),
+        ):
+            if ids and name in self.env:
+                found = self.env[name].sudo().browse(int(i) for i in ids.split(',')).exists()
+                if found:
+                    records.append(found)
+        return records or self.env['res.partner'].sudo().browse(row['partner_db_id']).exists()
+
+    @api.autovacuum
+    def _gc_mypos_settled_calls(self):
+        """Forget the settled calls older than the myPOS log's retention (`payment_mypos.
+        log_retention_days`); a call still `sent` is kept until the status check settles it."""
+        cutoff = self.env['payment.mypos.log']._mypos_retention_cutoff()
+        if cutoff:
+            self.env.cr.execute(
+                f"DELETE FROM {self._table} WHERE state != 'sent' AND write_date < %s",
+                [cutoff],
+            )
+            _logger.info(
+                "myPOS: forgot %s settled call(s) sent before %s", self.env.cr.rowcount, cutoff
             )

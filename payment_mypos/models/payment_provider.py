@@ -3,18 +3,15 @@
 import logging
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError, ValidationError
+from odoo.exceptions import ValidationError
 
-from odoo.addons.payment import utils as payment_utils
-
-from .. import administration, compat, const, ipc, utils
+from .. import const, ipc, utils
 
 _logger = logging.getLogger(__name__)
 
 
 class PaymentProvider(models.Model):
-    _name = 'payment.provider'
-    _inherit = ['payment.provider', 'mail.thread']
+    _inherit = 'payment.provider'
 
     code = fields.Selection(selection_add=[('mypos', "myPOS")], ondelete={'mypos': 'set default'})
     mypos_sid = fields.Char(
@@ -106,21 +103,25 @@ class PaymentProvider(models.Model):
         groups='base.group_system',
     )
 
-    # Capabilities
+    # Capabilities, shown on the form: what the module does today (nothing stored).
     mypos_online_payments = fields.Boolean(
         string="Online Payments",
-        help="Offer myPOS's hosted payment page at checkout. When off, myPOS is not offered to "
-        "customers, but notifications, refunds and status checks keep working.",
-        default=True,
+        help="myPOS's hosted payment page at checkout, in the portal and on payment links.",
+        compute='_compute_mypos_capabilities',
     )
     mypos_terminal_payments = fields.Boolean(
         string="Terminal Payments",
         help="Payments on myPOS card terminals. Coming soon.",
-        default=False,
-        readonly=True,
+        compute='_compute_mypos_capabilities',
     )
 
     # === COMPUTE METHODS ===#
+
+    @api.depends('code')
+    def _compute_mypos_capabilities(self):
+        for provider in self:
+            provider.mypos_online_payments = provider.code == 'mypos'
+            provider.mypos_terminal_payments = False
 
     def _compute_mypos_configuration_pack(self):
         for provider in self:
@@ -388,150 +389,3 @@ class PaymentProvider(models.Model):
         if self.code != 'mypos':
             return default_codes
         return const.DEFAULT_PAYMENT_METHOD_CODES
-
-    @api.model
-    def _get_compatible_providers(self, *args, report=None, **kwargs):
-        """Override of `payment` to leave out myPOS when its online payments are turned off."""
-        providers = super()._get_compatible_providers(*args, report=report, **kwargs)
-        unfiltered_providers = providers
-        providers = providers.filtered(lambda p: p.code != 'mypos' or p.mypos_online_payments)
-        payment_utils.add_to_report(
-            report,
-            unfiltered_providers - providers,
-            available=False,
-            reason=_("online payments turned off in the provider's capabilities"),
-        )
-        return providers
-
-    # === ACTION METHODS - ADMINISTRATION ===#
-
-    def action_mypos_test_connection(self):
-        """Check the setup and make a signed call that moves no money; record and show the outcome.
-
-        A failure is returned as a notification rather than raised, so that the recorded outcome
-        is kept.
-
-        Note: self.ensure_one()
-
-        :return: A notification action.
-        :rtype: dict
-        :raise UserError: If the provider is not myPOS or is disabled.
-        """
-        self.ensure_one()
-        if self.code != 'mypos':
-            raise UserError(_("myPOS: This is not a myPOS provider."))
-        if self.state == 'disabled':
-            raise UserError(
-                _(
-                    "myPOS: The provider is disabled. Set it to Test Mode (or Enabled) before "
-                    "testing the connection."
-                )
-            )
-        success, outcome = self._mypos_test_connection()
-        self.write(
-            {
-                'mypos_last_test_date': fields.Datetime.now(),
-                'mypos_last_test_result': outcome,
-                'mypos_last_test_success': success,
-            }
-        )
-        return {
-            'type': 'ir.actions.client',
-            'tag': 'display_notification',
-            'params': {
-                'title': _("myPOS connection works") if success else _("myPOS connection failed"),
-                'message': outcome,
-                'type': 'success' if success else 'danger',
-                'sticky': not success,
-                'next': {'type': 'ir.actions.client', 'tag': 'soft_reload'},
-            },
-        }
-
-    def _get_reset_values(self):
-        """Override of `payment` (19.0: its Reset Credentials; here also what Disconnect clears)
-        to forget the store's credentials but keep what verifies the payments under way."""
-        values = super()._get_reset_values() if compat.ODOO_19 else {}
-        if self.code == 'mypos':
-            values.update(administration.reset_values(self))
-        return values
-
-    def action_mypos_disconnect(self):
-        """Ask for confirmation, with the count of the payments under way, before disconnecting.
-
-        Note: self.ensure_one()
-
-        :return: The confirmation wizard.
-        :rtype: dict
-        """
-        self.ensure_one()
-        if self.code != 'mypos':
-            raise UserError(_("myPOS: This is not a myPOS provider."))
-        return {
-            'type': 'ir.actions.act_window',
-            'name': _("Disconnect myPOS"),
-            'res_model': 'payment.mypos.disconnect.wizard',
-            'view_mode': 'form',
-            'target': 'new',
-            'context': {'default_provider_id': self.id},
-        }
-
-    def action_mypos_import_configuration_pack(self):
-        """Report the credentials of the pack the form just imported (on save, by its inverse).
-
-        Note: self.ensure_one()
-
-        :return: A notification action.
-        :rtype: dict
-        """
-        self.ensure_one()
-        warning = self.mypos_environment_warning
-        message = _(
-            "Store ID (SID): %(sid)s, wallet number: %(wallet)s, key index: %(index)s.",
-            sid=self.mypos_sid or '-',
-            wallet=self.mypos_wallet_number or '-',
-            index=self.mypos_key_index or '-',
-        )
-        return {
-            'type': 'ir.actions.client',
-            'tag': 'display_notification',
-            'params': {
-                'title': _("myPOS configuration pack imported"),
-                'message': f'{message}\n{warning}' if warning else message,
-                'type': 'warning' if warning else 'success',
-                'sticky': bool(warning),
-                'next': {'type': 'ir.actions.client', 'tag': 'soft_reload'},
-            },
-        }
-
-    # === BUSINESS METHODS - ADMINISTRATION (see administration.py) ===#
-
-    def _mypos_import_configuration_pack(self, pack):
-        """Store the five credentials of myPOS's configuration pack at once; see
-        `administration.import_configuration_pack`."""
-        self.ensure_one()
-        administration.import_configuration_pack(self, pack)
-
-    def _mypos_get_environment_warning(self):
-        """Return a warning when the credentials seem to belong to the other environment, or ''."""
-        self.ensure_one()
-        return administration.environment_warning(self)
-
-    def _mypos_get_webhook_problems(self):
-        """Return what prevents myPOS from notifying this database's webhook in live use."""
-        self.ensure_one()
-        return administration.webhook_problems(self)
-
-    def _mypos_test_connection(self):
-        """Check the setup, then make a call that moves no money: (success, outcome)."""
-        self.ensure_one()
-        return administration.test_connection(self)
-
-    def _mypos_get_open_transactions(self):
-        """Return the myPOS transactions of this provider whose payment may still be under way."""
-        self.ensure_one()
-        return administration.open_transactions(self)
-
-    def _mypos_disconnect(self):
-        """Forget the store's credentials and disable the provider, keeping myPOS's certificate."""
-        self.ensure_one()
-        administration.disconnect(self)

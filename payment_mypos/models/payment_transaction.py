@@ -5,12 +5,12 @@ import logging
 from werkzeug import urls
 
 from odoo import _, api, fields, models, tools
-from odoo.exceptions import ValidationError
+from odoo.exceptions import UserError, ValidationError
 
 from odoo.addons.payment import utils as payment_utils
 from odoo.addons.payment.const import CURRENCY_MINOR_UNITS
 
-from .. import compat, const, ipc, refunds, reversals, status_check, tokens, utils
+from .. import compat, const, ipc, utils
 from ..controllers.main import MyPOSController
 
 _logger = logging.getLogger(__name__)
@@ -125,8 +125,8 @@ class PaymentTransaction(models.Model):
             # the same if Odoo replays the request that sends it (serialization failure): its
             # reference and its source (the payment, the token) are replayed identically, its own
             # id is not. myPOS then refuses the replay as a duplicate OrderID instead of moving
-            # the money twice. See `refunds.send_refund` and `tokens.charge`.
-            sent_at_once = self.operation == 'refund' or self.operation in tokens.TOKEN_OPERATIONS
+            # the money twice. See `_mypos_send_money_call`.
+            sent_at_once = self.operation == 'refund' or self.operation in const.TOKEN_OPERATIONS
             if self.operation == 'refund':
                 serial = self.source_transaction_id.id
             else:
@@ -203,7 +203,7 @@ class PaymentTransaction(models.Model):
         decimals = self._mypos_decimals()
         amount_minor = payment_utils.to_minor_currency_units(self.amount, self.currency_id)
         order_id = self._mypos_get_order_id()
-        self.mypos_card_token_request = tokens.card_token_request(self)
+        self.mypos_card_token_request = self._mypos_card_token_request()
         if self.mypos_card_token_request == ipc.const.CARD_TOKEN_NONE:
             self.tokenize = False  # Not the customer's session: no card is saved onto them.
         # The customer's details go to myPOS's page only in their own session (or an
@@ -406,7 +406,7 @@ class PaymentTransaction(models.Model):
             self._mypos_apply_refund(message)
         elif message.method == ipc.const.NOTIFY_METHODS['done'] or (
             message.method == ipc.const.TOKEN_PURCHASE_METHOD
-            and self.operation in tokens.TOKEN_OPERATIONS
+            and self.operation in const.TOKEN_OPERATIONS
         ):
             self._mypos_apply_payment(message)
         elif message.method == ipc.const.NOTIFY_METHODS['cancel']:
@@ -441,7 +441,7 @@ class PaymentTransaction(models.Model):
                     "myPOS reverses it."
                 )
             )
-        card = tokens.read_card(self, message)
+        card = self._mypos_read_card(message)
         self.provider_reference = reference
         # The card brand only names the payment method; it moves no money.
         brand = const.CARD_TYPE_MAPPING.get(message.extra('CardType'))
@@ -452,138 +452,91 @@ class PaymentTransaction(models.Model):
             self._set_error(_("myPOS: myPOS saved no card (its notification has no card token)."))
             return
         self._set_done()
-        tokens.save_card(self, card)
+        self._mypos_save_card(card)
 
-    def _mypos_apply_rollback(self):
-        """Cancel the transaction, or book the reversal of a payment Odoo already confirmed."""
-        if self.state == 'done':
-            reversals.book_reversal(self)
-        elif self.state in ('draft', 'pending', 'authorized'):
-            self._set_canceled(state_message=_("myPOS reversed the payment."))
+    # === BUSINESS METHODS - THE ONE MONEY PATH ===#
 
-    # === BUSINESS METHODS - SAVED CARDS (see tokens.py) ===#
+    def _mypos_send_money_call(self, method, params):
+        """Send a call that moves money (`IPCRefund`, `IPCIAPurchase`) and apply myPOS's answer.
 
-    def _send_payment_request(self):
-        """Override of `payment` to charge the saved card with myPOS's `IPCIAPurchase`; see
-        `tokens.charge`.
-
-        Note: self.ensure_one()
-        """
-        res = super()._send_payment_request()
-        if self.provider_code == 'mypos':
-            tokens.charge(self)
-        return res
-
-    def _post_process(self):
-        """Override of `payment` to post the accounting payment of a back-office charge that
-        myPOS confirmed only later (see `tokens.settle_payment`)."""
-        res = super()._post_process()
-        self._mypos_settle_payments()
-        return res
-
-    def _mypos_settle_payments(self):
-        """Post or cancel the accounting payments of back-office charges that settled late."""
-        for tx in self.filtered(lambda t: t.provider_code == 'mypos'):
-            tokens.settle_payment(tx)
-
-    # === BUSINESS METHODS - REFUNDS (see refunds.py) ===#
-
-    def _refund(self, amount_to_refund=None):
-        """Override of `payment` (19.0) to guard the refund of a payment before it is created:
-        see `_send_refund_request`."""
-        if self.provider_code == 'mypos':
-            refunds.guard_refund(self, amount_to_refund)
-        return super()._refund(amount_to_refund=amount_to_refund)
-
-    def _send_refund_request(self, amount_to_refund=None):
-        """Override of `payment` to refund the payment with myPOS's `IPCRefund` (API §4.5).
-
-        Sending a refund is guarded against doing it twice: a concurrent request for the same
-        payment is refused while this one runs (advisory lock), a new refund is refused while
-        another one of the payment still waits for myPOS, and the refund's OrderID is the same if
-        Odoo replays the request after a serialization failure (myPOS refuses a reused OrderID).
-        On 18.0 this runs on the payment and creates the refund; on 19.0, on the refund that
-        `_refund` created after its guards.
+        The call is recorded (committed) before it is sent, and held back while another one of
+        the same documents is unsettled, so that a rollback cannot hide it nor a retry repeat it.
+        Done only on a signed status-0 answer that matches the transaction; otherwise classified
+        by `_mypos_apply_call_failure`.
 
         Note: self.ensure_one()
 
-        :param float amount_to_refund: 18.0: the amount to refund; the full amount when not given.
-        :return: 18.0: the refund transaction; 19.0: None.
-        :rtype: recordset of `payment.transaction`
-        :raise UserError: If the refund cannot be sent now (in progress, too large...).
+        :param str method: The IPC method.
+        :param list params: The call's own (name, value) pairs, in posting order.
+        :raise UserError: If another call of the same documents holds them.
         """
-        if compat.ODOO_19:
-            if self.provider_code != 'mypos':
-                return super()._send_refund_request()
-            refunds.send_refund(self)
-            return None
-        if self.provider_code != 'mypos':
-            return super()._send_refund_request(amount_to_refund=amount_to_refund)
-        refunds.guard_refund(self, amount_to_refund)
-        refund_tx = super()._send_refund_request(amount_to_refund=amount_to_refund)
-        refunds.send_refund(refund_tx)
-        return refund_tx
-
-    def _mypos_apply_refund(self, message):
-        """Mark a refund done from myPOS's signed answer (or its status); idempotent."""
-        if self.operation != 'refund' or message.method != ipc.const.REFUND_METHOD:
-            raise ValidationError(
-                _(
-                    "myPOS: %(method)s cannot be applied to %(reference)s.",
-                    method=message.method,
-                    reference=self.reference,
-                )
+        self.ensure_one()
+        holding = self.env['payment.mypos.outbox']._mypos_reserve(self, method)
+        if holding:
+            order_id, reference = holding[0][:2]
+            raise UserError(
+                self._mypos_call_message(method, 'held', order_id=order_id, reference=reference)
             )
-        if self.state == 'done':
+        try:
+            answer = self.provider_id._mypos_make_request(method, params, tx=self)
+        except ipc.RemoteError as error:
+            self._mypos_apply_call_failure(method, error)
             return
-        self.provider_reference = message.trnref or self.mypos_order_id
-        self.mypos_next_check = False
-        self._set_done()
-        if self.state == 'done':
-            # No browser polls a refund: have the outbound payment created now.
-            self.env.ref('payment.cron_post_process_payment_tx')._trigger()
+        try:
+            with self.env.cr.savepoint():
+                compat.process_message(self, answer)
+        except ValidationError as error:
+            # A signed success that does not match the call: money may have moved.
+            _logger.warning(
+                "Unexpected myPOS answer to %s of %s: %s", method, self.reference, error
+            )
+            self._set_pending(
+                state_message=self._mypos_call_message(method, 'mismatch', error=error.args[0])
+            )
+            self._mypos_schedule_check()
 
-    # === BUSINESS METHODS - STATUS CHECK (see status_check.py) ===#
+    def _mypos_apply_call_failure(self, method, error):
+        """Put the transaction in error when the money surely did not move, else leave it pending
+        for the status check; never send the call again.
 
-    def _mypos_schedule_check(self):
-        """Schedule the next status check of this transaction (growing interval)."""
-        self.mypos_next_check = status_check.next_check_date(self.mypos_check_count)
-
-    def _mypos_check_status(self):
-        """Ask myPOS about this transaction now and apply its answer; see `status_check`.
-
-        :return: 'applied', 'unknown', 'no_answer' or 'invalid'.
-        :rtype: str
+        :param str method: The IPC method that failed.
+        :param ipc.RemoteError error: Why the call gave no usable answer.
         """
-        return status_check.check_status(self)
+        explained = utils.explain_error(self.env, error)
+        if self._mypos_is_duplicate(error):
+            # Our own, replay-stable OrderID was already received (a replayed request): ask
+            # myPOS how it ended now; the scheduled check takes over if it cannot tell yet.
+            self._set_pending(
+                state_message=self._mypos_call_message(method, 'duplicate', error=explained)
+            )
+            self._mypos_schedule_check()
+            self._mypos_check_status()
+            if self.state not in ('draft', 'pending'):  # Settled at once: no check left to make.
+                self.mypos_next_check = False
+        elif error.kind is ipc.Failure.STATUS:  # A signed refusal.
+            self._set_error(self._mypos_call_message(method, 'refused', error=explained))
+        elif not error.kind.may_have_moved_money:  # Nothing was sent.
+            self._set_error(self._mypos_call_message(method, 'not_sent', error=explained))
+        else:  # Timeout, HTTP error, garbage, unsigned or wrongly signed: money may have moved.
+            self._set_pending(
+                state_message=self._mypos_call_message(method, 'unclear', error=explained)
+            )
+            self._mypos_schedule_check()
 
-    @api.model
-    def _cron_mypos_check_status(self, batch_size=50):
-        """Ask myPOS about the open myPOS transactions whose check is due (scheduled action)."""
-        status_check.run_scheduled_checks(self, batch_size=batch_size)
+    @staticmethod
+    def _mypos_is_duplicate(error):
+        """Whether myPOS refused a call as a repeat of an OrderID it already received."""
+        return (
+            error.kind is ipc.Failure.STATUS
+            and error.status_code is ipc.Status.E_DUPLICATE_TRANSMISSION
+        )
+
+    def _mypos_call_message(self, method, case, **params):
+        """Return what a person reads about a money call (`const.MONEY_CALL_MESSAGES`), in the
+        language of the current user; a hook for other wording per method and case."""
+        return utils.translate(self.env, const.MONEY_CALL_MESSAGES[method][case], params)
 
     # === ACTION METHODS ===#
-
-    def action_mypos_check_status(self):
-        """Ask myPOS now about the selected transactions and tell the result.
-
-        :return: A client action showing a notification.
-        :rtype: dict
-        """
-        payment_utils.check_rights_on_recordset(self)
-        lines = []
-        for tx in self.sudo().filtered(lambda t: t.provider_code == 'mypos'):
-            lines.append(status_check.describe_outcome(tx, tx._mypos_check_status()))
-        return {
-            'type': 'ir.actions.client',
-            'tag': 'display_notification',
-            'params': {
-                'title': _("Status checked with myPOS"),
-                'message': '\n'.join(lines) or _("No myPOS transaction selected."),
-                'sticky': False,
-                'next': {'type': 'ir.actions.client', 'tag': 'soft_reload'},
-            },
-        }
 
     def action_mypos_view_log(self):
         """Open the myPOS log of the transaction."""

@@ -75,10 +75,10 @@ SANDBOX_STORE_KEY = read_addon_file('data/sandbox/store-private-key.pem')
 MUTED = (
     'odoo.addons.payment_mypos.models.payment_provider',
     'odoo.addons.payment_mypos.models.payment_transaction',
-    'odoo.addons.payment_mypos.refunds',
-    'odoo.addons.payment_mypos.reversals',
-    'odoo.addons.payment_mypos.status_check',
-    'odoo.addons.payment_mypos.administration',
+    'odoo.addons.payment_mypos.models.payment_transaction_refund',
+    'odoo.addons.payment_mypos.models.payment_transaction_status',
+    'odoo.addons.payment_mypos.models.payment_transaction_token',
+    'odoo.addons.payment_mypos.models.payment_provider_admin',
     'odoo.addons.payment.models.payment_transaction',
 )
 

@@ -197,7 +197,7 @@ class TestConnection(MyPOSAdministrationCommon):
         for base_url, count in cases.items():
             with self.subTest(base_url=base_url):
                 self.env['ir.config_parameter'].set_param('web.base.url', base_url)
-                self.assertEqual(len(self.provider._mypos_get_webhook_problems()), count)
+                self.assertEqual(len(self.provider._mypos_webhook_problems()), count)
 
     def test_disabled_provider_refused(self):
         self.provider.state = 'disabled'
@@ -224,18 +224,18 @@ class TestDisconnect(MyPOSAdministrationCommon):
         self.assertEqual(wizard.open_transaction_count, 2)
         self.assertIn("2 myPOS transaction(s)", wizard.summary)
 
-        wizard.action_confirm()
+        with self.assertLogs('odoo.addons.payment_mypos.models.payment_provider_admin') as logs:
+            wizard.action_confirm()
+        self.assertIn(
+            f"disconnected from provider {self.provider.id} by user {self.env.uid} (2 open",
+            logs.output[0],
+        )
         self.assertEqual(self.provider.state, 'disabled')
         self.assertFalse(self.provider.mypos_sid)
         self.assertFalse(self.provider.mypos_wallet_number)
         self.assertFalse(self.provider.mypos_key_index)
         self.assertFalse(self.provider.mypos_private_key_pem)
         self.assertEqual(self.provider.mypos_public_certificate, self.mypos_certificate)
-        message = self.provider.message_ids[:1]
-        self.assertIn("disconnected by", message.body)
-        self.assertIn(self.env.user.name, message.body)
-        self.assertEqual(message.author_id, self.env.user.partner_id)
-        self.assertTrue(message.date)
 
         # myPOS notifies the payment that was under way: it is verified and applied.
         fields = self._notification_fields(tx, SID=LIVE_SID)
@@ -282,7 +282,6 @@ class TestConfigurationPack(MyPOSAdministrationCommon):
         )
         self.assertEqual(self.provider.mypos_private_key_pem, ipc.normalize_pem(SANDBOX_STORE_KEY))
         self.assertIn('BEGIN CERTIFICATE', self.provider.mypos_public_certificate)
-        self.assertIn("configuration pack was imported", self.provider.message_ids[:1].body)
 
         action = self.provider.action_mypos_import_configuration_pack()
         self.assertEqual(action['params']['type'], 'success')
@@ -349,18 +348,17 @@ class TestCapabilities(MyPOSAdministrationCommon):
             report=report,
         )
 
-    def test_online_payments_capability(self):
-        self.assertTrue(self.provider.mypos_online_payments)  # On by default.
+    def test_capabilities_are_shown_not_stored(self):
+        """Online payments on, terminal payments "coming soon": shown, with no column of their
+        own, and myPOS is offered at checkout."""
+        self.assertEqual(
+            (self.provider.mypos_online_payments, self.provider.mypos_terminal_payments),
+            (True, False),
+        )
+        for name in ('mypos_online_payments', 'mypos_terminal_payments'):
+            self.assertFalse(self.provider._fields[name].store, name)
         self.assertIn(self.provider, self._compatible())
-        self.provider.mypos_online_payments = False
-        report = {'providers': {}, 'payment_methods': {}}
-        self.assertNotIn(self.provider, self._compatible(report))
-        self.assertFalse(report['providers'][self.provider]['available'])
-        self.assertIn("online payments turned off", report['providers'][self.provider]['reason'])
-
-    def test_terminal_payments_not_editable(self):
-        self.assertFalse(self.provider.mypos_terminal_payments)
-        self.assertTrue(self.provider._fields['mypos_terminal_payments'].readonly)
+        self.assertFalse(self.env['payment.provider'].new({'code': 'none'}).mypos_online_payments)
 
 
 @tagged('post_install', '-at_install')
@@ -399,7 +397,6 @@ class TestProviderForm(MyPOSAdministrationCommon):
                 'mypos_last_test_success': False,
             }
         )
-        self.provider.message_post(body="Chatter check")
         code = """
             const waitFor = async (selector) => {
                 for (let attempt = 0; attempt < 150; attempt++) {
@@ -419,7 +416,6 @@ class TestProviderForm(MyPOSAdministrationCommon):
                 if (!failed.textContent.includes('Endpoint unreachable')) {
                     throw new Error('last test outcome not shown');
                 }
-                await waitFor(".o-mail-Chatter");
                 document.querySelector("a[name='configuration']").click();
                 await waitFor("div[name='mypos_online_payments']");
                 await waitFor("div[name='mypos_terminal_payments']");

@@ -137,7 +137,7 @@ class TestChargeAtMostOnce(MyPOSBackOfficeCommon):
             cr.execute(
                 "UPDATE payment_mypos_outbox SET create_date = create_date - interval '11 min'"
             )
-        with mute_logger(*MUTED, 'odoo.addons.payment_mypos.status_check'):
+        with mute_logger(*MUTED, 'odoo.addons.payment_mypos.models.payment_transaction_status'):
             Tx._cron_mypos_check_status()
         found = Tx.search([('mypos_order_id', '=', order_id)])
         self.assertEqual((found.state, found.amount, found.token_id), ('done', 100.0, self.token))

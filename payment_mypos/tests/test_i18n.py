@@ -12,7 +12,7 @@ from odoo.modules.module import get_manifest
 from odoo.tests import TransactionCase, tagged
 from odoo.tools.translate import trans_export
 
-from odoo.addons.payment_mypos import administration, compat, const, ipc, refunds, utils
+from odoo.addons.payment_mypos import compat, const, ipc, utils
 from odoo.addons.payment_mypos.tests.common import MyPOSCommon
 
 I18N_DIR = Path(__file__).resolve().parent.parent / 'i18n'
@@ -310,9 +310,7 @@ class TestExplainedInBulgarian(MyPOSCommon):
             if not isinstance(error, ipc.RemoteError):
                 continue
             with self.subTest(code=code):
-                text = administration.explain_connection_error(
-                    self.provider_bg, error, credentials, url
-                )
+                text = self.provider_bg._mypos_explain_connection_error(error, credentials, url)
                 self.assertBulgarian(text, url, 'Some words of myPOS')
         success, outcome = self.provider_bg._mypos_test_connection()  # The closed port.
         self.assertFalse(success)
@@ -328,7 +326,7 @@ class TestExplainedInBulgarian(MyPOSCommon):
             if not isinstance(error, ipc.RemoteError):
                 continue
             with self.subTest(code=code):
-                refunds.apply_refund_failure(refund, error)
+                refund._mypos_apply_call_failure(ipc.const.REFUND_METHOD, error)
                 self.assertBulgarian(
                     refund.state_message,
                     'http://127.0.0.1:9/vmp/checkout-test',
@@ -365,7 +363,7 @@ class TestExplainedInBulgarian(MyPOSCommon):
         tx = self._create_mypos_transaction(reference='I18N-ODD')
         tx._set_done()
         refund = tx._create_child_transaction(10.0, is_refund=True)
-        refunds.apply_refund_failure(
-            refund.with_env(self.env_bg), ipc.RemoteError('unsigned', 'x', status='²')
+        refund.with_env(self.env_bg)._mypos_apply_call_failure(
+            ipc.const.REFUND_METHOD, ipc.RemoteError('unsigned', 'x', status='²')
         )
         self.assertEqual(refund.state, 'pending')

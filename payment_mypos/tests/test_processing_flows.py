@@ -185,7 +185,7 @@ class TestWebhook(MyPOSCommon):
         self.assertEqual(self.tx.state, 'done')
         self.assertIn("reversed", self.tx.state_message)
 
-    @mute_logger(CONTROLLER_LOGGER, 'odoo.addons.payment_mypos.reversals')
+    @mute_logger(CONTROLLER_LOGGER, 'odoo.addons.payment_mypos.models.payment_transaction_refund')
     def test_rollback_of_a_saved_card_books_no_refund(self):
         """Saving a card moved no money: its reversal books no refund of 0."""
         tx = self._create_mypos_transaction(operation='validation', amount=0.0, reference='VAL-1')

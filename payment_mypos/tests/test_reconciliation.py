@@ -11,7 +11,7 @@ from odoo import fields
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment_mypos.status_check import CONCURRENCY_PARAM, OUTAGE_STREAK
+from odoo.addons.payment_mypos.const import CONCURRENCY_PARAM, OUTAGE_STREAK
 from odoo.addons.payment_mypos.tests.common import MUTED
 from odoo.addons.payment_mypos.tests.common_emulator import MyPOSEmulatorCommon
 

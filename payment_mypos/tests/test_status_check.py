@@ -8,7 +8,7 @@ from odoo.tests import tagged
 from odoo.tools import config, mute_logger
 
 from odoo.addons.payment_mypos import ipc
-from odoo.addons.payment_mypos.status_check import (
+from odoo.addons.payment_mypos.const import (
     EXPIRY_HOURS_PARAM,
     MAX_CHECKS_PARAM,
 )
