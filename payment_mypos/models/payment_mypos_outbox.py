@@ -257,13 +257,13 @@ class PaymentMyPOSOutbox(models.Model):
     @api.autovacuum
     def _gc_mypos_settled_calls(self):
         """Forget the settled calls older than the myPOS log's retention (`payment_mypos.
-        log_retention_days`); a call still `sent` is kept until the status check settles it."""
+        log_retention_days`); a call still `sent` is kept until the status check settles it.
+        On the connection of its own, where the rows are written."""
         cutoff = self.env['payment.mypos.log']._mypos_retention_cutoff()
-        if cutoff:
-            self.env.cr.execute(
-                f"DELETE FROM {self._table} WHERE state != 'sent' AND write_date < %s",
-                [cutoff],
+        if not cutoff:
+            return
+        with self._mypos_cursor() as cr:
+            cr.execute(
+                f"DELETE FROM {self._table} WHERE state != 'sent' AND write_date < %s", [cutoff]
             )
-            _logger.info(
-                "myPOS: forgot %s settled call(s) sent before %s", self.env.cr.rowcount, cutoff
-            )
+            _logger.info("myPOS: forgot %s settled call(s) sent before %s", cr.rowcount, cutoff)
