@@ -3,11 +3,29 @@
 translated explanations of myPOS's status codes and of the protocol's errors (protocol facts live
 in `ipc/const.py`)."""
 
+import ast
+from pathlib import Path
+
+from odoo import release
 from odoo.tools import LazyTranslate
 
 from .ipc.const import Status
 
 _lt = LazyTranslate(__name__)
+
+
+def _addon_version():
+    """Return the addon's own version, as its manifest writes it (1.3.0, without the series)."""
+    manifest = Path(__file__).with_name('__manifest__.py').read_text(encoding='utf-8')
+    return ast.literal_eval(manifest)['version'].removeprefix(f'{release.series}.')
+
+
+# Who calls myPOS, by the series that runs and the addon's version: the `User-Agent` every request
+# must carry (docs/mypos-protocol.md §2) and the optional `Source` field that names the
+# integration, as myPOS's own plugins write it ("sc_opencart 1.8.1").
+ADDON_VERSION = _addon_version()
+USER_AGENT = f'Odoo/{release.series} payment_mypos/{ADDON_VERSION}'
+SOURCE = f'odoo{release.version_info[0]}_payment_mypos {ADDON_VERSION}'
 
 # The payment methods enabled with the provider: cards and the brands myPOS reports (API §4.4).
 DEFAULT_PAYMENT_METHOD_CODES = {'card', 'visa', 'mastercard', 'maestro'}

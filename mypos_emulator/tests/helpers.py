@@ -146,7 +146,11 @@ def post(url, pairs, user_agent='emulator-tests', timeout=10.0):
 def api_call(emu, method, params, output_format='xml', timeout=10.0, **credential_options):
     """Send a signed server-to-server call; return (HTTP status, raw body, parsed tree or None)."""
     fields = ipc.build_request(
-        credentials(emu, **credential_options), method, params, output_format
+        credentials(emu, **credential_options),
+        method,
+        params,
+        source='emulator_tests',
+        output_format=output_format,
     )
     status, _headers, body = post(emu.url, fields, timeout=timeout)
     try:

@@ -145,6 +145,7 @@ def test_user_agent_is_not_required(emu, merchant):
         ipc.Credentials(const.SANDBOX_SID, const.SANDBOX_WALLET_NUMBER, 1, STORE_KEY, ''),
         'IPCGetPaymentStatus',
         [('OrderID', 'NO-UA')],
+        source='emulator_tests',
     )
     status, _headers, body = post(emu.url, request, user_agent=None)
     answer = ipc.read_answer(body, emu.certificate_pem)

@@ -5,9 +5,6 @@
 import enum
 import re
 
-# API §2: myPOS requires a User-Agent on every request.
-USER_AGENT = 'Odoo/18.0 payment_mypos/1.0'
-
 # Seconds a server-to-server call may wait for myPOS, in all (connect, then read).
 REQUEST_TIMEOUT = 10
 # Seconds of REQUEST_TIMEOUT the TCP connection may take.
@@ -21,9 +18,6 @@ SANDBOX_URL = 'https://www.mypos.com/vmp/checkout-test'
 
 # API §4.1: the version every official integration posts today.
 IPC_VERSION = '1.4'
-
-# Identifies this integration to myPOS (API §4.1, optional `Source` field).
-SOURCE = 'odoo18_payment_mypos'
 
 # API §6.1: myPOS's public sandbox store (its key and certificate are files of the addon).
 SANDBOX_SID = '000000000000010'

@@ -212,6 +212,7 @@ def customer_fields(
 def build_purchase(
     credentials,
     *,
+    source,
     order_id,
     amount_minor,
     decimals,
@@ -227,6 +228,7 @@ def build_purchase(
     """Return the signed fields of an `IPCPurchase` form, in posting order (API §4.2).
 
     :param Credentials credentials: The store.
+    :param str source: The `Source` field: the integration and its version, as the caller names it.
     :param list customer: Fields from :func:`customer_fields`.
     :param list cart: Fields from :func:`build_cart`.
     :param str card_token_request: `const.CARD_TOKEN_*`; storing the card only posts no amount
@@ -258,7 +260,7 @@ def build_purchase(
         ('SID', credentials.sid),
         ('WalletNumber', credentials.wallet_number),
         ('KeyIndex', str(credentials.key_index)),
-        ('Source', const.SOURCE),
+        ('Source', source),
         *amount,
         ('Currency', currency),
         ('OrderID', order_id),
@@ -309,11 +311,12 @@ def token_purchase_params(*, order_id, amount_minor, decimals, currency, card_to
     ]
 
 
-def build_request(credentials, method, params, output_format=None):
+def build_request(credentials, method, params, *, source, output_format=None):
     """Return the signed fields of a server-to-server call (API §4.1, §4.5, §4.7, §4.8).
 
     :param str method: `IPCRefund`, `IPCGetTxnStatus`, ...
     :param list params: The call's own (name, value) pairs.
+    :param str source: The `Source` field: the integration and its version, as the caller names it.
     :param str output_format: `xml` or `json`; by default `json` for the calls whose answer nests
                               a signed message (`const.JSON_ANSWER_METHODS`), else `xml`.
     :rtype: list
@@ -327,7 +330,7 @@ def build_request(credentials, method, params, output_format=None):
         ('SID', credentials.sid),
         ('WalletNumber', credentials.wallet_number),
         ('KeyIndex', str(credentials.key_index)),
-        ('Source', const.SOURCE),
+        ('Source', source),
         *params,
         ('OutputFormat', output_format),
     ]

@@ -322,8 +322,9 @@ class PaymentProvider(models.Model):
         call = ipc.transport.Call(
             method=method,
             url=self._mypos_get_api_url(),
-            fields=tuple(ipc.build_request(credentials, method, params)),
+            fields=tuple(ipc.build_request(credentials, method, params, source=const.SOURCE)),
             certificate=credentials.certificate,
+            user_agent=const.USER_AGENT,
         )
         order_id = ipc.get_field(params, 'OrderID')
         if tx:

@@ -224,6 +224,7 @@ class PaymentTransaction(models.Model):
         try:
             purchase = ipc.build_purchase(
                 provider._mypos_get_credentials(),
+                source=const.SOURCE,
                 order_id=order_id,
                 amount_minor=amount_minor,
                 decimals=decimals,

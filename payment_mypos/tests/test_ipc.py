@@ -264,6 +264,7 @@ class TestPurchase(unittest.TestCase):
             with self.subTest(text=text):
                 fields = ipc.build_purchase(
                     credentials,
+                    source='tests',
                     order_id=ipc.make_order_id(text, 'ab12cd34', 1),
                     amount_minor=100,
                     decimals=2,
@@ -302,6 +303,7 @@ class TestPurchase(unittest.TestCase):
         with self.assertRaisesRegex(ipc.IPCError, "does not add up"):
             ipc.build_purchase(
                 credentials,
+                source='tests',
                 order_id='x',
                 amount_minor=1000,
                 decimals=2,
@@ -502,7 +504,9 @@ class TestRequests(unittest.TestCase):
         ]
         for method, output_format, expected in cases:
             with self.subTest(method=method, output_format=output_format):
-                fields = ipc.build_request(store, method, [('OrderID', 'X')], output_format)
+                fields = ipc.build_request(
+                    store, method, [('OrderID', 'X')], source='tests', output_format=output_format
+                )
                 self.assertEqual(fields[-2], ('OutputFormat', expected))
                 self.assertTrue(
                     ipc.verify(

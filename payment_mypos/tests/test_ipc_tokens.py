@@ -21,6 +21,7 @@ URLS = {
 def purchase(card_token_request):
     return ipc.build_purchase(
         STORE,
+        source='tests',
         order_id='S1_ab12cd34_7',
         amount_minor=2345,
         decimals=2,
@@ -67,7 +68,7 @@ class TestTokenPurchase(unittest.TestCase):
             currency='EUR',
             card_token='EMU0123456789ABCDEF',
         )
-        fields = ipc.build_request(STORE, ipc.const.TOKEN_PURCHASE_METHOD, params)
+        fields = ipc.build_request(STORE, ipc.const.TOKEN_PURCHASE_METHOD, params, source='tests')
         self.assertEqual(
             [name for name, _value in fields],
             [
