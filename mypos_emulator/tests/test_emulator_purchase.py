@@ -148,7 +148,7 @@ def test_user_agent_is_not_required(emu, merchant):
         source='emulator_tests',
     )
     status, _headers, body = post(emu.url, request, user_agent=None)
-    answer = ipc.read_answer(body, emu.certificate_pem)
+    answer = ipc.check_answer(body, emu.certificate_pem)
     assert status == 200 and field(answer, 'PaymentStatus') == '2'
     assert not emu.rejected()
 

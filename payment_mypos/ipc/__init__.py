@@ -12,10 +12,10 @@ which production code never imports.
 from . import const, layouts, transport
 from .answers import (
     MAX_ANSWER_DEPTH,
-    explain_status,
+    check_answer,
     flatten_values,
     parse_response,
-    read_answer,
+    status_text,
     verify_response,
 )
 from .const import Status
@@ -78,13 +78,13 @@ __all__ = [
     'build_request',
     'cart_total',
     'check_credentials',
+    'check_answer',
     'check_pairs',
     'checkout_language',
     'clean_text',
     'const',
     'customer_fields',
     'decode_configuration_pack',
-    'explain_status',
     'fingerprint',
     'flatten_values',
     'forget_keys',
@@ -102,7 +102,6 @@ __all__ = [
     'parse_response',
     'public_key_der',
     'public_key_pem',
-    'read_answer',
     'read_card',
     'read_form',
     'same_public_key',
@@ -111,6 +110,7 @@ __all__ = [
     'sign_fields',
     'signing_payload',
     'split_name',
+    'status_text',
     'token_purchase_params',
     'transport',
     'verify',

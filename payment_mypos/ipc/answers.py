@@ -123,7 +123,7 @@ def verify_response(tree, public_key_pem):
     return tree
 
 
-def explain_status(status, status_msg=None):
+def status_text(status, status_msg=None):
     """Return the code and official name of a myPOS `Status` (API §5), in English for the log.
 
     :param int|str status: The code, as myPOS writes one (see :meth:`.const.Status.number`).
@@ -156,7 +156,7 @@ def status_failure(status):
     return Failure.UNCLEAR
 
 
-def read_answer(body, public_key_pem):
+def check_answer(body, public_key_pem):
     """Parse and verify a server-to-server answer, and check its `Status` (API §3.3, §5).
 
     Only a `Status` of exactly '0' is a success and only ASCII digits not all zeros a refusal;
@@ -177,7 +177,7 @@ def read_answer(body, public_key_pem):
     status = get_field(tree, 'Status')
     signature = get_field(tree, 'Signature')
     if not signature:
-        message = explain_status(status, get_field(tree, 'StatusMsg')) if status else ""
+        message = status_text(status, get_field(tree, 'StatusMsg')) if status else ""
         raise RemoteError(
             Failure.UNSIGNED,
             f"myPOS's answer is not signed. {message}".strip(),
@@ -198,7 +198,7 @@ def read_answer(body, public_key_pem):
     if failure is Failure.STATUS:
         raise RemoteError(
             Failure.STATUS,
-            explain_status(status, get_field(tree, 'StatusMsg')),
+            status_text(status, get_field(tree, 'StatusMsg')),
             status=status,
             tree=tree,
         )

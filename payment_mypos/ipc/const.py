@@ -101,7 +101,6 @@ ANSWER_LAYOUTS = {
     # myPOS's Checkout API v1.4 document: the answer of a saved card's charge.
     'IPCIAPurchase': ('IPCmethod', 'IPC_Trnref', 'Amount', 'Currency'),
     'IPCGetTxnStatus': ('IPCmethod', 'OrderID'),
-    'IPCGetPaymentStatus': ('IPCmethod', 'OrderID'),
 }
 
 

@@ -282,7 +282,7 @@ def read_form(pairs, methods=None):
 def read_answer(tree, method):
     """Read a verified, status-0 answer of myPOS against the layout of `method` (API §4.5-§4.8).
 
-    :param list tree: The answer, as returned by :func:`.answers.read_answer`.
+    :param list tree: The answer, as returned by :func:`.answers.check_answer`.
     :param str method: The method that was called.
     :rtype: Message
     :raise MalformedMessage: If a field is missing, misplaced, repeated or ill-formed.

@@ -311,18 +311,16 @@ def token_purchase_params(*, order_id, amount_minor, decimals, currency, card_to
     ]
 
 
-def build_request(credentials, method, params, *, source, output_format=None):
-    """Return the signed fields of a server-to-server call (API §4.1, §4.5, §4.7, §4.8).
+def build_request(credentials, method, params, *, source):
+    """Return the signed fields of a server-to-server call (API §4.1, §4.5, §4.7, §4.8), asking
+    for its answer in JSON if it nests a signed message (`const.JSON_ANSWER_METHODS`), else XML.
 
     :param str method: `IPCRefund`, `IPCGetTxnStatus`, ...
     :param list params: The call's own (name, value) pairs.
     :param str source: The `Source` field: the integration and its version, as the caller names it.
-    :param str output_format: `xml` or `json`; by default `json` for the calls whose answer nests
-                              a signed message (`const.JSON_ANSWER_METHODS`), else `xml`.
     :rtype: list
     """
-    if not output_format:
-        output_format = 'json' if method in const.JSON_ANSWER_METHODS else 'xml'
+    output_format = 'json' if method in const.JSON_ANSWER_METHODS else 'xml'
     fields = [
         ('IPCmethod', method),
         ('IPCVersion', const.IPC_VERSION),

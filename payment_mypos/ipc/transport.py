@@ -14,7 +14,7 @@ import requests
 import urllib3
 
 from . import const, layouts
-from .answers import read_answer
+from .answers import check_answer
 from .errors import Failure, MalformedMessage, RemoteError
 
 
@@ -34,7 +34,7 @@ class Call:
         :rtype: layouts.Message
         :raise RemoteError: If there is no such answer; `kind` says whether money may have moved.
         """
-        tree = read_answer(post(self.url, list(self.fields), self.user_agent), self.certificate)
+        tree = check_answer(post(self.url, list(self.fields), self.user_agent), self.certificate)
         try:
             return layouts.read_answer(tree, self.method)
         except MalformedMessage as error:

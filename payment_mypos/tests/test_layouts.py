@@ -154,7 +154,7 @@ class TestReadAnswer(unittest.TestCase):
             f'<{name}>{value}</{name}>' for name, value in ipc_testing.sign_tree(tree, MYPOS_KEY)
         )
         body = f'<IPC_response>{elements}</IPC_response>'
-        return ipc.read_answer(body.encode(), MYPOS_CERT)
+        return ipc.check_answer(body.encode(), MYPOS_CERT)
 
     def test_refund_answer(self):
         tree = [
