@@ -8,7 +8,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from .messages import STATUS_NAMES
+from ._ipc import const
 
 
 class EmulatorError(Exception):
@@ -47,7 +47,7 @@ def _error_status(value):
     if isinstance(value, bool):
         raise ValueError(value)
     status = int(str(value))
-    if status == 0 or status not in STATUS_NAMES:
+    if status == 0 or status not in const.STATUS_NAMES:
         raise ValueError(value)
     return status
 

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from mypos_emulator import STATUS_NAMES, EmulatorError, Faults, http_request
+from mypos_emulator import EmulatorError, Faults, http_request
 from mypos_emulator._ipc import const, ipc
 
 from .helpers import (
@@ -279,7 +279,7 @@ def test_token_decline(emu, merchant, decline):
         assert [key for key, _value in tree] == ERROR_ORDER
         assert (field(tree, 'IPCmethod'), _code(tree)) == ('IPCIAPurchase', str(decline))
         assert field(tree, 'StatusMsg') == (
-            f"the stored card was not charged: {STATUS_NAMES[decline]} (fault token_decline)"
+            f"the stored card was not charged: {const.STATUS_NAMES[decline]} (fault token_decline)"
         )
     order = emu.order('IA-DECL')
     assert (order['status'], order['ipc_trnref'], order['last_message']) == ('declined', None, None)
