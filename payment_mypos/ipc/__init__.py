@@ -4,9 +4,10 @@ outside this folder (a repository test checks it).
 
 Building the fields of a call, signing them, parsing what myPOS posts or answers, verifying its
 signature and reading it by position, and the HTTP exchange. Amounts are integers in minor units
-everywhere; they become decimal strings only at the wire. Protocol facts: docs/mypos-protocol.md
-(cited as "API §n"). myPOS's side (keys, certificates, signed answers) is in :mod:`.testing`,
-which production code never imports.
+everywhere; they become decimal strings only at the wire. Protocol facts: myPOS's documentation
+(https://developers.mypos.com/apis/checkout-api/...), cited by page, and the repository's
+docs/mypos-protocol.md where no public page states them. myPOS's side (keys, certificates, signed
+answers) is in :mod:`.testing`, which production code never imports.
 """
 
 from . import const, layouts, transport
