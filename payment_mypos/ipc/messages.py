@@ -319,8 +319,8 @@ def token_purchase_params(*, order_id, amount_minor, decimals, currency, card_to
 
 
 def build_request(credentials, method, params, *, source):
-    """Return the signed fields of a server-to-server call, asking
-    for its answer in JSON if it nests a signed message (`const.JSON_ANSWER_METHODS`), else XML.
+    """Return the signed fields of a server-to-server call, asking for its answer in JSON if it
+    nests a signed message (`const.JSON_ANSWER_METHODS`), else in XML.
 
     :param str method: `IPCRefund`, `IPCGetTxnStatus`, ...
     :param list params: The call's own (name, value) pairs.
