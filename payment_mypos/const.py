@@ -27,10 +27,12 @@ ADDON_VERSION = _addon_version()
 USER_AGENT = f'Odoo/{release.series} payment_mypos/{ADDON_VERSION}'
 SOURCE = f'odoo{release.version_info[0]}_payment_mypos {ADDON_VERSION}'
 
-# The payment methods enabled with the provider: cards and the brands myPOS reports (API §4.4).
+# The payment methods enabled with the provider: cards and the brands myPOS reports
+# (https://developers.mypos.com/apis/checkout-api/purchase-notify).
 DEFAULT_PAYMENT_METHOD_CODES = {'card', 'visa', 'mastercard', 'maestro'}
 
-# API §4.4 `CardType` of IPCPurchaseNotify -> Odoo payment method code.
+# `CardType` of IPCPurchaseNotify (https://developers.mypos.com/apis/checkout-api/purchase-notify)
+# -> Odoo payment method code.
 CARD_TYPE_MAPPING = {
     '1': 'mastercard',
     '2': 'maestro',
@@ -41,12 +43,15 @@ CARD_TYPE_MAPPING = {
     '7': 'bancontact',
 }
 
-# API §6.1: the key material of myPOS's public sandbox store, shipped with the addon.
+# The key material of myPOS's public sandbox store, shipped with the addon
+# (docs/mypos-protocol.md §6.1).
 SANDBOX_PRIVATE_KEY_FILE = 'data/sandbox/store-private-key.pem'
 SANDBOX_CERTIFICATE_FILE = 'data/sandbox/mypos-public-cert.pem'
 
-# API §5 and the troubleshooting notes it cites: what each status means for a merchant, and what to
-# do about it. Shown wherever a myPOS answer reaches a person.
+# What each status means for a merchant, and what to do about it
+# (https://developers.mypos.com/apis/checkout-api/checkout-getting-started/error-messages,
+# https://developers.mypos.com/guides/troubleshooting-guides/online-payments-troubleshooting). Shown
+# wherever a myPOS answer reaches a person.
 STATUS_EXPLANATIONS = {
     Status.SUCCESS: _lt("Success."),
     Status.E_MISSING_REQ_PARAMS: _lt(
