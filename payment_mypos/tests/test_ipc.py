@@ -238,8 +238,8 @@ class TestPurchase(unittest.TestCase):
 
     def test_shopper_text_cannot_serve_as_another_field(self):
         """Re-cut or re-labelled, no value a shopper typed reads as a URL, an IPC method or an
-        account number (API §3.3a): shopper text holds no '-', so the form's values are the only
-        cut, and each of them is checked as a whole."""
+        account number (docs/mypos-protocol.md §3.3a): shopper text holds no '-', so the form's
+        values are the only cut, and each of them is checked as a whole."""
         credentials = ipc.Credentials(
             '000000000000010', '61938166610', 1, SANDBOX_STORE_KEY, MYPOS_CERT
         )
@@ -490,8 +490,8 @@ class TestAnswers(unittest.TestCase):
 
 class TestRequests(unittest.TestCase):
     def test_output_format(self):
-        """IPCGetTxnStatus, whose answer nests a signed OrderStatus, is asked in JSON (API §2);
-        the other calls in XML."""
+        """IPCGetTxnStatus, whose answer nests a signed OrderStatus, is asked in JSON
+        (docs/mypos-protocol.md §2); the other calls in XML."""
         store = ipc.Credentials(
             ipc.const.SANDBOX_SID, ipc.const.SANDBOX_WALLET_NUMBER, 1, SANDBOX_STORE_KEY, MYPOS_CERT
         )

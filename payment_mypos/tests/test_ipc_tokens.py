@@ -1,6 +1,11 @@
 # Part of payment_mypos. License LGPL-3.
 """The protocol of saved cards, without Odoo's flows: the purchase's CardTokenRequest, the charge
-IPCIAPurchase as signed and answered, and the card read from a notification (API §4.2, §4.11)."""
+IPCIAPurchase as signed and answered, and the card read from a notification.
+
+https://developers.mypos.com/apis/checkout-api/purchase
+https://developers.mypos.com/apis/checkout-api/purchase-notify
+docs/mypos-protocol.md §4.11
+"""
 
 import unittest
 

@@ -1,6 +1,7 @@
 # Part of payment_mypos. License LGPL-3.
-"""The strict reading of myPOS's messages (API §3.3a): decisive values at their documented places,
-in formats without '-', names never trusted; anything else refused with a clear reason."""
+"""The strict reading of myPOS's messages (docs/mypos-protocol.md §3.3a): decisive values at their
+documented places, in formats without '-', names never trusted; anything else refused with a clear
+reason."""
 
 import unittest
 
@@ -49,7 +50,8 @@ class TestReadForm(unittest.TestCase):
         self.assertEqual(ipc.read_form(signed(fields)).verify(MYPOS_CERT).trnref, '410227')
 
     def test_reference_example_is_refused(self):
-        """API §3.3a: a cancel re-cut and re-named as a notification."""
+        """The example of docs/mypos-protocol.md §3.3a: a cancel re-cut and re-named as a
+        notification."""
         cancel = signed(
             [
                 ('IPCmethod', 'IPCPurchaseCancel'),
