@@ -11,7 +11,8 @@ from .messages import Reject
 from .state import PAID_OR_PAYING, iso, new_order, note_sent, now
 from .wire import Response
 
-# IPCGetPaymentStatus's PaymentStatus for each order status (API §4.7).
+# IPCGetPaymentStatus's PaymentStatus for each order status
+# (https://developers.mypos.com/apis/checkout-api/get-payment-status).
 _PAYMENT_STATUS = {
     'paid': '1',
     'pending': '2',
@@ -243,7 +244,7 @@ class Api:
             if card is None or card['sid'] != self.store.sid:  # 5: emulator's choice.
                 raise Reject(ipc.Status.E_INVALID_PARAMS, f"unknown CardToken {token!r}")
             order = self.state.orders.get(order_id)
-            if order and order['status'] in PAID_OR_PAYING:  # As for IPCPurchase (API §4.2).
+            if order and order['status'] in PAID_OR_PAYING:  # As for IPCPurchase.
                 raise Reject(
                     ipc.Status.E_DUPLICATE_TRANSMISSION,
                     f"a payment was already made with OrderID {order_id}",
@@ -274,8 +275,8 @@ class Api:
             trnref = self.state.next_trnref()
             request_datetime = now().strftime('%Y-%m-%d %H:%M:%S')
             attempt['outcome'] = 'approved'
-            # What IPCGetTxnStatus nests as OrderStatus (emulator's choice: the docs say only
-            # "the last message myPOS sent", API §4.8, which was this call's answer).
+            # What IPCGetTxnStatus nests as OrderStatus (emulator's choice: the docs say only "the
+            # last message myPOS sent", docs/mypos-protocol.md §4.8, which was this call's answer).
             order_status = answers.order_message(
                 'IPCIAPurchase',
                 self.store,
@@ -318,7 +319,7 @@ class Api:
         tree = [('IPCMethod', 'IPCGetTxnStatus'), ('OrderID', order_id)]
         if not last:
             # A refund's OrderID: its last message is the refund itself (undocumented for real
-            # myPOS, API §4.8, §9 — an assumption the module documents).
+            # myPOS, docs/mypos-protocol.md §4.8, §9 — an assumption the module documents).
             refunds = self.state.copy_refunds()
             refund = next((r for r in refunds if r['refund_order_id'] == order_id), None)
             if refund:

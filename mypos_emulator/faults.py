@@ -41,7 +41,7 @@ _HTTP_STATUS_FAULTS = {
 
 
 def _error_status(value):
-    """A documented myPOS error status (API §5, not 0), or None; else ValueError."""
+    """A documented myPOS error status (not 0), or None; else ValueError."""
     if value in (None, ''):
         return None
     if isinstance(value, bool):

@@ -2,8 +2,11 @@
 
 Signing and verifying reuse the protocol package ``payment_mypos/ipc/`` (loaded by :mod:`._ipc`);
 this module adds what only the server side needs: case-insensitive field access and the checks
-myPOS makes on a purchase, a card and server-to-server calls (with the status codes of API §5).
+myPOS makes on a purchase, a card and server-to-server calls, refused with myPOS's status codes.
 What myPOS signs and answers is in :mod:`.answers`.
+
+https://developers.mypos.com/apis/checkout-api/purchase
+https://developers.mypos.com/apis/checkout-api/checkout-getting-started/error-messages
 """
 
 import re
@@ -22,19 +25,20 @@ API_METHODS = (
 )
 IPC_VERSIONS = ('1.3', '1.4', '1.4.1')
 
-AMOUNT_RE = re.compile(r'\d+(\.\d{1,2})?')  # API §7: decimal point only, at most 2 decimals.
+AMOUNT_RE = re.compile(r'\d+(\.\d{1,2})?')  # Decimal point, at most 2 decimals.
 SIGNED_AMOUNT_RE = re.compile(r'-?\d+(\.\d{1,2})?')  # Cart rows: discounts are negative.
-# The enabled currencies without minor units in ISO 4217 (the others have 2): they decide how a
-# zero amount is written (emulator's choice; API §7 leaves myPOS's handling of decimals open).
+# The enabled currencies without minor units in ISO 4217 (the others have 2): they decide how a zero
+# amount is written (emulator's choice; docs/mypos-protocol.md §7 leaves myPOS's handling of
+# decimals open).
 ZERO_DECIMAL_CURRENCIES = frozenset({'ISK', 'JPY'})
-# The fields of an amount and a cart, which a store-card-only IPCPurchase does not post (API §4.2).
+# The fields of an amount and a cart, which a store-card-only IPCPurchase does not post.
 _CART_FIELD_RE = re.compile(
     r'(amount|cartitems|(article|quantity|price|amount|currency|delivery)_\d+)', re.IGNORECASE
 )
 
 
 class Reject(Exception):
-    """A request refused with a myPOS status code (API §5)."""
+    """A request refused with a myPOS status code."""
 
     def __init__(self, status, message):
         super().__init__(message)
@@ -60,7 +64,8 @@ class Store:
 
 
 class Fields:
-    """The posted (name, value) pairs with case-insensitive access by name (API §2)."""
+    """The posted (name, value) pairs with case-insensitive access by name, as myPOS matches them
+    (docs/mypos-protocol.md §2)."""
 
     def __init__(self, pairs):
         self.pairs = list(pairs)
@@ -108,7 +113,7 @@ def zero_amount(currency):
 
 
 def check_identity(fields, store):
-    """The checks every call goes through: store, key, signature, wallet (API §3.2, §4.1, §5).
+    """The checks every call goes through: store, key, signature, wallet.
 
     Order: SID (1 missing / 4 unknown), KeyIndex (1 missing / 3 wrong), Signature (2 missing or
     not verifying with the merchant key), WalletNumber (1 missing / 5 wrong), IPCVersion (1 / 5).
@@ -195,7 +200,7 @@ def _check_order_id(fields):
 
 
 def check_purchase(fields, store):
-    """Check an `IPCPurchase` form as myPOS would before showing its payment page (API §4.2).
+    """Check an `IPCPurchase` form as myPOS would before showing its payment page.
 
     With `CardTokenRequest=1` (store the card, no payment) there is no `Amount` and no cart, as
     myPOS's PHP SDK posts it; posting either anyway is refused with 5 (emulator's choice).
@@ -316,7 +321,7 @@ def check_token_purchase(fields, store):
 
 
 def check_cart(fields, amount, currency):
-    """Check the cart rows (API §4.2 "Cart rules") and return them as dicts."""
+    """Check the cart rows (the purchase page's "Cart rules") and return them as dicts."""
     count_text = fields.get('CartItems', '')
     if count_text == '':
         raise Reject(ipc.Status.E_MISSING_REQ_PARAMS, "missing required field(s): CartItems")
@@ -382,7 +387,10 @@ DECLINED_CARDS = {
 
 
 def card_type(number):
-    """Return myPOS's CardType code (API §4.4) for a card number."""
+    """Return myPOS's CardType code for a card number.
+
+    https://developers.mypos.com/apis/checkout-api/purchase-notify
+    """
     if number.startswith('4'):
         return '3'  # VISA
     if re.match(r'5[1-5]|2(2[2-9]|[3-6]\d|7[01]|720)', number):

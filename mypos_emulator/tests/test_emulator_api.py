@@ -1,4 +1,9 @@
-"""Server-to-server calls: IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus (API §4.5-4.8)."""
+"""Server-to-server calls: IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus.
+
+https://developers.mypos.com/apis/checkout-api/refund
+https://developers.mypos.com/apis/checkout-api/get-payment-status
+docs/mypos-protocol.md §4.8 (IPCGetTxnStatus)
+"""
 
 import json
 

@@ -68,7 +68,7 @@ def test_known_bad_vector_is_refused(emu):
     assert 'E_SIGNATURE_FAILED' in html
 
 
-# === Purchase form checks (API §4.2, §5) === #
+# === Purchase form checks (myPOS's purchase and error-messages pages) === #
 
 BAD_PURCHASES = [
     ('missing URL_Notify', dict(drop=('URL_Notify',)), 1),

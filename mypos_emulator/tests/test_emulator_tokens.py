@@ -1,5 +1,9 @@
 """Saved cards on the hosted page: CardTokenRequest 1 (store only) and 2 (pay and store), the
-token rule (one token per card and store), and where the stored cards show (API §4.2, §4.4)."""
+token rule (one token per card and store), and where the stored cards show.
+
+https://developers.mypos.com/apis/checkout-api/purchase
+https://developers.mypos.com/apis/checkout-api/purchase-notify
+"""
 
 import json
 import re
