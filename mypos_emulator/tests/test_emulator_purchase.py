@@ -68,7 +68,9 @@ def test_known_bad_vector_is_refused(emu):
     assert 'E_SIGNATURE_FAILED' in html
 
 
-# === Purchase form checks (myPOS's purchase and error-messages pages) === #
+# === Purchase form checks === #
+# https://developers.mypos.com/apis/checkout-api/purchase
+# https://developers.mypos.com/apis/checkout-api/checkout-getting-started/error-messages
 
 BAD_PURCHASES = [
     ('missing URL_Notify', dict(drop=('URL_Notify',)), 1),

@@ -437,8 +437,8 @@ class TestProviderForm(MyPOSAdministrationCommon):
 @tagged('post_install', '-at_install')
 class TestStatusExplanations(MyPOSAdministrationCommon):
     def test_every_status_explained(self):
-        """Each status myPOS documents (error-messages) has a name and an explanation with cause
-        and fix."""
+        """Each status myPOS documents has a name and an explanation with cause and fix
+        (https://developers.mypos.com/apis/checkout-api/checkout-getting-started/error-messages)."""
         for code in [*range(26), 99]:
             with self.subTest(code=code):
                 self.assertIn(code, ipc.const.STATUS_NAMES)
