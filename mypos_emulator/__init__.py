@@ -11,14 +11,13 @@ See README.md.
 """
 
 from .faults import EmulatorError, Faults
-from .messages import DECLINED_CARDS, STATUS_NAMES, Reject
+from .messages import DECLINED_CARDS, Reject
 from .server import Emulator
 from .shopper import PaymentResult
 from .wire import http_request
 
 __all__ = [
     'DECLINED_CARDS',
-    'STATUS_NAMES',
     'Emulator',
     'EmulatorError',
     'Faults',

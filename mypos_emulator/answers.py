@@ -1,5 +1,6 @@
-"""What myPOS sends: the messages it signs about an order, and its signed XML/JSON answers
-(API §2, §3.3).
+"""What myPOS sends: the messages it signs about an order, and its signed XML/JSON answers.
+
+https://developers.mypos.com/apis/checkout-api/checkout-getting-started/authentication
 """
 
 import json
@@ -8,18 +9,23 @@ from xml.etree import ElementTree
 
 from ._ipc import ipc, testing
 
-# The top-level key spelling of each answer (API §2: `IPCMethod` for the two status calls).
+# The top-level key spelling of each answer (`IPCMethod` for the two status calls:
+# docs/mypos-protocol.md §2).
 ANSWER_METHOD_KEY = {'IPCGetTxnStatus': 'IPCMethod', 'IPCGetPaymentStatus': 'IPCMethod'}
 
 
 def signed(pairs, private_key_pem):
-    """Return a tree with a `Signature` over its flattened values appended (API §3.3)."""
+    """Return a tree with a `Signature` over its flattened values appended, as myPOS signs."""
     pairs = [(key, value if isinstance(value, list) else str(value)) for key, value in pairs]
     return testing.sign_tree(pairs, private_key_pem)
 
 
 def order_message(method, store, amount, currency, order_id, private_key_pem, extra=()):
-    """A message myPOS signs about one order, its fields in the order of API §4.3, §4.4."""
+    """A message myPOS signs about one order, its fields in the documented order.
+
+    https://developers.mypos.com/apis/checkout-api/purchase-notify
+    https://developers.mypos.com/apis/checkout-api/purchase-notify-ok
+    """
     pairs = [
         ('IPCmethod', method),
         ('SID', store.sid),

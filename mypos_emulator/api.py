@@ -6,12 +6,13 @@ import copy
 from decimal import Decimal
 
 from . import answers, messages
-from ._ipc import ipc
+from ._ipc import const, ipc
 from .messages import Reject
 from .state import PAID_OR_PAYING, iso, new_order, note_sent, now
 from .wire import Response
 
-# IPCGetPaymentStatus's PaymentStatus for each order status (API §4.7).
+# IPCGetPaymentStatus's PaymentStatus for each order status
+# (https://developers.mypos.com/apis/checkout-api/get-payment-status).
 _PAYMENT_STATUS = {
     'paid': '1',
     'pending': '2',
@@ -168,29 +169,29 @@ class Api:
             'IPCIAPurchase': self._token_purchase,
         }.get(method)
         if handler is None:
-            raise Reject(messages.UNSUPPORTED_CALL, f"IPCmethod {method} is not emulated")
+            raise Reject(ipc.Status.E_UNSUPPORTED_CALL, f"IPCmethod {method} is not emulated")
         return handler(fields, faults)
 
     def _refund(self, fields, faults):
         fields.require('IPC_Trnref', 'Amount', 'Currency')
         amount = messages.parse_amount(fields.get('Amount'))
         if amount <= 0:
-            raise Reject(messages.WRONG_AMOUNT, "the refund Amount must be positive")
+            raise Reject(ipc.Status.E_WRONG_AMOUNT, "the refund Amount must be positive")
         trnref, currency = fields.get('IPC_Trnref'), fields.get('Currency')
         refund_order_id = fields.get('OrderID') or ''
         with self.state.lock:
             order_id = self.state.trnrefs.get(trnref)
             if order_id is None:
-                raise Reject(messages.INVALID_PARAMS, f"unknown IPC_Trnref {trnref!r}")
+                raise Reject(ipc.Status.E_INVALID_PARAMS, f"unknown IPC_Trnref {trnref!r}")
             order = self.state.orders[order_id]
             if order['status'] != 'paid':
                 raise Reject(
-                    messages.TRANSACTION_NOT_PERMITTED,
+                    ipc.Status.E_TRANSACTION_NOT_PERMITTED,
                     f"the purchase {order_id} is {order['status']}, not paid",
                 )
             if currency != order['currency']:
                 raise Reject(
-                    messages.INVALID_PARAMS,
+                    ipc.Status.E_INVALID_PARAMS,
                     f"Currency {currency} differs from the purchase's {order['currency']}",
                 )
             if refund_order_id and (
@@ -198,17 +199,18 @@ class Api:
                 or any(r['refund_order_id'] == refund_order_id for r in self.state.refunds)
             ):
                 raise Reject(
-                    messages.DUPLICATE_TRANSMISSION, f"OrderID {refund_order_id} was already used"
+                    ipc.Status.E_DUPLICATE_TRANSMISSION,
+                    f"OrderID {refund_order_id} was already used",
                 )
             if faults.refund_insufficient_funds:
                 raise Reject(
-                    messages.NOT_SUFFICIENT_FUNDS,
+                    ipc.Status.E_NOT_SUFFICIENT_FUNDS,
                     "not enough funds in the merchant account (fault)",
                 )
             balance = Decimal(order['amount']) - order['refunded']
             if amount > balance:
                 raise Reject(
-                    messages.WRONG_AMOUNT,
+                    ipc.Status.E_WRONG_AMOUNT,
                     f"the refund {fields.get('Amount')} exceeds the refundable balance "
                     f"{messages.format_decimal(balance)}",
                 )
@@ -240,11 +242,11 @@ class Api:
         with self.state.lock:
             card = self.state.tokens.get(token)
             if card is None or card['sid'] != self.store.sid:  # 5: emulator's choice.
-                raise Reject(messages.INVALID_PARAMS, f"unknown CardToken {token!r}")
+                raise Reject(ipc.Status.E_INVALID_PARAMS, f"unknown CardToken {token!r}")
             order = self.state.orders.get(order_id)
-            if order and order['status'] in PAID_OR_PAYING:  # As for IPCPurchase (API §4.2).
+            if order and order['status'] in PAID_OR_PAYING:  # As for IPCPurchase.
                 raise Reject(
-                    messages.DUPLICATE_TRANSMISSION,
+                    ipc.Status.E_DUPLICATE_TRANSMISSION,
                     f"a payment was already made with OrderID {order_id}",
                 )
             if not order:
@@ -267,14 +269,14 @@ class Api:
                 order['status'] = 'declined'
                 raise Reject(
                     status,
-                    f"the stored card was not charged: {messages.STATUS_NAMES[status]} "
+                    f"the stored card was not charged: {const.STATUS_NAMES[status]} "
                     f"(fault token_decline)",
                 )
             trnref = self.state.next_trnref()
             request_datetime = now().strftime('%Y-%m-%d %H:%M:%S')
             attempt['outcome'] = 'approved'
-            # What IPCGetTxnStatus nests as OrderStatus (emulator's choice: the docs say only
-            # "the last message myPOS sent", API §4.8, which was this call's answer).
+            # What IPCGetTxnStatus nests as OrderStatus (emulator's choice: the docs say only "the
+            # last message myPOS sent", docs/mypos-protocol.md §4.8, which was this call's answer).
             order_status = answers.order_message(
                 'IPCIAPurchase',
                 self.store,
@@ -317,7 +319,7 @@ class Api:
         tree = [('IPCMethod', 'IPCGetTxnStatus'), ('OrderID', order_id)]
         if not last:
             # A refund's OrderID: its last message is the refund itself (undocumented for real
-            # myPOS, API §4.8, §9 — an assumption the module documents).
+            # myPOS, docs/mypos-protocol.md §4.8, §9 — an assumption the module documents).
             refunds = self.state.copy_refunds()
             refund = next((r for r in refunds if r['refund_order_id'] == order_id), None)
             if refund:

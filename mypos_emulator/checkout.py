@@ -10,6 +10,7 @@ import secrets
 from urllib.parse import parse_qsl, quote
 
 from . import answers, messages, pages
+from ._ipc import const, ipc
 from .faults import EmulatorError
 from .messages import Reject
 from .state import PAID_OR_PAYING, iso, new_order, new_session, note_sent, now
@@ -43,7 +44,7 @@ class Checkout:
                 order = self.state.orders.get(order_id)
                 if order and order['status'] in PAID_OR_PAYING:
                     raise Reject(
-                        messages.DUPLICATE_TRANSMISSION,
+                        ipc.Status.E_DUPLICATE_TRANSMISSION,
                         f"a payment was already made with OrderID {order_id}",
                     )
                 token = secrets.token_urlsafe(18)
@@ -141,7 +142,7 @@ class Checkout:
         """
         session = self.state.sessions.get(token)
         if not session:
-            return None, _closed(messages.INVALID_SESSION, "unknown payment session", 404)
+            return None, _closed(ipc.Status.E_INVALID_SESSION, "unknown payment session", 404)
         if session['status'] != 'open':
             return None, _session_closed(session)
         return session, None
@@ -204,16 +205,16 @@ class Checkout:
         return _page(
             pages.return_page(purchase['url_cancel'], cancel, "Payment failed"),
             outcome,
-            messages.IPC_ERROR,
+            ipc.Status.E_IPC_ERROR,
             "the notification was not acknowledged with OK: payment reversed",
         )
 
     def _declined(self, session, order, number):
         reason = messages.DECLINED_CARDS[number]
         self.context.log(f"IPCPurchase {order['order_id']!r}: card ...{number[-4:]} declined")
-        status = messages.TRANSACTION_DECLINED
+        status = ipc.Status.E_TRANSACTION_DECLINED
         return _page(
-            pages.declined_page(session, status, messages.STATUS_NAMES[status], reason),
+            pages.declined_page(session, status, const.STATUS_NAMES[status], reason),
             'declined',
             status,
             reason,
@@ -313,20 +314,22 @@ def _page(html, outcome, status=0, message='', http_status=200):
         html,
         headers={
             'X-Emulator-Outcome': outcome,
-            'X-Emulator-Status': str(status),
+            'X-Emulator-Status': str(int(status)),  # Its number, on any Python.
             'X-Emulator-Message': quote(message),
         },
     )
 
 
 def _closed(status, message, http_status=200):
-    name = messages.STATUS_NAMES[status]
+    name = const.STATUS_NAMES[status]
     return _page(pages.closed_page(status, name, message), 'closed', status, message, http_status)
 
 
 def _session_closed(session):
-    return _closed(messages.INVALID_SESSION, f"this payment session is {session['status']}")
+    return _closed(ipc.Status.E_INVALID_SESSION, f"this payment session is {session['status']}")
 
 
 def _already_paid(order):
-    return _closed(messages.DUPLICATE_TRANSMISSION, f"OrderID {order['order_id']} was already paid")
+    return _closed(
+        ipc.Status.E_DUPLICATE_TRANSMISSION, f"OrderID {order['order_id']} was already paid"
+    )

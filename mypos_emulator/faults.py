@@ -8,7 +8,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from .messages import STATUS_NAMES
+from ._ipc import const
 
 
 class EmulatorError(Exception):
@@ -41,13 +41,13 @@ _HTTP_STATUS_FAULTS = {
 
 
 def _error_status(value):
-    """A documented myPOS error status (API §5, not 0), or None; else ValueError."""
+    """A documented myPOS error status (not 0), or None; else ValueError."""
     if value in (None, ''):
         return None
     if isinstance(value, bool):
         raise ValueError(value)
     status = int(str(value))
-    if status == 0 or status not in STATUS_NAMES:
+    if status == 0 or status not in const.STATUS_NAMES:
         raise ValueError(value)
     return status
 

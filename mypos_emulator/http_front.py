@@ -133,7 +133,7 @@ class Router:
         try:
             pairs = ipc.parse_form(body)
         except ipc.MalformedMessage as error:
-            reject = Reject(messages.INVALID_PARAMS, str(error))
+            reject = Reject(ipc.Status.E_INVALID_PARAMS, str(error))
             return self._refuse(reject, browser, '', Fields([]))
         fields = Fields(pairs)
         method = fields.get('IPCmethod', '')
@@ -142,9 +142,9 @@ class Router:
         if method in messages.API_METHODS:
             return self.api.call(method, fields, headers)
         if not method:
-            reject = Reject(messages.MISSING_REQ_PARAMS, "missing required field(s): IPCmethod")
+            reject = Reject(ipc.Status.E_MISSING_REQ_PARAMS, "missing required field(s): IPCmethod")
         else:
-            reject = Reject(messages.UNSUPPORTED_CALL, f"IPCmethod {method!r} is not supported")
+            reject = Reject(ipc.Status.E_UNSUPPORTED_CALL, f"IPCmethod {method!r} is not supported")
         return self._refuse(reject, browser, method, fields)
 
     def _refuse(self, reject, browser, method, fields):

@@ -1,9 +1,10 @@
 """The emulator's own RSA key pair and self-signed certificate, persisted in the state directory.
 
 myPOS signs notifications and answers with its key; merchants verify them with "the myPOS
-certificate" (API §3.3, §3.4). The emulator plays myPOS, so it needs a key pair of its own whose
-certificate the Odoo provider is configured with. It is kept in ``--state-dir`` so that the
-certificate pasted into Odoo stays valid between runs.
+certificate" (https://developers.mypos.com/apis/checkout-api/checkout-getting-started/authentication).
+The emulator plays myPOS, so it needs a key pair of its own whose certificate the Odoo provider is
+configured with. It is kept in ``--state-dir`` so that the certificate pasted into Odoo stays valid
+between runs.
 
 Only APIs present in cryptography 3.4.8 (Odoo 18's pin on Python 3.11) are used, with an explicit
 ``default_backend()`` where 3.4.8 still accepts or needs one.

@@ -2,8 +2,11 @@
 
 Signing and verifying reuse the protocol package ``payment_mypos/ipc/`` (loaded by :mod:`._ipc`);
 this module adds what only the server side needs: case-insensitive field access and the checks
-myPOS makes on a purchase, a card and server-to-server calls (with the status codes of API §5).
+myPOS makes on a purchase, a card and server-to-server calls, refused with myPOS's status codes.
 What myPOS signs and answers is in :mod:`.answers`.
+
+https://developers.mypos.com/apis/checkout-api/purchase
+https://developers.mypos.com/apis/checkout-api/checkout-getting-started/error-messages
 """
 
 import re
@@ -12,25 +15,6 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 from ._ipc import const, ipc
-
-STATUS_NAMES = const.STATUS_NAMES
-
-# Status codes used by the emulator (API §5).
-OK = 0
-MISSING_REQ_PARAMS = 1
-SIGNATURE_FAILED = 2
-IPC_ERROR = 3
-INVALID_SID = 4
-INVALID_PARAMS = 5
-WRONG_AMOUNT = 9
-UNSUPPORTED_CALL = 10
-NOT_SUFFICIENT_FUNDS = 13
-TRANSACTION_NOT_PERMITTED = 14
-DUPLICATE_TRANSMISSION = 20
-TRANSACTION_DECLINED = 21
-WRONG_EXPIRE_DATE = 22
-INVALID_SESSION = 23
-STORE_RESTRICTED = 25
 
 API_METHODS = (
     'IPCRefund',
@@ -41,29 +25,29 @@ API_METHODS = (
 )
 IPC_VERSIONS = ('1.3', '1.4', '1.4.1')
 
-AMOUNT_RE = re.compile(r'\d+(\.\d{1,2})?')  # API §7: decimal point only, at most 2 decimals.
+AMOUNT_RE = re.compile(r'\d+(\.\d{1,2})?')  # Decimal point, at most 2 decimals.
 SIGNED_AMOUNT_RE = re.compile(r'-?\d+(\.\d{1,2})?')  # Cart rows: discounts are negative.
-ORDER_ID_MAX_LENGTH = 80
-# The enabled currencies without minor units in ISO 4217 (the others have 2): they decide how a
-# zero amount is written (emulator's choice; API §7 leaves myPOS's handling of decimals open).
+# The enabled currencies without minor units in ISO 4217 (the others have 2): they decide how a zero
+# amount is written (emulator's choice; docs/mypos-protocol.md §7 leaves myPOS's handling of
+# decimals open).
 ZERO_DECIMAL_CURRENCIES = frozenset({'ISK', 'JPY'})
-# The fields of an amount and a cart, which a store-card-only IPCPurchase does not post (API §4.2).
+# The fields of an amount and a cart, which a store-card-only IPCPurchase does not post.
 _CART_FIELD_RE = re.compile(
     r'(amount|cartitems|(article|quantity|price|amount|currency|delivery)_\d+)', re.IGNORECASE
 )
 
 
 class Reject(Exception):
-    """A request refused with a myPOS status code (API §5)."""
+    """A request refused with a myPOS status code."""
 
     def __init__(self, status, message):
         super().__init__(message)
-        self.status = status
+        self.status = int(status)
         self.message = message
 
     @property
     def name(self):
-        return STATUS_NAMES.get(self.status, 'E_UNDEFINED_ERROR')
+        return const.STATUS_NAMES.get(self.status, 'E_UNDEFINED_ERROR')
 
 
 @dataclass
@@ -80,7 +64,8 @@ class Store:
 
 
 class Fields:
-    """The posted (name, value) pairs with case-insensitive access by name (API §2)."""
+    """The posted (name, value) pairs with case-insensitive access by name, as myPOS matches them
+    (docs/mypos-protocol.md §2)."""
 
     def __init__(self, pairs):
         self.pairs = list(pairs)
@@ -95,7 +80,9 @@ class Fields:
     def require(self, *names):
         missing = [name for name in names if self.get(name, '') == '']
         if missing:
-            raise Reject(MISSING_REQ_PARAMS, f"missing required field(s): {', '.join(missing)}")
+            raise Reject(
+                ipc.Status.E_MISSING_REQ_PARAMS, f"missing required field(s): {', '.join(missing)}"
+            )
 
     @property
     def signature(self):
@@ -110,7 +97,7 @@ def parse_amount(text, pattern=AMOUNT_RE, what='Amount'):
     """Return a myPOS amount as a Decimal, or reject it with E_WRONG_AMOUNT (9)."""
     if not isinstance(text, str) or not pattern.fullmatch(text):
         raise Reject(
-            WRONG_AMOUNT,
+            ipc.Status.E_WRONG_AMOUNT,
             f"{what} {text!r} is not a decimal number with a point and at most 2 decimals",
         )
     return Decimal(text)
@@ -126,40 +113,44 @@ def zero_amount(currency):
 
 
 def check_identity(fields, store):
-    """The checks every call goes through: store, key, signature, wallet (API §3.2, §4.1, §5).
+    """The checks every call goes through: store, key, signature, wallet.
 
     Order: SID (1 missing / 4 unknown), KeyIndex (1 missing / 3 wrong), Signature (2 missing or
     not verifying with the merchant key), WalletNumber (1 missing / 5 wrong), IPCVersion (1 / 5).
     """
     sid = fields.get('SID', '')
     if not sid:
-        raise Reject(MISSING_REQ_PARAMS, "missing required field(s): SID")
+        raise Reject(ipc.Status.E_MISSING_REQ_PARAMS, "missing required field(s): SID")
     if sid != store.sid:
-        raise Reject(INVALID_SID, f"unknown store SID {sid!r}")
+        raise Reject(ipc.Status.E_INVALID_SID, f"unknown store SID {sid!r}")
     key_index = fields.get('KeyIndex', '')
     if not key_index:
-        raise Reject(MISSING_REQ_PARAMS, "missing required field(s): KeyIndex")
+        raise Reject(ipc.Status.E_MISSING_REQ_PARAMS, "missing required field(s): KeyIndex")
     if key_index.strip() != str(store.key_index):
         raise Reject(
-            IPC_ERROR,
+            ipc.Status.E_IPC_ERROR,
             f"KeyIndex {key_index!r} is not a key of this store (expected {store.key_index})",
         )
     if not fields.signature:
-        raise Reject(SIGNATURE_FAILED, "the request has no Signature")
+        raise Reject(ipc.Status.E_SIGNATURE_FAILED, "the request has no Signature")
     pairs = fields.pairs
     if pairs[-1][0].lower() != 'signature':
-        raise Reject(SIGNATURE_FAILED, "Signature must be the last field")
+        raise Reject(ipc.Status.E_SIGNATURE_FAILED, "Signature must be the last field")
     if not ipc.verify(fields.signed_values, fields.signature, store.merchant_public_key_pem):
-        raise Reject(SIGNATURE_FAILED, "the Signature does not verify with the merchant's key")
+        raise Reject(
+            ipc.Status.E_SIGNATURE_FAILED, "the Signature does not verify with the merchant's key"
+        )
     wallet = fields.get('WalletNumber', '')
     if not wallet:
-        raise Reject(MISSING_REQ_PARAMS, "missing required field(s): WalletNumber")
+        raise Reject(ipc.Status.E_MISSING_REQ_PARAMS, "missing required field(s): WalletNumber")
     if wallet != store.wallet_number:
-        raise Reject(INVALID_PARAMS, f"WalletNumber {wallet!r} does not own store {store.sid}")
+        raise Reject(
+            ipc.Status.E_INVALID_PARAMS, f"WalletNumber {wallet!r} does not own store {store.sid}"
+        )
     fields.require('IPCVersion')
     version = fields.get('IPCVersion')
     if version not in IPC_VERSIONS:
-        raise Reject(INVALID_PARAMS, f"unsupported IPCVersion {version!r}")
+        raise Reject(ipc.Status.E_INVALID_PARAMS, f"unsupported IPCVersion {version!r}")
     if version == '1.4.1':
         fields.require('PartnerID', 'ApplicationID')
 
@@ -171,7 +162,10 @@ def _check_url(fields, name, schemes=('http', 'https')):
     except ValueError:
         parts = None
     if not parts or parts.scheme.lower() not in schemes or not parts.hostname:
-        raise Reject(INVALID_PARAMS, f"{name} {url!r} is not an absolute {'/'.join(schemes)} URL")
+        raise Reject(
+            ipc.Status.E_INVALID_PARAMS,
+            f"{name} {url!r} is not an absolute {'/'.join(schemes)} URL",
+        )
     return url
 
 
@@ -179,7 +173,7 @@ def _check_amount(fields):
     """`Amount` as a Decimal: digits with a point and at most 2 decimals (9), above zero (9)."""
     amount = parse_amount(fields.get('Amount'))
     if amount <= 0:
-        raise Reject(WRONG_AMOUNT, f"Amount {fields.get('Amount')!r} must be positive")
+        raise Reject(ipc.Status.E_WRONG_AMOUNT, f"Amount {fields.get('Amount')!r} must be positive")
     return amount
 
 
@@ -187,21 +181,26 @@ def _check_currency(fields, store):
     """`Currency`: three capitals (5), enabled for the store (25)."""
     currency = fields.get('Currency')
     if not re.fullmatch(r'[A-Z]{3}', currency):
-        raise Reject(INVALID_PARAMS, f"Currency {currency!r} is not an ISO 4217 code")
+        raise Reject(ipc.Status.E_INVALID_PARAMS, f"Currency {currency!r} is not an ISO 4217 code")
     if currency not in store.currencies:
-        raise Reject(STORE_RESTRICTED, f"the currency {currency} is not enabled for this store")
+        raise Reject(
+            ipc.Status.E_STORE_RESTRICTED, f"the currency {currency} is not enabled for this store"
+        )
     return currency
 
 
 def _check_order_id(fields):
     order_id = fields.get('OrderID')
-    if len(order_id) > ORDER_ID_MAX_LENGTH:
-        raise Reject(INVALID_PARAMS, f"OrderID is longer than {ORDER_ID_MAX_LENGTH} characters")
+    if len(order_id) > const.ORDER_ID_MAX_LENGTH:
+        raise Reject(
+            ipc.Status.E_INVALID_PARAMS,
+            f"OrderID is longer than {const.ORDER_ID_MAX_LENGTH} characters",
+        )
     return order_id
 
 
 def check_purchase(fields, store):
-    """Check an `IPCPurchase` form as myPOS would before showing its payment page (API §4.2).
+    """Check an `IPCPurchase` form as myPOS would before showing its payment page.
 
     With `CardTokenRequest=1` (store the card, no payment) there is no `Amount` and no cart, as
     myPOS's PHP SDK posts it; posting either anyway is refused with 5 (emulator's choice).
@@ -229,7 +228,7 @@ def check_purchase(fields, store):
         posted = [name for name, _value in fields.pairs if _CART_FIELD_RE.fullmatch(name)]
         if posted:
             raise Reject(
-                INVALID_PARAMS,
+                ipc.Status.E_INVALID_PARAMS,
                 f"CardTokenRequest=1 stores a card without paying: no Amount or cart is posted "
                 f"(found {', '.join(posted[:3])})",
             )
@@ -240,22 +239,30 @@ def check_purchase(fields, store):
     order_id = _check_order_id(fields)
     urls = {name: _check_url(fields, name) for name in ('URL_OK', 'URL_Cancel', 'URL_Notify')}
     if token_request not in ('0', '1', '2'):
-        raise Reject(INVALID_PARAMS, f"CardTokenRequest {token_request!r} is not 0, 1 or 2")
+        raise Reject(
+            ipc.Status.E_INVALID_PARAMS, f"CardTokenRequest {token_request!r} is not 0, 1 or 2"
+        )
     ppr = fields.get('PaymentParametersRequired')
     if ppr not in ('1', '2', '3'):
-        raise Reject(INVALID_PARAMS, f"PaymentParametersRequired {ppr!r} is not 1, 2 or 3")
+        raise Reject(
+            ipc.Status.E_INVALID_PARAMS, f"PaymentParametersRequired {ppr!r} is not 1, 2 or 3"
+        )
     if ppr == '1':
         fields.require('CustomerEmail', 'CustomerFirstNames', 'CustomerFamilyName')
     email = fields.get('CustomerEmail')
     if email and not re.fullmatch(r'[^@\s]+@[^@\s]+\.[^@\s]+', email):
-        raise Reject(INVALID_PARAMS, f"CustomerEmail {email!r} is not an e-mail address")
+        raise Reject(
+            ipc.Status.E_INVALID_PARAMS, f"CustomerEmail {email!r} is not an e-mail address"
+        )
     payment_method = fields.get('PaymentMethod')
     if payment_method:
         if not re.fullmatch(r'[1-6](,[1-6])*', payment_method):
-            raise Reject(INVALID_PARAMS, f"PaymentMethod {payment_method!r} is not valid")
+            raise Reject(
+                ipc.Status.E_INVALID_PARAMS, f"PaymentMethod {payment_method!r} is not valid"
+            )
         if not {'1', '3'} & set(payment_method.split(',')):
             raise Reject(
-                UNSUPPORTED_CALL,
+                ipc.Status.E_UNSUPPORTED_CALL,
                 f"PaymentMethod {payment_method!r} excludes cards; only card payments are emulated",
             )
     rows = [] if store_only else check_cart(fields, amount, currency)
@@ -314,17 +321,19 @@ def check_token_purchase(fields, store):
 
 
 def check_cart(fields, amount, currency):
-    """Check the cart rows (API §4.2 "Cart rules") and return them as dicts."""
+    """Check the cart rows (the purchase page's "Cart rules") and return them as dicts."""
     count_text = fields.get('CartItems', '')
     if count_text == '':
-        raise Reject(MISSING_REQ_PARAMS, "missing required field(s): CartItems")
+        raise Reject(ipc.Status.E_MISSING_REQ_PARAMS, "missing required field(s): CartItems")
     if not re.fullmatch(r'\d+', count_text):
-        raise Reject(INVALID_PARAMS, f"CartItems {count_text!r} is not a whole number")
+        raise Reject(ipc.Status.E_INVALID_PARAMS, f"CartItems {count_text!r} is not a whole number")
     count = int(count_text)
     if count < 1:
-        raise Reject(MISSING_REQ_PARAMS, "the cart is empty (CartItems must be at least 1)")
+        raise Reject(
+            ipc.Status.E_MISSING_REQ_PARAMS, "the cart is empty (CartItems must be at least 1)"
+        )
     if count > 99:
-        raise Reject(INVALID_PARAMS, "CartItems is larger than 99")
+        raise Reject(ipc.Status.E_INVALID_PARAMS, "CartItems is larger than 99")
     rows, total = [], Decimal(0)
     for n in range(1, count + 1):
         fields.require(
@@ -333,20 +342,21 @@ def check_cart(fields, amount, currency):
         quantity_text = fields.get(f'Quantity_{n}')
         if not re.fullmatch(r'\d+', quantity_text) or int(quantity_text) < 1:
             raise Reject(
-                INVALID_PARAMS, f"Quantity_{n} {quantity_text!r} is not a positive whole number"
+                ipc.Status.E_INVALID_PARAMS,
+                f"Quantity_{n} {quantity_text!r} is not a positive whole number",
             )
         price = parse_amount(fields.get(f'Price_{n}'), SIGNED_AMOUNT_RE, f'Price_{n}')
         row_amount = parse_amount(fields.get(f'Amount_{n}'), SIGNED_AMOUNT_RE, f'Amount_{n}')
         if row_amount != price * int(quantity_text):
             raise Reject(
-                WRONG_AMOUNT,
+                ipc.Status.E_WRONG_AMOUNT,
                 f"Amount_{n} {fields.get(f'Amount_{n}')} is not "
                 f"Quantity_{n} x Price_{n} ({quantity_text} x "
                 f"{fields.get(f'Price_{n}')})",
             )
         if fields.get(f'Currency_{n}') != currency:
             raise Reject(
-                INVALID_PARAMS,
+                ipc.Status.E_INVALID_PARAMS,
                 f"Currency_{n} {fields.get(f'Currency_{n}')!r} differs from Currency {currency}",
             )
         total += row_amount
@@ -362,7 +372,7 @@ def check_cart(fields, amount, currency):
         )
     if total != amount:
         raise Reject(
-            WRONG_AMOUNT,
+            ipc.Status.E_WRONG_AMOUNT,
             f"the cart rows sum to {format_decimal(total)}, not to Amount {fields.get('Amount')}",
         )
     return rows
@@ -377,7 +387,10 @@ DECLINED_CARDS = {
 
 
 def card_type(number):
-    """Return myPOS's CardType code (API §4.4) for a card number."""
+    """Return myPOS's CardType code for a card number.
+
+    https://developers.mypos.com/apis/checkout-api/purchase-notify
+    """
     if number.startswith('4'):
         return '3'  # VISA
     if re.match(r'5[1-5]|2(2[2-9]|[3-6]\d|7[01]|720)', number):
@@ -393,13 +406,13 @@ def check_card(number, expiry, cvc, today):
     """Check the card form; return (digits, 'YYMM') or raise Reject (5 or 22)."""
     digits = re.sub(r'[\s-]', '', number or '')
     if not re.fullmatch(r'\d{12,19}', digits):
-        raise Reject(INVALID_PARAMS, "the card number must have 12 to 19 digits")
+        raise Reject(ipc.Status.E_INVALID_PARAMS, "the card number must have 12 to 19 digits")
     match = re.fullmatch(r'\s*(\d{1,2})\s*/\s*(\d{2}|\d{4})\s*', expiry or '')
     if not match or not 1 <= int(match.group(1)) <= 12:
-        raise Reject(WRONG_EXPIRE_DATE, "the expiry date must be MM/YY")
+        raise Reject(ipc.Status.E_WRONG_EXPIRE_DATE, "the expiry date must be MM/YY")
     month, year = int(match.group(1)), int(match.group(2)[-2:])
     if (2000 + year, month) < (today.year, today.month):
-        raise Reject(WRONG_EXPIRE_DATE, "the card has expired")
+        raise Reject(ipc.Status.E_WRONG_EXPIRE_DATE, "the card has expired")
     if not re.fullmatch(r'\d{3,4}', (cvc or '').strip()):
-        raise Reject(INVALID_PARAMS, "the CVC must have 3 or 4 digits")
+        raise Reject(ipc.Status.E_INVALID_PARAMS, "the CVC must have 3 or 4 digits")
     return digits, f'{year:02d}{month:02d}'

@@ -36,7 +36,7 @@ def _page(title, body):
 
 
 def error_page(store_name, status, name, message):
-    """The page myPOS shows when the purchase form is refused (API §4.2, §5)."""
+    """The page myPOS shows when the purchase form is refused: the status code and its name."""
     return _page(
         f"Error {status} {name}",
         (

@@ -7,7 +7,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urljoin
 
-from . import messages, pages
+from . import pages
+from ._ipc import const, ipc
 from .faults import EmulatorError
 from .wire import post_form
 
@@ -109,7 +110,7 @@ class Shopper:
         message = unquote(headers.get('x-emulator-message', ''))
         if status == 303:
             return 0, urljoin(self.front.base_url, headers['location']), html, message
-        return int(headers.get('x-emulator-status', messages.IPC_ERROR)), None, html, message
+        return int(headers.get('x-emulator-status', ipc.Status.E_IPC_ERROR)), None, html, message
 
     def _drive(self, fields, page_pairs, follow):
         status, session_url, html, message = self._submit(fields)
@@ -117,7 +118,7 @@ class Shopper:
             return PaymentResult(
                 'rejected',
                 status,
-                messages.STATUS_NAMES.get(status, ''),
+                const.STATUS_NAMES.get(status, ''),
                 message=message,
                 html=html,
             )
@@ -138,7 +139,7 @@ class Shopper:
             notifications=notifications,
             html=html,
         )
-        result.status_name = messages.STATUS_NAMES.get(result.status, '')
+        result.status_name = const.STATUS_NAMES.get(result.status, '')
         action, pairs = pages.parse_html_form(html, 'return_form')
         if action:
             result.return_url, result.return_fields = action, pairs

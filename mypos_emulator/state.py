@@ -140,7 +140,8 @@ class State:
 
     def card_token(self, sid, number):
         """The CardToken of a card number at a store: always the same for the same pair, opaque,
-        35 characters of [A-Z0-9] (API §4.4 leaves the format open)."""
+        35 characters of [A-Z0-9] (myPOS leaves the format open:
+        https://developers.mypos.com/apis/checkout-api/purchase-notify)."""
         message = f'{sid}:{number}'.encode()
         digest = hmac.new(self._token_secret, message, hashlib.sha256).hexdigest()
         return 'EMU' + digest[:32].upper()

@@ -3,9 +3,12 @@
 translated explanations of myPOS's status codes and of the protocol's errors (protocol facts live
 in `ipc/const.py`)."""
 
+import ast
 import datetime
 import enum
+from pathlib import Path
 
+from odoo import release
 from odoo.tools import LazyTranslate
 
 from .ipc.const import REFUND_METHOD, TOKEN_PURCHASE_METHOD, Status
@@ -13,10 +16,26 @@ from .ipc.errors import Failure
 
 _lt = LazyTranslate(__name__)
 
-# The payment methods enabled with the provider: cards and the brands myPOS reports (API §4.4).
+
+def _addon_version():
+    """Return the addon's own version, as its manifest writes it (1.3.0, without the series)."""
+    manifest = Path(__file__).with_name('__manifest__.py').read_text(encoding='utf-8')
+    return ast.literal_eval(manifest)['version'].removeprefix(f'{release.series}.')
+
+
+# Who calls myPOS, by the series that runs and the addon's version: the `User-Agent` every request
+# must carry (docs/mypos-protocol.md §2) and the optional `Source` field that names the
+# integration, as myPOS's own plugins write it ("sc_opencart 1.8.1").
+ADDON_VERSION = _addon_version()
+USER_AGENT = f'Odoo/{release.series} payment_mypos/{ADDON_VERSION}'
+SOURCE = f'odoo{release.version_info[0]}_payment_mypos {ADDON_VERSION}'
+
+# The payment methods enabled with the provider: cards and the brands myPOS reports
+# (https://developers.mypos.com/apis/checkout-api/purchase-notify).
 DEFAULT_PAYMENT_METHOD_CODES = {'card', 'visa', 'mastercard', 'maestro'}
 
-# API §4.4 `CardType` of IPCPurchaseNotify -> Odoo payment method code.
+# `CardType` of IPCPurchaseNotify (https://developers.mypos.com/apis/checkout-api/purchase-notify)
+# -> Odoo payment method code.
 CARD_TYPE_MAPPING = {
     '1': 'mastercard',
     '2': 'maestro',
@@ -27,12 +46,15 @@ CARD_TYPE_MAPPING = {
     '7': 'bancontact',
 }
 
-# API §6.1: the key material of myPOS's public sandbox store, shipped with the addon.
+# The key material of myPOS's public sandbox store, shipped with the addon
+# (docs/mypos-protocol.md §6.1).
 SANDBOX_PRIVATE_KEY_FILE = 'data/sandbox/store-private-key.pem'
 SANDBOX_CERTIFICATE_FILE = 'data/sandbox/mypos-public-cert.pem'
 
-# API §5 and the troubleshooting notes it cites: what each status means for a merchant, and what to
-# do about it. Shown wherever a myPOS answer reaches a person.
+# What each status means for a merchant, and what to do about it
+# (https://developers.mypos.com/apis/checkout-api/checkout-getting-started/error-messages,
+# https://developers.mypos.com/guides/troubleshooting-guides/online-payments-troubleshooting). Shown
+# wherever a myPOS answer reaches a person.
 STATUS_EXPLANATIONS = {
     Status.SUCCESS: _lt("Success."),
     Status.E_MISSING_REQ_PARAMS: _lt(

@@ -84,7 +84,8 @@ def is_status(value):
 
 
 def explain_status(env, status, status_msg=None):
-    """Return what a myPOS `Status` means and what to do, in the language of `env` (API §5).
+    """Return what a myPOS `Status` means and what to do, in the language of `env`
+    (https://developers.mypos.com/apis/checkout-api/checkout-getting-started/error-messages).
 
     :param int|str status: The code.
     :param str status_msg: myPOS's own `StatusMsg` (its words, quoted as they are), if any.

@@ -144,10 +144,15 @@ def post(url, pairs, user_agent='emulator-tests', timeout=10.0):
 
 
 def api_call(emu, method, params, output_format='xml', timeout=10.0, **credential_options):
-    """Send a signed server-to-server call; return (HTTP status, raw body, parsed tree or None)."""
-    fields = ipc.build_request(
-        credentials(emu, **credential_options), method, params, output_format
-    )
+    """Send a signed server-to-server call; return (HTTP status, raw body, parsed tree or None).
+
+    The addon asks each call in one format; myPOS answers in either, so the call asks for
+    `output_format` here and is signed again.
+    """
+    store = credentials(emu, **credential_options)
+    fields = ipc.build_request(store, method, params, source='emulator_tests')
+    fields = [(name, output_format if name == 'OutputFormat' else v) for name, v in fields[:-1]]
+    fields = ipc.sign_fields(fields, store.private_key)
     status, _headers, body = post(emu.url, fields, timeout=timeout)
     try:
         tree = ipc.parse_response(body)

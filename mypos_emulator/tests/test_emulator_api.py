@@ -1,4 +1,9 @@
-"""Server-to-server calls: IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus (API §4.5-4.8)."""
+"""Server-to-server calls: IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus.
+
+https://developers.mypos.com/apis/checkout-api/refund
+https://developers.mypos.com/apis/checkout-api/get-payment-status
+docs/mypos-protocol.md §4.8 (IPCGetTxnStatus)
+"""
 
 import json
 
@@ -31,7 +36,7 @@ def test_refunds_track_the_balance(emu, merchant, output_format):
     status, body, tree = _refund(emu, trnref, '5.00', 'REF-1-R1', output_format)
     assert status == 200
     assert body.lstrip().startswith(b'{' if output_format == 'json' else b'<?xml')
-    tree = ipc.read_answer(body, emu.certificate_pem)  # Signed, Status 0.
+    tree = ipc.check_answer(body, emu.certificate_pem)  # Signed, Status 0.
     assert [key for key, _value in tree] == [
         'IPCmethod',
         'IPC_Trnref',
@@ -51,7 +56,7 @@ def test_refunds_track_the_balance(emu, merchant, output_format):
     ipc.verify_response(tree, emu.certificate_pem)
     assert field(tree, 'Status') == '9'
     _status, body, _tree = _refund(emu, trnref, '18.45', 'REF-1-R3', output_format)
-    ipc.read_answer(body, emu.certificate_pem)
+    ipc.check_answer(body, emu.certificate_pem)
     _status, _body, tree = _refund(emu, trnref, '0.01', 'REF-1-R4', output_format)
     assert field(tree, 'Status') == '9'
     assert [(r['amount'], r['refund_order_id']) for r in emu.refunds('REF-1')] == [
@@ -111,7 +116,7 @@ def test_reversed_payment_cannot_be_refunded(emu, merchant):
 def test_txn_status_of_a_paid_order(emu, merchant, output_format):
     trnref = _paid(emu, merchant, 'TXN-1')
     _status, body, tree = api_call(emu, 'IPCGetTxnStatus', [('OrderID', 'TXN-1')], output_format)
-    tree = ipc.read_answer(body, emu.certificate_pem)
+    tree = ipc.check_answer(body, emu.certificate_pem)
     assert [key for key, _value in tree] == [
         'IPCMethod',
         'OrderID',
@@ -135,7 +140,7 @@ def test_txn_status_after_rollback_and_cancel(emu, merchant):
     emu.cancel(purchase_fields(merchant.url, 'TXN-CA'))
     for order_id, method in (('TXN-RB', 'IPCPurchaseRollback'), ('TXN-CA', 'IPCPurchaseCancel')):
         _status, body, _tree = api_call(emu, 'IPCGetTxnStatus', [('OrderID', order_id)], 'json')
-        nested = field(ipc.read_answer(body, emu.certificate_pem), 'OrderStatus')
+        nested = field(ipc.check_answer(body, emu.certificate_pem), 'OrderStatus')
         ipc.verify_response(nested, emu.certificate_pem)
         assert [key for key, _value in nested] == [
             'IPCmethod',
@@ -150,13 +155,13 @@ def test_txn_status_after_rollback_and_cancel(emu, merchant):
 
 def test_status_of_unknown_and_pending_orders(emu, merchant):
     _status, body, _tree = api_call(emu, 'IPCGetTxnStatus', [('OrderID', 'NOPE')])
-    tree = ipc.read_answer(body, emu.certificate_pem)
+    tree = ipc.check_answer(body, emu.certificate_pem)
     assert field(tree, 'OrderStatus') is None and field(tree, 'StatusMsg') == 'Order not found'
     _status, body, _tree = api_call(emu, 'IPCGetPaymentStatus', [('OrderID', 'NOPE')])
-    assert field(ipc.read_answer(body, emu.certificate_pem), 'PaymentStatus') == '0'
+    assert field(ipc.check_answer(body, emu.certificate_pem), 'PaymentStatus') == '0'
     emu.submit(purchase_fields(merchant.url, 'PEND-1'))
     _status, body, _tree = api_call(emu, 'IPCGetTxnStatus', [('OrderID', 'PEND-1')])
-    assert field(ipc.read_answer(body, emu.certificate_pem), 'OrderStatus') is None
+    assert field(ipc.check_answer(body, emu.certificate_pem), 'OrderStatus') is None
 
 
 def test_payment_status_values(emu, merchant):
@@ -175,10 +180,10 @@ def test_payment_status_values(emu, merchant):
     }
     for order_id, payment_status in expected.items():
         _status, body, _tree = api_call(emu, 'IPCGetPaymentStatus', [('OrderID', order_id)], 'json')
-        tree = ipc.read_answer(body, emu.certificate_pem)
+        tree = ipc.check_answer(body, emu.certificate_pem)
         assert field(tree, 'PaymentStatus') == payment_status, order_id
     _status, body, _tree = api_call(emu, 'IPCGetPaymentStatus', [('OrderID', 'PS-PAID')])
-    tree = ipc.read_answer(body, emu.certificate_pem)
+    tree = ipc.check_answer(body, emu.certificate_pem)
     assert [key for key, _value in tree] == [
         'IPCMethod',
         'OrderID',
@@ -260,4 +265,4 @@ def test_case_insensitive_request_names(emu, merchant):
     )
     _status, headers, body = post(emu.url, fields)
     assert headers['content-type'].startswith('application/json')
-    assert field(ipc.read_answer(body, emu.certificate_pem), 'Amount') == '1.00'
+    assert field(ipc.check_answer(body, emu.certificate_pem), 'Amount') == '1.00'

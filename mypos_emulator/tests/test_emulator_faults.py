@@ -64,7 +64,7 @@ def test_notify_drop(emu, merchant):
     assert result.notify['fault'] == 'drop' and not result.notify['delivered']
     # A status query tells the truth: paid.
     _status, body, _tree = api_call(emu, 'IPCGetTxnStatus', [('OrderID', 'DROP-1')])
-    nested = field(ipc.read_answer(body, emu.certificate_pem), 'OrderStatus')
+    nested = field(ipc.check_answer(body, emu.certificate_pem), 'OrderStatus')
     assert field(nested, 'IPCmethod') == 'IPCPurchaseNotify'
     # The merchant can get it later with resend().
     record = emu.resend('DROP-1')
@@ -89,7 +89,7 @@ def test_notify_reorder(emu, merchant):
     assert _methods(merchant) == ['IPCPurchaseRollback', 'IPCPurchaseNotify']
     assert emu.order('REORDER-1')['status'] == 'reversed'
     _status, body, _tree = api_call(emu, 'IPCGetPaymentStatus', [('OrderID', 'REORDER-1')])
-    assert field(ipc.read_answer(body, emu.certificate_pem), 'PaymentStatus') == '4'
+    assert field(ipc.check_answer(body, emu.certificate_pem), 'PaymentStatus') == '4'
 
 
 def test_notify_fail_once(emu, merchant):
@@ -161,7 +161,7 @@ def test_api_drip(emu, merchant):
     emu.faults.api_drip = 0.001
     status, body, _tree = _refund(emu, trnref, 'DRIP-1-R1')
     assert status == 200
-    ipc.read_answer(body, emu.certificate_pem)  # Whole and signed, only slow.
+    ipc.check_answer(body, emu.certificate_pem)  # Whole and signed, only slow.
     assert 'drip' in emu.api_calls()[-1]['fault']
 
 
@@ -171,7 +171,7 @@ def test_api_garbage(emu, merchant):
     status, body, tree = _refund(emu, trnref, 'GARB-1-R1')
     assert status == 200 and tree is None
     with pytest.raises(ipc.RemoteError) as error:
-        ipc.read_answer(body, emu.certificate_pem)
+        ipc.check_answer(body, emu.certificate_pem)
     assert error.value.kind == 'garbage'
     assert len(emu.refunds('GARB-1')) == 1  # Processed; only the answer is spoiled.
 
@@ -199,7 +199,7 @@ def test_api_unsigned(emu, merchant):
     _status, body, tree = api_call(emu, 'IPCGetTxnStatus', [('OrderID', 'UNSIGNED-1')], 'json')
     assert field(tree, 'Signature') is None and field(tree, 'Status') == '0'
     with pytest.raises(ipc.RemoteError) as error:
-        ipc.read_answer(body, emu.certificate_pem)
+        ipc.check_answer(body, emu.certificate_pem)
     assert error.value.kind == 'unsigned'
 
 
@@ -218,7 +218,7 @@ def test_refund_insufficient_funds(emu, merchant):
     emu.faults.refund_insufficient_funds = True
     # Status queries are not affected.
     _status, body, _tree = api_call(emu, 'IPCGetTxnStatus', [('OrderID', 'FUNDS-1')])
-    ipc.read_answer(body, emu.certificate_pem)
+    ipc.check_answer(body, emu.certificate_pem)
     _status, _body, tree = _refund(emu, trnref, 'FUNDS-1-R1')
     ipc.verify_response(tree, emu.certificate_pem)
     assert field(tree, 'Status') == '13'
@@ -230,11 +230,11 @@ def test_api_faults_remaining(emu, merchant):
     emu.set_faults(api_http_status=500, api_faults_remaining=1)
     assert _refund(emu, trnref, 'ONCE-1-R1')[0] == 500
     _status, body, _tree = _refund(emu, trnref, 'ONCE-1-R2')
-    ipc.read_answer(body, emu.certificate_pem)
+    ipc.check_answer(body, emu.certificate_pem)
     assert emu.faults.api_http_status is None and emu.faults.api_faults_remaining is None
 
 
-# Status texts of the api_status_text fault, and how ipc.read_answer reads each (None: success).
+# Status texts of the api_status_text fault, and how ipc.check_answer reads each (None: success).
 STATUS_TEXTS = {
     '0': None,
     '00': 'unclear',
@@ -258,10 +258,10 @@ def test_api_status_text(emu, merchant, output_format):
         assert field(tree, 'Status') == text
         ipc.verify_response(tree, emu.certificate_pem)
         if kind is None:
-            ipc.read_answer(body, emu.certificate_pem)
+            ipc.check_answer(body, emu.certificate_pem)
         else:
             with pytest.raises(ipc.RemoteError) as error:
-                ipc.read_answer(body, emu.certificate_pem)
+                ipc.check_answer(body, emu.certificate_pem)
             assert error.value.kind == kind
         assert emu.refunds(f'STEXT-{output_format}')[-1]['refund_order_id'] == order_id
         assert emu.api_calls()[-1]['fault'] == f'Status {text!r}'
@@ -286,7 +286,7 @@ def test_api_status_text_on_status_and_token_calls(emu, merchant):
         ipc.verify_response(tree, emu.certificate_pem)
         ipc.verify_response(field(tree, 'OrderStatus'), emu.certificate_pem)
         with pytest.raises(ipc.RemoteError) as error:
-            ipc.read_answer(body, emu.certificate_pem)
+            ipc.check_answer(body, emu.certificate_pem)
         assert error.value.kind == 'unclear' and error.value.kind.may_have_moved_money
     result = emu.pay(store_card_fields(merchant.url, 'STEXT-SAVE'), card='4006090000000007')
     token = dict(result.return_fields)['CardToken']

@@ -68,7 +68,9 @@ def test_known_bad_vector_is_refused(emu):
     assert 'E_SIGNATURE_FAILED' in html
 
 
-# === Purchase form checks (API §4.2, §5) === #
+# === Purchase form checks === #
+# https://developers.mypos.com/apis/checkout-api/purchase
+# https://developers.mypos.com/apis/checkout-api/checkout-getting-started/error-messages
 
 BAD_PURCHASES = [
     ('missing URL_Notify', dict(drop=('URL_Notify',)), 1),
@@ -145,9 +147,10 @@ def test_user_agent_is_not_required(emu, merchant):
         ipc.Credentials(const.SANDBOX_SID, const.SANDBOX_WALLET_NUMBER, 1, STORE_KEY, ''),
         'IPCGetPaymentStatus',
         [('OrderID', 'NO-UA')],
+        source='emulator_tests',
     )
     status, _headers, body = post(emu.url, request, user_agent=None)
-    answer = ipc.read_answer(body, emu.certificate_pem)
+    answer = ipc.check_answer(body, emu.certificate_pem)
     assert status == 200 and field(answer, 'PaymentStatus') == '2'
     assert not emu.rejected()
 

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from mypos_emulator import STATUS_NAMES, EmulatorError, Faults, http_request
+from mypos_emulator import EmulatorError, Faults, http_request
 from mypos_emulator._ipc import const, ipc
 
 from .helpers import (
@@ -66,7 +66,7 @@ def test_token_purchase_charges_the_card(emu, merchant, output_format):
     status, body, _tree = _charge(emu, 'IA-1', token, output_format=output_format)
     assert status == 200
     assert body.lstrip().startswith(b'{' if output_format == 'json' else b'<?xml')
-    tree = ipc.read_answer(body, emu.certificate_pem)  # Signed, Status 0.
+    tree = ipc.check_answer(body, emu.certificate_pem)  # Signed, Status 0.
     assert [key for key, _value in tree] == ANSWER_ORDER
     order = emu.order('IA-1')
     assert dict(tree[:-1]) == {
@@ -89,7 +89,7 @@ def test_token_purchase_charges_the_card(emu, merchant, output_format):
     # No notification: the merchant only got the one of storing the card.
     assert len(merchant.requests) == 1 and emu.notifications('IA-1') == []
     _status, body, _tree = api_call(emu, 'IPCGetPaymentStatus', [('OrderID', 'IA-1')])
-    tree = ipc.read_answer(body, emu.certificate_pem)
+    tree = ipc.check_answer(body, emu.certificate_pem)
     assert (field(tree, 'PaymentStatus'), field(tree, 'IPC_Trnref'), field(tree, 'Amount')) == (
         '1',
         order['ipc_trnref'],
@@ -118,7 +118,7 @@ def test_token_purchase_field_order_is_free(emu, merchant):
     )
     _status, headers, body = post(emu.url, fields)
     assert headers['content-type'].startswith('application/json')
-    assert field(ipc.read_answer(body, emu.certificate_pem), 'Amount') == '5.00'
+    assert field(ipc.check_answer(body, emu.certificate_pem), 'Amount') == '5.00'
 
 
 def test_txn_status_of_a_token_purchase(emu, merchant):
@@ -129,7 +129,7 @@ def test_txn_status_of_a_token_purchase(emu, merchant):
         _status, body, _tree = api_call(
             emu, 'IPCGetTxnStatus', [('OrderID', 'IA-TXN')], output_format
         )
-        tree = ipc.read_answer(body, emu.certificate_pem)
+        tree = ipc.check_answer(body, emu.certificate_pem)
         assert [key for key, _value in tree] == [
             'IPCMethod',
             'OrderID',
@@ -154,7 +154,7 @@ def test_txn_status_of_a_token_purchase(emu, merchant):
     # A refund leaves the purchase's status as it is.
     _refund(emu, trnref, 'IA-TXN-R1', '3.45')
     _status, body, _tree = api_call(emu, 'IPCGetTxnStatus', [('OrderID', 'IA-TXN')])
-    assert field(ipc.read_answer(body, emu.certificate_pem), 'OrderStatus') == nested
+    assert field(ipc.check_answer(body, emu.certificate_pem), 'OrderStatus') == nested
 
 
 def _without_signature(values):
@@ -174,7 +174,7 @@ def test_refund_of_a_token_purchase(emu, merchant):
     _charge(emu, 'IA-REF', token)
     trnref = emu.order('IA-REF')['ipc_trnref']
     _status, body, _tree = _refund(emu, trnref, 'IA-REF-R1', '5.00')
-    tree = ipc.read_answer(body, emu.certificate_pem)
+    tree = ipc.check_answer(body, emu.certificate_pem)
     assert (field(tree, 'IPC_Trnref'), field(tree, 'Amount')) == (trnref, '5.00')
     assert _code(_refund(emu, trnref, 'IA-REF-R2', '18.46')[2]) == '9'  # 18.45 left.
     assert _code(_refund(emu, trnref, 'IA-REF-R3', '18.45')[2]) == '0'
@@ -279,22 +279,22 @@ def test_token_decline(emu, merchant, decline):
         assert [key for key, _value in tree] == ERROR_ORDER
         assert (field(tree, 'IPCmethod'), _code(tree)) == ('IPCIAPurchase', str(decline))
         assert field(tree, 'StatusMsg') == (
-            f"the stored card was not charged: {STATUS_NAMES[decline]} (fault token_decline)"
+            f"the stored card was not charged: {const.STATUS_NAMES[decline]} (fault token_decline)"
         )
     order = emu.order('IA-DECL')
     assert (order['status'], order['ipc_trnref'], order['last_message']) == ('declined', None, None)
     assert [a['outcome'] for a in order['attempts']] == ['declined', 'declined']
     # Nothing known about the order: no OrderStatus; PaymentStatus 3 (unsuccessful).
     _status, body, _tree = api_call(emu, 'IPCGetTxnStatus', [('OrderID', 'IA-DECL')])
-    tree = ipc.read_answer(body, emu.certificate_pem)
+    tree = ipc.check_answer(body, emu.certificate_pem)
     assert field(tree, 'OrderStatus') is None and _code(tree) == '0'
     _status, body, _tree = api_call(emu, 'IPCGetPaymentStatus', [('OrderID', 'IA-DECL')])
-    assert field(ipc.read_answer(body, emu.certificate_pem), 'PaymentStatus') == '3'
+    assert field(ipc.check_answer(body, emu.certificate_pem), 'PaymentStatus') == '3'
     # Other calls are not affected; the switch is sticky; the OrderID may be sent again.
     assert emu.faults.token_decline == decline
     emu.faults.token_decline = None
     _status, body, _tree = _charge(emu, 'IA-DECL', token)
-    assert field(ipc.read_answer(body, emu.certificate_pem), 'Status') == '0'
+    assert field(ipc.check_answer(body, emu.certificate_pem), 'Status') == '0'
     assert emu.order('IA-DECL')['status'] == 'paid'
 
 
@@ -376,7 +376,7 @@ def test_processed_faults_charge_the_card(emu, merchant, switch):
     if switch == 'api_garbage':
         assert tree is None
         with pytest.raises(ipc.RemoteError):
-            ipc.read_answer(body, emu.certificate_pem)
+            ipc.check_answer(body, emu.certificate_pem)
     elif switch == 'api_bad_signature':
         assert _code(tree) == '0'
         with pytest.raises(ipc.InvalidSignature):
@@ -385,7 +385,7 @@ def test_processed_faults_charge_the_card(emu, merchant, switch):
         assert _code(tree) == '0' and field(tree, 'Signature') is None
         assert [key for key, _value in tree] == ANSWER_ORDER[:-1]
     else:
-        assert [key for key, _value in ipc.read_answer(body, emu.certificate_pem)] == ANSWER_ORDER
+        assert [key for key, _value in ipc.check_answer(body, emu.certificate_pem)] == ANSWER_ORDER
     assert emu.order('IA-FAULT')['status'] == 'paid'
     emu.reset_faults()
     assert _code(_charge(emu, 'IA-FAULT', token)[2]) == '20'

@@ -1,5 +1,9 @@
 """Saved cards on the hosted page: CardTokenRequest 1 (store only) and 2 (pay and store), the
-token rule (one token per card and store), and where the stored cards show (API §4.2, §4.4)."""
+token rule (one token per card and store), and where the stored cards show.
+
+https://developers.mypos.com/apis/checkout-api/purchase
+https://developers.mypos.com/apis/checkout-api/purchase-notify
+"""
 
 import json
 import re
@@ -155,10 +159,10 @@ def test_store_card_without_payment(emu, merchant):
     assert order['card_token'] == token and emu.tokens()[token]['saved_by'] == ['STORE-1']
     # Its status is the notify, as for a payment.
     _status, body, _tree = api_call(emu, 'IPCGetTxnStatus', [('OrderID', 'STORE-1')])
-    nested = field(ipc.read_answer(body, emu.certificate_pem), 'OrderStatus')
+    nested = field(ipc.check_answer(body, emu.certificate_pem), 'OrderStatus')
     assert nested == pairs
     _status, body, _tree = api_call(emu, 'IPCGetPaymentStatus', [('OrderID', 'STORE-1')])
-    tree = ipc.read_answer(body, emu.certificate_pem)
+    tree = ipc.check_answer(body, emu.certificate_pem)
     assert (field(tree, 'PaymentStatus'), field(tree, 'Amount')) == ('1', '0.00')
 
 

@@ -43,9 +43,11 @@ class MyPOSController(http.Controller):
     _cancel_url = '/payment/mypos/cancel'
     _webhook_url = '/payment/mypos/webhook'
 
-    # The messages each route applies (API §4.3, §4.4): myPOS posts its notifications to our
-    # notify URL and sends the shopper's browser, with the OK or the cancel, to the return URLs.
-    # Any other message, signed or not, is refused there.
+    # The messages each route applies
+    # (https://developers.mypos.com/apis/checkout-api/purchase-notify,
+    # https://developers.mypos.com/apis/checkout-api/purchase-notify-ok): myPOS posts its
+    # notifications to our notify URL and sends the shopper's browser, with the OK or the cancel, to
+    # the return URLs. Any other message, signed or not, is refused there.
     _WEBHOOK_METHODS = (ipc.const.NOTIFY_METHODS['done'], ipc.const.NOTIFY_METHODS['cancel'])
     _RETURN_METHODS = (ipc.const.RETURN_METHODS['ok'], ipc.const.RETURN_METHODS['cancel'])
 

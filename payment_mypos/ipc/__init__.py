@@ -4,18 +4,19 @@ outside this folder (a repository test checks it).
 
 Building the fields of a call, signing them, parsing what myPOS posts or answers, verifying its
 signature and reading it by position, and the HTTP exchange. Amounts are integers in minor units
-everywhere; they become decimal strings only at the wire. Protocol facts: docs/mypos-protocol.md
-(cited as "API §n"). myPOS's side (keys, certificates, signed answers) is in :mod:`.testing`,
-which production code never imports.
+everywhere; they become decimal strings only at the wire. Protocol facts: myPOS's documentation
+(https://developers.mypos.com/apis/checkout-api/...), cited by page, and the repository's
+docs/mypos-protocol.md where no public page states them. myPOS's side (keys, certificates, signed
+answers) is in :mod:`.testing`, which production code never imports.
 """
 
 from . import const, layouts, transport
 from .answers import (
     MAX_ANSWER_DEPTH,
-    explain_status,
+    check_answer,
     flatten_values,
     parse_response,
-    read_answer,
+    status_text,
     verify_response,
 )
 from .const import Status
@@ -78,13 +79,13 @@ __all__ = [
     'build_request',
     'cart_total',
     'check_credentials',
+    'check_answer',
     'check_pairs',
     'checkout_language',
     'clean_text',
     'const',
     'customer_fields',
     'decode_configuration_pack',
-    'explain_status',
     'fingerprint',
     'flatten_values',
     'forget_keys',
@@ -102,7 +103,6 @@ __all__ = [
     'parse_response',
     'public_key_der',
     'public_key_pem',
-    'read_answer',
     'read_card',
     'read_form',
     'same_public_key',
@@ -111,6 +111,7 @@ __all__ = [
     'sign_fields',
     'signing_payload',
     'split_name',
+    'status_text',
     'token_purchase_params',
     'transport',
     'verify',

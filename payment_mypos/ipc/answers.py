@@ -1,6 +1,10 @@
 # Part of payment_mypos. License LGPL-3.
-"""Answers of myPOS's server-to-server API (API §2, §3.3): XML or JSON into an ordered tree,
-verified, with its `Status` checked (API §5)."""
+"""Answers of myPOS's server-to-server API: XML or JSON into an ordered tree, verified, with its
+`Status` checked.
+
+https://developers.mypos.com/apis/checkout-api/checkout-getting-started/authentication
+https://developers.mypos.com/apis/checkout-api/checkout-getting-started/error-messages
+"""
 
 import json
 import re
@@ -50,8 +54,9 @@ def parse_response(body):
     raise _unreadable("the answer is neither XML nor JSON", repr(text[:20]))
 
 
-# myPOS nests one object in an answer (the OrderStatus of IPCGetTxnStatus, API §4.8); deeper
-# nesting is refused before any recursion could exhaust the stack.
+# myPOS nests one object in an answer (the OrderStatus of IPCGetTxnStatus,
+# docs/mypos-protocol.md §4.8); deeper nesting is refused before any recursion could exhaust the
+# stack.
 MAX_ANSWER_DEPTH = 4
 _TOO_DEEP = f"the answer is nested deeper than {MAX_ANSWER_DEPTH} levels"
 
@@ -96,7 +101,7 @@ def _xml_tree(element, depth=1):
 
 
 def flatten_values(tree):
-    """Return the values of a tree depth-first, nested signatures included (API §3.3)."""
+    """Return the values of a tree depth-first, nested signatures included (they are signed)."""
     values = []
     for _key, value in tree:
         if isinstance(value, list):
@@ -107,7 +112,7 @@ def flatten_values(tree):
 
 
 def verify_response(tree, public_key_pem):
-    """Verify the top-level signature of a parsed answer (API §3.3).
+    """Verify the top-level signature of a parsed answer.
 
     :raise InvalidSignature: If the top-level `Signature` is missing or does not verify.
     """
@@ -123,8 +128,8 @@ def verify_response(tree, public_key_pem):
     return tree
 
 
-def explain_status(status, status_msg=None):
-    """Return the code and official name of a myPOS `Status` (API §5), in English for the log.
+def status_text(status, status_msg=None):
+    """Return the code and official name of a myPOS `Status`, in English for the log.
 
     :param int|str status: The code, as myPOS writes one (see :meth:`.const.Status.number`).
     :param str status_msg: myPOS's own `StatusMsg`, appended when given.
@@ -142,7 +147,7 @@ _REFUSAL_RE = re.compile(r'[0-9]+')  # ASCII digits only (not `str.isdigit`).
 
 
 def status_failure(status):
-    """Tell what a signed answer's `Status` says (API §5): None for a success, exactly '0';
+    """Tell what a signed answer's `Status` says: None for a success, exactly '0';
     `Failure.STATUS` for a refusal, ASCII digits that are not all zeros; else `Failure.UNCLEAR`
     (zero written otherwise, spaces, a sign, a non-ASCII digit, nothing, a nested object).
 
@@ -156,8 +161,8 @@ def status_failure(status):
     return Failure.UNCLEAR
 
 
-def read_answer(body, public_key_pem):
-    """Parse and verify a server-to-server answer, and check its `Status` (API §3.3, §5).
+def check_answer(body, public_key_pem):
+    """Parse and verify a server-to-server answer, and check its `Status`.
 
     Only a `Status` of exactly '0' is a success and only ASCII digits not all zeros a refusal;
     any other `Status` of a signed answer is unclear, so myPOS may have acted on the call.
@@ -177,7 +182,7 @@ def read_answer(body, public_key_pem):
     status = get_field(tree, 'Status')
     signature = get_field(tree, 'Signature')
     if not signature:
-        message = explain_status(status, get_field(tree, 'StatusMsg')) if status else ""
+        message = status_text(status, get_field(tree, 'StatusMsg')) if status else ""
         raise RemoteError(
             Failure.UNSIGNED,
             f"myPOS's answer is not signed. {message}".strip(),
@@ -198,7 +203,7 @@ def read_answer(body, public_key_pem):
     if failure is Failure.STATUS:
         raise RemoteError(
             Failure.STATUS,
-            explain_status(status, get_field(tree, 'StatusMsg')),
+            status_text(status, get_field(tree, 'StatusMsg')),
             status=status,
             tree=tree,
         )

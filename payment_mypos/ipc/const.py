@@ -1,12 +1,10 @@
 # Part of payment_mypos. License LGPL-3.
-"""Constants of the myPOS Checkout (IPC) protocol, each with the section of docs/mypos-protocol.md
-("API §n") it comes from. Data only."""
+"""Constants of the myPOS Checkout (IPC) protocol, each with the page of myPOS's documentation
+it comes from (https://developers.mypos.com/apis/checkout-api/...), or the section of the
+repository's docs/mypos-protocol.md where no public page states it. Data only."""
 
 import enum
 import re
-
-# API §2: myPOS requires a User-Agent on every request.
-USER_AGENT = 'Odoo/18.0 payment_mypos/1.0'
 
 # Seconds a server-to-server call may wait for myPOS, in all (connect, then read).
 REQUEST_TIMEOUT = 10
@@ -15,28 +13,30 @@ CONNECT_TIMEOUT = 3
 # The largest answer read from myPOS; real ones are a few KB.
 MAX_ANSWER_BYTES = 1024 * 1024
 
-# API §1: one URL per environment serves the hosted page and every server-to-server call.
+# One URL per environment serves the hosted page and every server-to-server call.
+# https://developers.mypos.com/online-payments/initial-setup-and-testing/testing-in-sandbox/test-scenarios
 PRODUCTION_URL = 'https://www.mypos.com/vmp/checkout'
 SANDBOX_URL = 'https://www.mypos.com/vmp/checkout-test'
 
-# API §4.1: the version every official integration posts today.
+# The version every official integration posts today
+# (https://developers.mypos.com/apis/checkout-api/purchase).
 IPC_VERSION = '1.4'
 
-# Identifies this integration to myPOS (API §4.1, optional `Source` field).
-SOURCE = 'odoo18_payment_mypos'
-
-# API §6.1: myPOS's public sandbox store (its key and certificate are files of the addon).
+# myPOS's public sandbox store (its key and certificate are files of the addon),
+# docs/mypos-protocol.md §6.1.
 SANDBOX_SID = '000000000000010'
 SANDBOX_WALLET_NUMBER = '61938166610'
 SANDBOX_KEY_INDEX = 1
 
-# API §7: OrderID is at most 80 characters.
+# OrderID is at most 80 characters (https://developers.mypos.com/apis/checkout-api/purchase).
 ORDER_ID_MAX_LENGTH = 80
 
-# API §4.1 `IPCLanguage`: documented checkout page languages; anything else falls back to English.
+# `IPCLanguage`: documented checkout page languages; anything else falls back to English.
+# https://developers.mypos.com/apis/checkout-api/purchase
 CHECKOUT_LANGUAGES = {'EN', 'FR', 'IT', 'DE', 'SV', 'PT', 'NL', 'EL', 'BG', 'ES'}
 
-# API §7: currencies the official WooCommerce plugin offers (HRK dropped: obsolete).
+# Currencies the official WooCommerce plugin offers (HRK dropped: obsolete),
+# docs/mypos-protocol.md §7.
 SUPPORTED_CURRENCIES = {
     'BGN',
     'CHF',
@@ -54,13 +54,16 @@ SUPPORTED_CURRENCIES = {
     'USD',
 }
 
-# API §4.2 `PaymentMethod`: 1 = card only.
+# `PaymentMethod`: 1 = card only (https://developers.mypos.com/apis/checkout-api/purchase).
 PAYMENT_METHOD_CARD = '1'
 
-# API §4.2 `PaymentParametersRequired`: 2 = customer details optional and prefilled.
+# `PaymentParametersRequired`: 2 = customer details optional and prefilled
+# (https://developers.mypos.com/apis/checkout-api/purchase).
 PAYMENT_PARAMETERS_REQUIRED = '2'
 
-# API §4.3, §4.4: the messages myPOS posts to us, by what they mean for the transaction.
+# The messages myPOS posts to us, by what they mean for the transaction:
+# https://developers.mypos.com/apis/checkout-api/purchase-notify,
+# https://developers.mypos.com/apis/checkout-api/purchase-notify-ok.
 NOTIFY_METHODS = {
     'done': 'IPCPurchaseNotify',
     'cancel': 'IPCPurchaseRollback',
@@ -71,43 +74,50 @@ RETURN_METHODS = {
 }
 REFUND_METHOD = 'IPCRefund'
 TXN_STATUS_METHOD = 'IPCGetTxnStatus'
-# API §4.11, §9: the charge of a saved card, server to server; its signed answer is the outcome.
+# The charge of a saved card, server to server; its signed answer is the outcome
+# (docs/mypos-protocol.md §4.11).
 TOKEN_PURCHASE_METHOD = 'IPCIAPurchase'
 
-# API §2, §3.3, §4.8: the calls whose answer nests a signed message are asked for in JSON. myPOS's
-# PHP SDK asks every call in JSON and cannot verify a nested XML answer; the one real answer with
-# a nested `OrderStatus` is JSON and verifies with the rule of §3.3. The others keep XML.
+# The calls whose answer nests a signed message are asked for in JSON. myPOS's PHP SDK asks every
+# call in JSON and cannot verify a nested XML answer; the one real answer with a nested
+# `OrderStatus` is JSON and verifies with myPOS's signature rule
+# (https://developers.mypos.com/apis/checkout-api/checkout-getting-started/authentication). The
+# others keep XML. Evidence: docs/mypos-protocol.md §2, §4.8.
 JSON_ANSWER_METHODS = frozenset({TXN_STATUS_METHOD})
 
-# API §4.2 `CardTokenRequest`: no token; store the card only (no payment: no `Amount` and no cart
-# rows, as myPOS's PHP SDK posts it); pay and store the card.
+# `CardTokenRequest` (https://developers.mypos.com/apis/checkout-api/purchase): no token; store the
+# card only (no payment: no `Amount` and no cart rows, as myPOS's PHP SDK posts it); pay and store
+# the card.
 CARD_TOKEN_NONE = '0'
 CARD_TOKEN_STORE = '1'
 CARD_TOKEN_PAY_AND_STORE = '2'
 
-# API §3.3a, §4.3, §4.4: the head of each form myPOS signs, in order. The values that decide
-# anything are read from these places only; extra fields may follow (myPOS adds fields over time).
+# The head of each form myPOS signs, in order
+# (https://developers.mypos.com/apis/checkout-api/purchase-notify,
+# https://developers.mypos.com/apis/checkout-api/purchase-notify-ok). The values that decide
+# anything are read from these places only (docs/mypos-protocol.md §3.3a); extra fields may follow
+# (myPOS adds fields over time).
 _FORM_HEAD = ('IPCmethod', 'SID', 'Amount', 'Currency', 'OrderID')
 FORM_LAYOUTS = {
     'IPCPurchaseNotify': (*_FORM_HEAD, 'IPC_Trnref'),
     'IPCPurchaseOK': (*_FORM_HEAD, 'IPC_Trnref'),
     'IPCPurchaseRollback': _FORM_HEAD,
     'IPCPurchaseCancel': _FORM_HEAD,
-    # The nested OrderStatus of a refund's status (API §4.8, §9: an assumption).
+    # The nested OrderStatus of a refund's status (docs/mypos-protocol.md §4.8, §9: an assumption).
     'IPCRefund': (*_FORM_HEAD, 'IPC_Trnref'),
-    # The nested OrderStatus of a saved card's charge (API §4.8, §9: an assumption, like the
-    # refund's: the form of the call's answer, with the head of every form).
+    # The nested OrderStatus of a saved card's charge (docs/mypos-protocol.md §4.8, §9: an
+    # assumption, like the refund's: the form of the call's answer, with the head of every form).
     'IPCIAPurchase': (*_FORM_HEAD, 'IPC_Trnref'),
 }
 # Names that may appear in a form only at their place in the head (or last, for `Signature`).
 FORM_RESERVED_NAMES = (*_FORM_HEAD, 'IPC_Trnref', 'Signature')
-# API §4.5, §4.7, §4.8: the head of each server-to-server answer; `Status` anywhere after it.
+# The head of each server-to-server answer; `Status` anywhere after it
+# (https://developers.mypos.com/apis/checkout-api/refund, docs/mypos-protocol.md §4.8, §4.11).
 ANSWER_LAYOUTS = {
     'IPCRefund': ('IPCmethod', 'IPC_Trnref', 'Amount', 'Currency'),
     # myPOS's Checkout API v1.4 document: the answer of a saved card's charge.
     'IPCIAPurchase': ('IPCmethod', 'IPC_Trnref', 'Amount', 'Currency'),
     'IPCGetTxnStatus': ('IPCmethod', 'OrderID'),
-    'IPCGetPaymentStatus': ('IPCmethod', 'OrderID'),
 }
 
 
@@ -115,8 +125,11 @@ _STATUS_TEXT_RE = re.compile(r'[0-9]{1,9}')  # ASCII only: `str.isdigit` takes a
 
 
 class Status(enum.IntEnum):
-    """API §5: the `Status` codes of myPOS, by their official names (7 has none in myPOS's
-    documentation; its name is the PHP SDK's constant's)."""
+    """The `Status` codes of myPOS, by their official names (7 has none in myPOS's documentation;
+    its name is the PHP SDK's constant's).
+
+    https://developers.mypos.com/apis/checkout-api/checkout-getting-started/error-messages
+    """
 
     SUCCESS = 0
     E_MISSING_REQ_PARAMS = 1
@@ -148,7 +161,7 @@ class Status(enum.IntEnum):
 
     @classmethod
     def number(cls, value):
-        """Return the number a `Status` is written as (API §5), or None if it is not one.
+        """Return the number a `Status` is written as, or None if it is not one.
 
         Text counts only as myPOS writes a code: exactly '0', or ASCII digits that are not all
         zeros (at most 9). '00', ' 4', '4 ', '+4', '٤' (a non-ASCII digit) and '' are no code.
@@ -179,8 +192,10 @@ class Status(enum.IntEnum):
 # The official name of each code ('Success' for 0), for logs and the emulator.
 STATUS_NAMES = {status.value: status.name if status else 'Success' for status in Status}
 
-# API §5, §4.10: statuses that say the store's credentials or setup are wrong; any other signed
-# answer about a dummy order proves that both signatures work.
+# Statuses that say the store's credentials or setup are wrong
+# (https://developers.mypos.com/apis/checkout-api/checkout-getting-started/error-messages); any
+# other signed answer about a dummy order proves that both signatures work
+# (docs/mypos-protocol.md §4.10).
 CONNECTION_FAILURE_STATUSES = frozenset(
     {
         Status.E_MISSING_REQ_PARAMS,

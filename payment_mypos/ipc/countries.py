@@ -1,7 +1,10 @@
 # Part of payment_mypos. License LGPL-3.
-"""Country codes for `CustomerCountry` (API §4.2): data only."""
+"""Country codes for `CustomerCountry` of a purchase: data only.
 
-# ISO 3166-1 alpha-2 (Odoo's country code) -> alpha-3 (myPOS `CustomerCountry`, API §4.2).
+https://developers.mypos.com/apis/checkout-api/purchase
+"""
+
+# ISO 3166-1 alpha-2 (Odoo's country code) -> alpha-3 (myPOS `CustomerCountry`).
 # Data from the ISO 3166-1 table, plus Kosovo's customary XKX.
 COUNTRY_ALPHA3 = {
     'AD': 'AND',

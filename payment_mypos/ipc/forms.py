@@ -1,5 +1,9 @@
 # Part of payment_mypos. License LGPL-3.
-"""Forms as myPOS posts them (API §3.3): ordered pairs, blanks kept, names never repeated."""
+"""Forms as myPOS posts them: ordered pairs, blanks kept, names never repeated.
+
+The signature covers the values in posted order, empty ones included:
+https://developers.mypos.com/apis/checkout-api/checkout-getting-started/authentication
+"""
 
 from urllib.parse import parse_qsl
 
@@ -10,7 +14,7 @@ MAX_FORM_FIELDS = 100
 
 
 def parse_form(body):
-    """Parse an x-www-form-urlencoded body keeping field order and empty values (API §3.3).
+    """Parse an x-www-form-urlencoded body keeping field order and empty values.
 
     :param bytes|str body: The raw body (or query string).
     :return: (name, value) pairs, in received order.
@@ -78,7 +82,7 @@ def get_field(pairs, name, default=None):
     """Return the value of field `name` in (name, value) pairs, matching case-insensitively.
 
     Only for answers' details and the emulator: what decides money is read by position, through
-    `layouts.read_form` and `layouts.read_answer` (API §3.3a).
+    `layouts.read_form` and `layouts.read_answer` (docs/mypos-protocol.md §3.3a).
     """
     name = name.lower()
     return next((value for key, value in pairs if key.lower() == name), default)

@@ -1,5 +1,8 @@
 # Part of payment_mypos. License LGPL-3.
-"""Keys and certificates: the store's private key, myPOS's certificate (API §3.2, §3.4)."""
+"""Keys and certificates: the store's private key, myPOS's certificate.
+
+https://developers.mypos.com/apis/checkout-api/checkout-getting-started/authentication
+"""
 
 import base64
 import binascii
@@ -71,7 +74,7 @@ def _spki_of_certificate(pem):
     """Return the DER SubjectPublicKeyInfo of a certificate, reading nothing else of it.
 
     myPOS's legacy test certificates have an empty serial number, which `cryptography` refuses
-    (API §3.4); asn1crypto parses lazily, so their public key is still read.
+    (docs/mypos-protocol.md §3.4); asn1crypto parses lazily, so their public key is still read.
     """
     _label, _headers, der = asn1_pem.unarmor(pem.encode('ascii'))
     certificate = asn1_x509.Certificate.load(der)

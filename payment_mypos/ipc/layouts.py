@@ -1,11 +1,15 @@
 # Part of payment_mypos. License LGPL-3.
 """What each value of a myPOS message means, read by position rather than by the names posted.
 
-myPOS signs the values of a message joined with '-', not their names nor their boundaries (API
-§3.3a): whoever holds a genuine signature can re-cut its values at their '-' and re-name the
-pieces. So a message is read here against a strict layout: the values that decide anything sit
-at their documented places and have formats without '-', and the result is a typed
-:class:`Message`, never a name -> value mapping.
+myPOS signs the values of a message joined with '-', not their names nor their boundaries
+(docs/mypos-protocol.md §3.3a): whoever holds a genuine signature can re-cut its values at their
+'-' and re-name the pieces. So a message is read here against a strict layout: the values that
+decide anything sit at their documented places and have formats without '-', and the result is a
+typed :class:`Message`, never a name -> value mapping.
+
+The layouts come from https://developers.mypos.com/apis/checkout-api/purchase-notify,
+https://developers.mypos.com/apis/checkout-api/purchase-notify-ok,
+https://developers.mypos.com/apis/checkout-api/refund and docs/mypos-protocol.md §4.8, §4.11.
 """
 
 import re
@@ -16,8 +20,10 @@ from .errors import InvalidSignature, MalformedMessage
 from .forms import check_pairs, get_field
 from .signing import verify
 
-# Formats of the values that decide anything (API §4.3-§4.8, §7), ASCII only and without '-', so
-# that no re-cut of the signed values can move a boundary between them.
+# Formats of the values that decide anything
+# (https://developers.mypos.com/apis/checkout-api/purchase and the pages of the messages above),
+# ASCII only and without '-', so that no re-cut of the signed values can move a boundary between
+# them.
 _FORMATS = {
     'SID': re.compile(r'[0-9]{15}'),
     'Amount': re.compile(r'[0-9]{1,15}(?:\.[0-9]{1,6})?'),
@@ -31,9 +37,10 @@ _FORMATS = {
 # `Message.order_id_readings`).
 _LEGACY_ORDER_ID_RE = re.compile(r'[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?')
 _READING_RE = re.compile(r'[A-Za-z0-9_-]+')
-# API §4.4: the saved card of a notification. `CardToken` is opaque, at most 50 characters;
-# printable ASCII without spaces is assumed (API §9). `PAN` is the last 4 digits (a masked number
-# is read by its last 4); `ExpDate` is YYMM; `CardType` 1 to 8.
+# The saved card of a notification (https://developers.mypos.com/apis/checkout-api/purchase-notify).
+# `CardToken` is opaque, at most 50 characters; printable ASCII without spaces is assumed
+# (docs/mypos-protocol.md §9). `PAN` is the last 4 digits (a masked number is read by its last 4);
+# `ExpDate` is YYMM; `CardType` 1 to 8.
 _CARD_TOKEN_RE = re.compile(r'[\x21-\x7e]{1,50}')
 _PAN_RE = re.compile(r'[0-9*Xx ]{0,15}([0-9]{4})')
 _EXP_DATE_RE = re.compile(r'([0-9]{2})(0[1-9]|1[0-2])')
@@ -68,7 +75,7 @@ class Message:
 
 
 def is_card_token(value):
-    """Tell whether `value` can be a `CardToken` of myPOS (API §4.4)."""
+    """Tell whether `value` can be a `CardToken` of myPOS (opaque, printable, at most 50)."""
     return isinstance(value, str) and bool(_CARD_TOKEN_RE.fullmatch(value))
 
 
@@ -83,7 +90,7 @@ class Card:
 
 
 def read_card(message):
-    """Return the saved card of a verified notification (API §4.4), or None if it has no token.
+    """Return the saved card of a verified notification, or None if it has no token.
 
     The values are the notification's extras, which only myPOS's server holds the signature of
     (the browser's OK has another method, refused where notifications go): read by name.
@@ -152,7 +159,7 @@ def _shown(value):
 
 def _check_head(pairs, layout, reserved):
     """Check that `pairs` start with the names of `layout`, in order, and that no reserved name
-    appears after them (names compare case-insensitively, API §2).
+    appears after them (names compare case-insensitively, as myPOS's do: docs/mypos-protocol.md §2).
 
     :raise MalformedMessage: If a name is missing, misplaced or repeated.
     """
@@ -212,7 +219,7 @@ class SignedForm:
         return self._message.order_id_readings
 
     def verify(self, certificate_pem):
-        """Return the message once its signature verifies with myPOS's certificate (API §3.3).
+        """Return the message once its signature verifies with myPOS's certificate.
 
         :rtype: Message
         :raise InvalidSignature: If it does not.
@@ -226,7 +233,7 @@ class SignedForm:
 
 
 def read_form(pairs, methods=None):
-    """Read a form posted by myPOS against the layout of its method (API §3.3a, §4.3, §4.4).
+    """Read a form posted by myPOS against the layout of its method.
 
     Everything is checked before anything is looked up: `IPCmethod` first, with a method of
     `methods`; then `SID`, `Amount`, `Currency`, `OrderID` (and `IPC_Trnref` for a payment), each
@@ -280,9 +287,9 @@ def read_form(pairs, methods=None):
 
 
 def read_answer(tree, method):
-    """Read a verified, status-0 answer of myPOS against the layout of `method` (API §4.5-§4.8).
+    """Read a verified, status-0 answer of myPOS against the layout of `method`.
 
-    :param list tree: The answer, as returned by :func:`.answers.read_answer`.
+    :param list tree: The answer, as returned by :func:`.answers.check_answer`.
     :param str method: The method that was called.
     :rtype: Message
     :raise MalformedMessage: If a field is missing, misplaced, repeated or ill-formed.

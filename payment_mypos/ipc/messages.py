@@ -1,6 +1,11 @@
 # Part of payment_mypos. License LGPL-3.
-"""The calls we sign: amounts at the wire (API §7), the purchase form (API §4.2) and the
-server-to-server calls (API §4.1). Amounts are integers in minor units until the wire."""
+"""The calls we sign: amounts at the wire, the purchase form and the server-to-server calls.
+Amounts are integers in minor units until the wire.
+
+https://developers.mypos.com/apis/checkout-api/purchase
+https://developers.mypos.com/apis/checkout-api/refund
+docs/mypos-protocol.md §4.8 (IPCGetTxnStatus), §4.11 (IPCIAPurchase)
+"""
 
 import hashlib
 import re
@@ -57,11 +62,11 @@ def parse_amount(text, decimals):
 _ARTICLE_UNSAFE_RE = re.compile(r'[\x00-\x1f\x7f<>]+')
 
 
-# Field names are not signed and myPOS matches them in any order (API §2, §3.3a): a shopper can
-# re-label the values of the purchase form their browser posts, and cut them again at any '-'.
-# So no text of theirs holds a '-' (an ASCII one: the only character the signature joins with), and
-# no value of theirs reads as a URL (re-labelled URL_Notify, myPOS's notification would go to
-# them), as an IPC method (the form would read as another call - a refund, a reversal - signed
+# Field names are not signed and myPOS matches them in any order (docs/mypos-protocol.md §2, §3.3a):
+# a shopper can re-label the values of the purchase form their browser posts, and cut them again at
+# any '-'. So no text of theirs holds a '-' (an ASCII one: the only character the signature joins
+# with), and no value of theirs reads as a URL (re-labelled URL_Notify, myPOS's notification would
+# go to them), as an IPC method (the form would read as another call - a refund, a reversal - signed
 # with the store's key) or as an account number (N(11): WalletNumber, AccountSettlement).
 _HYPHEN = '\u2010'  # Looks like '-' on myPOS's page, is not one for the signature.
 _METHOD_LIKE_RE = re.compile(r'ipc[a-z]*', re.IGNORECASE)
@@ -142,13 +147,14 @@ _ORDER_ID_UNSAFE_RE = re.compile(r'[^A-Za-z0-9]+')
 
 
 def make_order_id(reference, instance_tag, serial):
-    """Return a myPOS OrderID for one payment attempt (API §7), of [A-Za-z0-9_] only.
+    """Return a myPOS OrderID for one payment attempt, of [A-Za-z0-9_] only, at most 80 long.
 
     `reference` keeps it readable, `instance_tag` (derived from the database) keeps it unique in
     myPOS's shared sandbox store, and `serial` (the transaction id) keeps it unique per attempt. It
-    never holds '-', so that no re-cut of a signed message can move its boundary (API §3.3a); a
-    reference too long to fit is cut and followed by a digest of the whole, so that references
-    differing only at their end (the refunds R-<source>-2, -3 ...) still give distinct OrderIDs.
+    never holds '-', so that no re-cut of a signed message can move its boundary
+    (docs/mypos-protocol.md §3.3a); a reference too long to fit is cut and followed by a digest of
+    the whole, so that references differing only at their end (the refunds R-<source>-2, -3 ...)
+    still give distinct OrderIDs.
 
     :param str reference: The Odoo transaction reference.
     :param str instance_tag: Short [a-z0-9] tag of the database.
@@ -185,7 +191,7 @@ def split_name(name):
 def customer_fields(
     email=None, name=None, phone=None, country_code=None, city=None, zip_code=None, address=None
 ):
-    """Return the optional customer fields of a purchase (API §4.2), leaving out empty ones."""
+    """Return the optional customer fields of a purchase, leaving out empty ones."""
     first_names, family_name = split_name(name or '')
     email = clean_text(email, 100)
     phone = re.sub(r'[^0-9+]', '', phone or '')
@@ -212,6 +218,7 @@ def customer_fields(
 def build_purchase(
     credentials,
     *,
+    source,
     order_id,
     amount_minor,
     decimals,
@@ -224,9 +231,10 @@ def build_purchase(
     cart=(),
     card_token_request=const.CARD_TOKEN_NONE,
 ):
-    """Return the signed fields of an `IPCPurchase` form, in posting order (API §4.2).
+    """Return the signed fields of an `IPCPurchase` form, in posting order.
 
     :param Credentials credentials: The store.
+    :param str source: The `Source` field: the integration and its version, as the caller names it.
     :param list customer: Fields from :func:`customer_fields`.
     :param list cart: Fields from :func:`build_cart`.
     :param str card_token_request: `const.CARD_TOKEN_*`; storing the card only posts no amount
@@ -258,7 +266,7 @@ def build_purchase(
         ('SID', credentials.sid),
         ('WalletNumber', credentials.wallet_number),
         ('KeyIndex', str(credentials.key_index)),
-        ('Source', const.SOURCE),
+        ('Source', source),
         *amount,
         ('Currency', currency),
         ('OrderID', order_id),
@@ -285,8 +293,9 @@ def check_positive(amount_minor):
 
 
 def token_purchase_params(*, order_id, amount_minor, decimals, currency, card_token, cart=()):
-    """Return the own fields of an `IPCIAPurchase` call, which charges a saved card (API §4.11),
-    in the order of myPOS's PHP SDK; :func:`build_request` adds the standard ones and signs them.
+    """Return the own fields of an `IPCIAPurchase` call, which charges a saved card, in the order
+    of myPOS's PHP SDK (docs/mypos-protocol.md §4.11); :func:`build_request` adds the standard
+    ones and signs them.
 
     :param str card_token: The `CardToken` myPOS returned when the card was saved.
     :param list cart: Fields from :func:`build_cart`; one row of the whole amount by default.
@@ -309,17 +318,16 @@ def token_purchase_params(*, order_id, amount_minor, decimals, currency, card_to
     ]
 
 
-def build_request(credentials, method, params, output_format=None):
-    """Return the signed fields of a server-to-server call (API §4.1, §4.5, §4.7, §4.8).
+def build_request(credentials, method, params, *, source):
+    """Return the signed fields of a server-to-server call, asking for its answer in JSON if it
+    nests a signed message (`const.JSON_ANSWER_METHODS`), else in XML.
 
     :param str method: `IPCRefund`, `IPCGetTxnStatus`, ...
     :param list params: The call's own (name, value) pairs.
-    :param str output_format: `xml` or `json`; by default `json` for the calls whose answer nests
-                              a signed message (`const.JSON_ANSWER_METHODS`), else `xml`.
+    :param str source: The `Source` field: the integration and its version, as the caller names it.
     :rtype: list
     """
-    if not output_format:
-        output_format = 'json' if method in const.JSON_ANSWER_METHODS else 'xml'
+    output_format = 'json' if method in const.JSON_ANSWER_METHODS else 'xml'
     fields = [
         ('IPCmethod', method),
         ('IPCVersion', const.IPC_VERSION),
@@ -327,7 +335,7 @@ def build_request(credentials, method, params, output_format=None):
         ('SID', credentials.sid),
         ('WalletNumber', credentials.wallet_number),
         ('KeyIndex', str(credentials.key_index)),
-        ('Source', const.SOURCE),
+        ('Source', source),
         *params,
         ('OutputFormat', output_format),
     ]

@@ -1,5 +1,8 @@
 # Part of payment_mypos. License LGPL-3.
-"""The signature rule (API §3): RSA PKCS#1 v1.5 with SHA-256 over the values joined with '-'."""
+"""The signature rule: RSA PKCS#1 v1.5 with SHA-256 over the values joined with '-'.
+
+https://developers.mypos.com/apis/checkout-api/checkout-getting-started/authentication
+"""
 
 import base64
 import binascii
@@ -12,12 +15,12 @@ from .keys import load_private_key, load_public_key
 
 
 def signing_payload(values):
-    """Return the bytes that are signed: base64 of the values joined with '-' (API §3.1)."""
+    """Return the bytes that are signed: base64 of the values joined with '-'."""
     return base64.b64encode('-'.join(str(value) for value in values).encode('utf-8'))
 
 
 def sign(values, private_key_pem):
-    """Sign values in posted order with the store's key (API §3.1).
+    """Sign values in posted order with the store's key.
 
     :param list values: The raw (unescaped) values, in the order they will be posted.
     :param str private_key_pem: The store's private key.
@@ -30,7 +33,7 @@ def sign(values, private_key_pem):
 
 
 def verify(values, signature, public_key_pem):
-    """Tell whether `signature` signs `values` (in received order) with myPOS's key (API §3.3).
+    """Tell whether `signature` signs `values` (in received order) with myPOS's key.
 
     :param list values: The received values, `Signature` excluded.
     :param str signature: The received base64 signature (strict alphabet and padding).
@@ -53,7 +56,7 @@ def verify(values, signature, public_key_pem):
 
 
 def sign_fields(fields, private_key_pem):
-    """Return `fields` with a `Signature` field appended last (API §2, §3.1).
+    """Return `fields` with a `Signature` field appended last, where myPOS requires it.
 
     :param list fields: (name, value) pairs in posting order.
     :rtype: list

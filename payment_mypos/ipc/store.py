@@ -1,5 +1,8 @@
 # Part of payment_mypos. License LGPL-3.
-"""The store's credentials (API §4.1, §3.2, §3.4) and myPOS's configuration pack (API §6.3)."""
+"""The store's credentials and myPOS's configuration pack (docs/mypos-protocol.md §6.3).
+
+https://developers.mypos.com/apis/checkout-api/checkout-getting-started/authentication
+"""
 
 import base64
 import binascii
@@ -13,7 +16,7 @@ from .keys import load_private_key, load_public_key, normalize_pem
 
 @dataclass(frozen=True)
 class Credentials:
-    """The five settings that identify a store (API §4.1, §3.2, §3.4)."""
+    """The five settings that identify a store: SID, wallet, key index and the two keys."""
 
     sid: str
     wallet_number: str
@@ -23,7 +26,7 @@ class Credentials:
 
 
 def decode_configuration_pack(pack):
-    """Decode myPOS's Configuration Pack (API §6.3) into :class:`Credentials`.
+    """Decode myPOS's Configuration Pack into :class:`Credentials`.
 
     :param str pack: The base64 text from myPOS's dashboard.
     :rtype: Credentials

@@ -49,7 +49,7 @@ def generate_key_pair(bits=2048, organization='Throw-away myPOS'):
 
 
 def sign_tree(tree, private_key_pem):
-    """Return an answer tree with its top-level `Signature` appended (API §3.3).
+    """Return an answer tree with its top-level `Signature` appended, as myPOS signs it.
 
     Nested objects must already carry their own signature.
     """

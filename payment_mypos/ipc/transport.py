@@ -14,7 +14,7 @@ import requests
 import urllib3
 
 from . import const, layouts
-from .answers import read_answer
+from .answers import check_answer
 from .errors import Failure, MalformedMessage, RemoteError
 
 
@@ -26,6 +26,7 @@ class Call:
     url: str
     fields: tuple
     certificate: str  # myPOS's certificate, which verifies the answer.
+    user_agent: str  # Who calls: myPOS refuses a request without a User-Agent.
 
     def send(self):
         """Send the call and return myPOS's answer, verified, status 0, read against its layout.
@@ -33,7 +34,7 @@ class Call:
         :rtype: layouts.Message
         :raise RemoteError: If there is no such answer; `kind` says whether money may have moved.
         """
-        tree = read_answer(post(self.url, list(self.fields)), self.certificate)
+        tree = check_answer(post(self.url, list(self.fields), self.user_agent), self.certificate)
         try:
             return layouts.read_answer(tree, self.method)
         except MalformedMessage as error:
@@ -67,7 +68,7 @@ def send_all(calls, concurrency):
         return list(pool.map(Call.outcome, calls))
 
 
-def post(url, fields):
+def post(url, fields, user_agent):
     """Post signed fields to myPOS and return the body of its HTTP 200 answer.
 
     The whole call, body included, fits in `const.REQUEST_TIMEOUT` (plus one last read at most);
@@ -75,6 +76,7 @@ def post(url, fields):
 
     :param str url: The endpoint.
     :param list fields: The (name, value) pairs to post, in order.
+    :param str user_agent: The `User-Agent` header, which myPOS requires; it names the caller.
     :rtype: bytes
     :raise RemoteError: `unreachable` if the request provably never left (no connection), `lost`
                         if the connection broke after it left, `timeout`, `http`, or `garbage`
@@ -86,7 +88,7 @@ def post(url, fields):
         response = requests.post(
             url,
             data=fields,
-            headers={'User-Agent': const.USER_AGENT, 'Accept-Encoding': 'identity'},
+            headers={'User-Agent': user_agent, 'Accept-Encoding': 'identity'},
             timeout=(connect_timeout, const.REQUEST_TIMEOUT - connect_timeout),
             stream=True,
             allow_redirects=False,

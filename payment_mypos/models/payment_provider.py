@@ -323,8 +323,9 @@ class PaymentProvider(models.Model):
         call = ipc.transport.Call(
             method=method,
             url=self._mypos_get_api_url(),
-            fields=tuple(ipc.build_request(credentials, method, params)),
+            fields=tuple(ipc.build_request(credentials, method, params, source=const.SOURCE)),
             certificate=credentials.certificate,
+            user_agent=const.USER_AGENT,
         )
         order_id = ipc.get_field(params, 'OrderID')
         if tx:
@@ -367,8 +368,9 @@ class PaymentProvider(models.Model):
 
     # The compute method of `payment` returns nothing; there is nothing to pass on.
     def _compute_feature_support_fields(self):  # pylint: disable=missing-return
-        """Override of `payment` to enable partial refunds (IPCRefund, API §4.5) and saved cards
-        (CardTokenRequest and IPCIAPurchase, API §4.2, §4.11)."""
+        """Override of `payment` to enable partial refunds (`IPCRefund`,
+        https://developers.mypos.com/apis/checkout-api/refund) and saved cards (`CardTokenRequest`
+        of https://developers.mypos.com/apis/checkout-api/purchase, and `IPCIAPurchase`)."""
         super()._compute_feature_support_fields()
         self.filtered(lambda p: p.code == 'mypos').update(
             {'support_refund': 'partial', 'support_tokenization': True}

@@ -224,6 +224,7 @@ class PaymentTransaction(models.Model):
         try:
             purchase = ipc.build_purchase(
                 provider._mypos_get_credentials(),
+                source=const.SOURCE,
                 order_id=order_id,
                 amount_minor=amount_minor,
                 decimals=decimals,
@@ -276,7 +277,8 @@ class PaymentTransaction(models.Model):
         """Find the transaction a myPOS form is about, by its myPOS OrderID.
 
         The OrderID must be the only one that any cut of the message's signed values names
-        (API §3.3a): a message that could be read as being about another transaction is refused.
+        (docs/mypos-protocol.md §3.3a): a message that could be read as being about another
+        transaction is refused.
 
         :param ipc.SignedForm form: The form read from myPOS's message.
         :return: The transaction.
@@ -334,7 +336,8 @@ class PaymentTransaction(models.Model):
         :raise ValidationError: If the SID, the amount or the currency differ.
         """
         credentials = self.provider_id._mypos_get_credentials()
-        # The answers to our calls carry no SID (API §4.5, §4.11); every form does.
+        # The answers to our calls carry no SID (see the refund page of myPOS's documentation,
+        # https://developers.mypos.com/apis/checkout-api/refund); every form does.
         if (message.sid or not message.status) and message.sid != credentials.sid:
             raise ValidationError(
                 _(

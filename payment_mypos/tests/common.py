@@ -167,7 +167,8 @@ class MyPOSCommon(PaymentHttpCommon):
         return tx
 
     def _notification_fields(self, tx, method='IPCPurchaseNotify', **overrides):
-        """Return the unsigned fields myPOS posts for `tx`, in myPOS's order (API §4.4)."""
+        """Return the unsigned fields myPOS posts for `tx`, in myPOS's order
+        (https://developers.mypos.com/apis/checkout-api/purchase-notify)."""
         fields = [
             ('IPCmethod', method),
             ('SID', ipc.const.SANDBOX_SID),

@@ -30,7 +30,7 @@ LIVE_WALLET = '40012345678'
 
 
 def make_pack(**values):
-    """Return the base64 Configuration Pack of `values` (API §6.3)."""
+    """Return the base64 Configuration Pack of `values` (docs/mypos-protocol.md §6.3)."""
     return base64.b64encode(json.dumps(values).encode()).decode()
 
 
@@ -433,7 +433,8 @@ class TestProviderForm(MyPOSAdministrationCommon):
 @tagged('post_install', '-at_install')
 class TestStatusExplanations(MyPOSAdministrationCommon):
     def test_every_status_explained(self):
-        """Each documented status (API §5) has a name and an explanation with cause and fix."""
+        """Each status myPOS documents has a name and an explanation with cause and fix
+        (https://developers.mypos.com/apis/checkout-api/checkout-getting-started/error-messages)."""
         for code in [*range(26), 99]:
             with self.subTest(code=code):
                 self.assertIn(code, ipc.const.STATUS_NAMES)

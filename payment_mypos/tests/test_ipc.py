@@ -238,8 +238,8 @@ class TestPurchase(unittest.TestCase):
 
     def test_shopper_text_cannot_serve_as_another_field(self):
         """Re-cut or re-labelled, no value a shopper typed reads as a URL, an IPC method or an
-        account number (API §3.3a): shopper text holds no '-', so the form's values are the only
-        cut, and each of them is checked as a whole."""
+        account number (docs/mypos-protocol.md §3.3a): shopper text holds no '-', so the form's
+        values are the only cut, and each of them is checked as a whole."""
         credentials = ipc.Credentials(
             '000000000000010', '61938166610', 1, SANDBOX_STORE_KEY, MYPOS_CERT
         )
@@ -264,6 +264,7 @@ class TestPurchase(unittest.TestCase):
             with self.subTest(text=text):
                 fields = ipc.build_purchase(
                     credentials,
+                    source='tests',
                     order_id=ipc.make_order_id(text, 'ab12cd34', 1),
                     amount_minor=100,
                     decimals=2,
@@ -302,6 +303,7 @@ class TestPurchase(unittest.TestCase):
         with self.assertRaisesRegex(ipc.IPCError, "does not add up"):
             ipc.build_purchase(
                 credentials,
+                source='tests',
                 order_id='x',
                 amount_minor=1000,
                 decimals=2,
@@ -345,13 +347,13 @@ class TestAnswers(unittest.TestCase):
         """Each documented status code is logged with its code and official name."""
         for code in [*range(0, 26), 99]:
             with self.subTest(code=code):
-                text = ipc.explain_status(code)
+                text = ipc.status_text(code)
                 self.assertTrue(text.startswith(f"Error {code} E_") or code == 0, text)
                 self.assertEqual(ipc.Status.of(code), code)
-        self.assertIn('(myPOS: "Wrong SID")', ipc.explain_status('4', 'Wrong SID'))
-        self.assertIn("unknown status", ipc.explain_status('x'))
+        self.assertIn('(myPOS: "Wrong SID")', ipc.status_text('4', 'Wrong SID'))
+        self.assertIn("unknown status", ipc.status_text('x'))
 
-    def test_read_answer(self):
+    def test_check_answer(self):
         """Signed success passes; garbage, unsigned, wrongly signed and failures are told apart."""
         tree = [
             ('IPCmethod', 'IPCRefund'),
@@ -363,7 +365,7 @@ class TestAnswers(unittest.TestCase):
         ]
         body = ''.join(f'<{k}>{v}</{k}>' for k, v in ipc_testing.sign_tree(tree, self.mypos_key))
         xml = f'<IPC_response>{body}</IPC_response>'
-        self.assertEqual(ipc.read_answer(xml.encode(), self.mypos_certificate)[:6], tree)
+        self.assertEqual(ipc.check_answer(xml.encode(), self.mypos_certificate)[:6], tree)
         other_key, _certificate = generate_key_pair()
         failed = [(k, '13' if k == 'Status' else v) for k, v in tree]
         cases = [
@@ -374,7 +376,7 @@ class TestAnswers(unittest.TestCase):
         ]
         for body, kind, status in cases:
             with self.subTest(kind=kind), self.assertRaises(ipc.RemoteError) as caught:
-                ipc.read_answer(body, self.mypos_certificate)
+                ipc.check_answer(body, self.mypos_certificate)
             self.assertEqual((caught.exception.kind, caught.exception.status), (kind, status))
         self.assertIn("E_NOT_SUFFICIENT_FUNDS", str(caught.exception))
 
@@ -397,11 +399,11 @@ class TestAnswers(unittest.TestCase):
         return ipc_json(signed).replace(json.dumps(status).encode(), raw_status.encode(), 1)
 
     def _assert_read(self, body, status):
-        """`read_answer` reads the Status of a signed answer as `expected_kind` says, and an
+        """`check_answer` reads the Status of a signed answer as `expected_kind` says, and an
         unclear one may have moved money."""
         expected = expected_kind(status)
         try:
-            tree = ipc.read_answer(body, self.mypos_certificate)
+            tree = ipc.check_answer(body, self.mypos_certificate)
         except ipc.RemoteError as error:
             self.assertEqual(error.kind, expected)
             self.assertEqual(error.status, status)
@@ -449,7 +451,7 @@ class TestAnswers(unittest.TestCase):
             ipc_testing.sign_tree([('IPCmethod', 'IPCRefund'), ('Status', nested)], self.mypos_key)
         )
         with self.assertRaises(ipc.RemoteError) as caught:
-            ipc.read_answer(body, self.mypos_certificate)
+            ipc.check_answer(body, self.mypos_certificate)
         self.assertEqual((caught.exception.kind, caught.exception.status), ('unclear', nested))
 
     @settings(max_examples=300, deadline=None, database=None, derandomize=True)
@@ -481,28 +483,22 @@ class TestAnswers(unittest.TestCase):
         for text in ('00', ' 20', '20 ', '+20', '\u0662\u0660', '', None, True, -1, [('a', 'b')]):
             with self.subTest(text=text):
                 self.assertIsNone(ipc.Status.of(text))
-                self.assertIn("unknown status", ipc.explain_status(text))
+                self.assertIn("unknown status", ipc.status_text(text))
         error = ipc.RemoteError('unclear', 'x', status=' 20')
         self.assertIsNone(error.status_code)
 
 
 class TestRequests(unittest.TestCase):
     def test_output_format(self):
-        """IPCGetTxnStatus, whose answer nests a signed OrderStatus, is asked in JSON (API §2);
-        the other calls in XML; an explicit format wins."""
+        """IPCGetTxnStatus, whose answer nests a signed OrderStatus, is asked in JSON
+        (docs/mypos-protocol.md §2); the other calls in XML."""
         store = ipc.Credentials(
             ipc.const.SANDBOX_SID, ipc.const.SANDBOX_WALLET_NUMBER, 1, SANDBOX_STORE_KEY, MYPOS_CERT
         )
-        cases = [
-            ('IPCGetTxnStatus', None, 'json'),
-            ('IPCRefund', None, 'xml'),
-            ('IPCGetPaymentStatus', None, 'xml'),
-            ('IPCIAPurchase', None, 'xml'),
-            ('IPCGetTxnStatus', 'xml', 'xml'),
-        ]
-        for method, output_format, expected in cases:
-            with self.subTest(method=method, output_format=output_format):
-                fields = ipc.build_request(store, method, [('OrderID', 'X')], output_format)
+        cases = [('IPCGetTxnStatus', 'json'), ('IPCRefund', 'xml'), ('IPCIAPurchase', 'xml')]
+        for method, expected in cases:
+            with self.subTest(method=method):
+                fields = ipc.build_request(store, method, [('OrderID', 'X')], source='tests')
                 self.assertEqual(fields[-2], ('OutputFormat', expected))
                 self.assertTrue(
                     ipc.verify(
@@ -515,7 +511,7 @@ class TestRequests(unittest.TestCase):
     def test_json_status_answer_read(self):
         """The real sandbox IPCGetTxnStatus JSON answer reads through to its nested OrderStatus."""
         vector = next(v for v in INCOMING if 'raw_json' in v)
-        tree = ipc.read_answer(vector['raw_json'].encode(), MYPOS_CERT)
+        tree = ipc.check_answer(vector['raw_json'].encode(), MYPOS_CERT)
         answer = ipc.layouts.read_answer(tree, 'IPCGetTxnStatus')
         self.assertEqual((answer.order_id, answer.status), ('HB-2026-0001-1', '0'))
         self.assertEqual(ipc.get_field(answer.nested, 'IPCmethod'), 'IPCPurchaseRollback')

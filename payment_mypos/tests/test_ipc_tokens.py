@@ -1,6 +1,11 @@
 # Part of payment_mypos. License LGPL-3.
 """The protocol of saved cards, without Odoo's flows: the purchase's CardTokenRequest, the charge
-IPCIAPurchase as signed and answered, and the card read from a notification (API §4.2, §4.11)."""
+IPCIAPurchase as signed and answered, and the card read from a notification.
+
+https://developers.mypos.com/apis/checkout-api/purchase
+https://developers.mypos.com/apis/checkout-api/purchase-notify
+docs/mypos-protocol.md §4.11
+"""
 
 import unittest
 
@@ -21,6 +26,7 @@ URLS = {
 def purchase(card_token_request):
     return ipc.build_purchase(
         STORE,
+        source='tests',
         order_id='S1_ab12cd34_7',
         amount_minor=2345,
         decimals=2,
@@ -67,7 +73,7 @@ class TestTokenPurchase(unittest.TestCase):
             currency='EUR',
             card_token='EMU0123456789ABCDEF',
         )
-        fields = ipc.build_request(STORE, ipc.const.TOKEN_PURCHASE_METHOD, params)
+        fields = ipc.build_request(STORE, ipc.const.TOKEN_PURCHASE_METHOD, params, source='tests')
         self.assertEqual(
             [name for name, _value in fields],
             [

@@ -1,6 +1,7 @@
 # Part of payment_mypos. License LGPL-3.
-"""The strict reading of myPOS's messages (API §3.3a): decisive values at their documented places,
-in formats without '-', names never trusted; anything else refused with a clear reason."""
+"""The strict reading of myPOS's messages (docs/mypos-protocol.md §3.3a): decisive values at their
+documented places, in formats without '-', names never trusted; anything else refused with a clear
+reason."""
 
 import unittest
 
@@ -49,7 +50,8 @@ class TestReadForm(unittest.TestCase):
         self.assertEqual(ipc.read_form(signed(fields)).verify(MYPOS_CERT).trnref, '410227')
 
     def test_reference_example_is_refused(self):
-        """API §3.3a: a cancel re-cut and re-named as a notification."""
+        """The example of docs/mypos-protocol.md §3.3a: a cancel re-cut and re-named as a
+        notification."""
         cancel = signed(
             [
                 ('IPCmethod', 'IPCPurchaseCancel'),
@@ -154,7 +156,7 @@ class TestReadAnswer(unittest.TestCase):
             f'<{name}>{value}</{name}>' for name, value in ipc_testing.sign_tree(tree, MYPOS_KEY)
         )
         body = f'<IPC_response>{elements}</IPC_response>'
-        return ipc.read_answer(body.encode(), MYPOS_CERT)
+        return ipc.check_answer(body.encode(), MYPOS_CERT)
 
     def test_refund_answer(self):
         tree = [

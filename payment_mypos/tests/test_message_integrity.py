@@ -1,7 +1,8 @@
 # Part of payment_mypos. License LGPL-3.
-"""Message integrity (docs/RELIABILITY.md): myPOS signs values, not names nor boundaries (API
-§3.3a). A shopper holding a genuine myPOS signature (the cancel of their own payment) re-cuts its
-values at '-' and re-names the pieces; none of that may change any money state."""
+"""Message integrity (docs/RELIABILITY.md): myPOS signs values, not names nor boundaries
+(docs/mypos-protocol.md §3.3a). A shopper holding a genuine myPOS signature (the cancel of their
+own payment) re-cuts its values at '-' and re-names the pieces; none of that may change any money
+state."""
 
 import json
 import socket

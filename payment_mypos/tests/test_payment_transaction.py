@@ -3,8 +3,11 @@
 import re
 from unittest.mock import patch
 
+import requests
 from lxml import html
 
+from odoo import release
+from odoo.modules.module import get_manifest
 from odoo.tests import tagged
 
 from odoo.addons.payment_mypos import ipc
@@ -16,6 +19,8 @@ from odoo.addons.payment_mypos.tests.common import (
 )
 
 BASE_URL = 'http://shop.example.com'
+# The addon's version without the series Odoo prefixes (18.0.1.3.0 -> 1.3.0), as Odoo reads it.
+ADDON_VERSION = get_manifest('payment_mypos')['version'].removeprefix(f'{release.series}.')
 
 
 @tagged('post_install', '-at_install')
@@ -47,7 +52,7 @@ class TestPaymentTransaction(MyPOSCommon):
                 ('SID', '000000000000010'),
                 ('WalletNumber', '61938166610'),
                 ('KeyIndex', '1'),
-                ('Source', ipc.const.SOURCE),
+                ('Source', f'odoo{release.version_info[0]}_payment_mypos {ADDON_VERSION}'),
                 ('Amount', '1111.11'),
                 ('Currency', 'EUR'),
                 ('OrderID', tx.mypos_order_id),
@@ -115,6 +120,28 @@ class TestPaymentTransaction(MyPOSCommon):
         )
         tx = self._create_mypos_transaction()
         self.assertEqual(self._render(tx)['api_url'], 'http://127.0.0.1:8899/vmp/checkout-test')
+
+    def test_server_call_names_the_series_and_version(self):
+        """A server-to-server call tells myPOS which Odoo series and addon version send it, in
+        its User-Agent header (which myPOS requires) and its `Source` field."""
+        sent = []
+
+        def refuse(url, data, headers, **_options):
+            sent.append((dict(data), headers))
+            raise requests.exceptions.InvalidURL("not sent")
+
+        with (
+            patch('odoo.addons.payment_mypos.ipc.transport.requests.post', side_effect=refuse),
+            self.assertRaises(ipc.RemoteError),
+        ):
+            self.provider._mypos_make_request('IPCGetTxnStatus', [('OrderID', 'X')])
+        [(fields, headers)] = sent
+        self.assertEqual(
+            headers['User-Agent'], f'Odoo/{release.series} payment_mypos/{ADDON_VERSION}'
+        )
+        self.assertEqual(
+            fields['Source'], f'odoo{release.version_info[0]}_payment_mypos {ADDON_VERSION}'
+        )
 
     def test_redirect_form_escapes_only_in_html(self):
         """The form posts the raw signed values in order: '&' and Cyrillic survive the HTML."""
