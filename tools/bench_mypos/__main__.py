@@ -77,6 +77,7 @@ def measure(args, servers):
     for name, server in servers.items():  # Warm-up: every worker has served each route.
         server.wrk(args, 'health', 4, 2)
         offsets[name] = server.wrk(args, 'webhook', 4, 3)['sent']
+        server.wait_idle()
     levels = []
     for clients in args.levels:
         seconds = args.duration / args.rounds
@@ -92,6 +93,7 @@ def measure(args, servers):
             for route, server, mode in order[::-1] if round_index % 2 else order:
                 offset = offsets.get(route, 0) if mode == 'webhook' else 0
                 run = server.wrk(args, mode, clients, seconds, offset)
+                server.wait_idle()
                 if mode == 'webhook':
                     offsets[route] += run['sent']
                 slices[route].append(run)
@@ -260,9 +262,15 @@ def main():
     args.bodies_file = os.path.join(args.work_dir, 'bodies.txt')
     with open(args.bodies_file, 'w', encoding='ascii') as file:
         file.write(''.join(body + '\n' for body in context['bodies']))
-    if args.ref_label:
-        copy_database(args)  # The same open transactions: each notification pays one per db.
-        servers['ref'] = OdooServer(args, args.ref_config, args.ref_db, 'ref')
+    if (
+        args.ref_label
+    ):  # The same open transactions in both copies: a notification pays one in each.
+        copy_database(args, args.config, f'{args.db}_new', 'the working tree')
+        copy_database(args, args.ref_config, args.ref_db, args.ref_label)
+        servers = {
+            'tree': OdooServer(args, args.config, f'{args.db}_new', 'tree', servers['tree'].port),
+            'ref': OdooServer(args, args.ref_config, args.ref_db, 'ref'),
+        }
     try:
         for server in servers.values():
             server.start()

@@ -83,16 +83,17 @@ def install_or_update(args):
         odoo_update(args, args.config, args.db, ['-u', 'payment_mypos'], f"Updating {args.db}")
 
 
-def copy_database(args):
-    """The REF database: a copy of the prepared one, then payment_mypos updated to REF's code."""
-    psql('postgres', f'DROP DATABASE IF EXISTS "{args.ref_db}" WITH (FORCE)')
+def copy_database(args, config, db, label):
+    """A copy of the prepared database, payment_mypos updated to `label`'s code, vacuumed: with
+    --compare both servers get one, made alike, so that neither runs on a fresher database."""
+    psql('postgres', f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
     result = subprocess.run(
-        ['createdb', '-T', args.db, args.ref_db], capture_output=True, text=True, check=False
+        ['createdb', '-T', args.db, db], capture_output=True, text=True, check=False
     )
     if result.returncode:
-        die(f"createdb -T {args.db} {args.ref_db} failed: {result.stderr.strip()}")
-    what = f"Updating {args.ref_db} to payment_mypos of {args.ref_label}"
-    odoo_update(args, args.ref_config, args.ref_db, ['-u', 'payment_mypos'], what)
+        die(f"createdb -T {args.db} {db} failed: {result.stderr.strip()}")
+    odoo_update(args, config, db, ['-u', 'payment_mypos'], f"Updating {db} to {label}")
+    subprocess.run(['vacuumdb', '-q', '--analyze', db], check=False)
 
 
 def prepare_database(args, base_url):
@@ -263,9 +264,9 @@ def server_environment(work_dir):
 class OdooServer:
     """odoo-bin --workers=2 --max-cron-threads=0 on a free loopback port, its log in a file."""
 
-    def __init__(self, args, config, db, name):
+    def __init__(self, args, config, db, name, port=None):
         self.args, self.config, self.db = args, config, db
-        self.port = free_port()
+        self.port = port or free_port()
         self.logfile = os.path.join(args.work_dir, f'server-{name}.log')
         self.process = None
 
@@ -316,6 +317,15 @@ class OdooServer:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.process = None
+
+    def wait_idle(self, quiet=0.4, limit=10):
+        """Wait until the server's log has not grown for `quiet` seconds: the requests wrk left
+        queued when its run ended are served before the next slice starts, not during it."""
+        size, still, deadline = -1, 0.0, time.monotonic() + limit
+        while still < quiet and time.monotonic() < deadline:
+            time.sleep(0.1)
+            new_size = os.path.getsize(self.logfile)
+            still, size = (still + 0.1 if new_size == size else 0.0), new_size
 
     def webhook_queries(self):
         """SQL queries of each webhook call answered 200, from Odoo's per-request log line."""
