@@ -1,6 +1,7 @@
 """The repository's layout rules: the protocol package depends on nothing of ours and no Odoo,
 myPOS's side of it stays out of production code, no file finds code by editing sys.path, and
-every Python file stays readable in one sitting."""
+every Python file outside the models stays readable in one sitting (a model grows by further
+`_inherit` files in models/, as Odoo's own do, not by free functions)."""
 
 import ast
 import subprocess
@@ -11,6 +12,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 IPC_DIR = REPO / 'payment_mypos' / 'ipc'
 MAX_LINES = 600
+# Odoo's habit: a model's logic stays on the model, split across _inherit files as it grows.
+NO_LINE_LIMIT = 'payment_mypos/models/'
 
 
 def _tracked_python_files():
@@ -76,8 +79,9 @@ def test_no_file_edits_sys_path():
 
 def test_python_files_stay_short():
     long_files = {
-        path.relative_to(REPO).as_posix(): count
+        name: count
         for path in _tracked_python_files()
-        if (count := len(path.read_text(encoding='utf-8').splitlines())) > MAX_LINES
+        if not (name := path.relative_to(REPO).as_posix()).startswith(NO_LINE_LIMIT)
+        and (count := len(path.read_text(encoding='utf-8').splitlines())) > MAX_LINES
     }
     assert not long_files, long_files

@@ -22,16 +22,24 @@ log()  { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 warn() { printf '\033[1;33mWARNING:\033[0m %s\n' "$*" >&2; }
 die()  { printf '\033[1;31mERROR:\033[0m %s\n' "$*" >&2; exit 1; }
 
-# Test-only Python packages the Odoo Python needs, as "import name=pip requirement":
-# tools/setup installs them into the venv it builds, .ci/run into an existing one.
-# shellcheck disable=SC2034  # used by the scripts that source this file
-PY_PACKAGES=(
-    "pytest=pytest>=8"
-    "pytest_odoo=pytest-odoo>=2.3"
-    "websocket=websocket-client"   # without it Odoo silently skips the browser (tour) tests
-    "hypothesis=hypothesis"
-    "whool=whool"                  # repo_tests/test_packaging.py builds the wheel (no build isolation)
-)
+# The test-only Python packages: test-requirements.txt at the repository's root (tools/setup
+# and .ci/run pip-install it into the Odoo Python's environment).
+TEST_REQUIREMENTS="$REPO/test-requirements.txt"
+
+# missing_test_requirements PYTHON: prints the lines of test-requirements.txt whose distribution
+# is not installed in PYTHON's environment (nothing when all are there).
+missing_test_requirements() {
+    "$1" - "$TEST_REQUIREMENTS" <<'PY'
+import importlib.metadata, re, sys
+for line in open(sys.argv[1], encoding="utf-8"):
+    requirement = line.split("#", 1)[0].strip()
+    if requirement:
+        try:
+            importlib.metadata.version(re.match(r"[A-Za-z0-9._-]+", requirement).group())
+        except importlib.metadata.PackageNotFoundError:
+            print(requirement)
+PY
+}
 
 # Database names are interpolated into SQL/regexes below: keep them boring.
 check_db_name() {

@@ -1,1 +1,1 @@
-"""Benchmark payment_mypos against baselines of the same run: absolute times drift between runs."""
+"""tools/bench: the myPOS webhook against /web/health, and old against new commit, in one run."""

@@ -1,379 +1,295 @@
-"""The driver of tools/bench: benchmark payment_mypos against baselines of the same run."""
+"""The driver of tools/bench: the myPOS webhook's throughput against /web/health, measured in the
+same run on the same Odoo, for the working tree and (--compare REF) for a commit of it."""
 
 import argparse
 import datetime
-import json
 import os
-import re
+import platform
 import statistics
+import subprocess
 import time
 
-from .backlog import bench_backlog, bench_outage
-from .checkout import run_checkout
-from .console import die, log
-from .dataset import count_paid, install_or_update, notification_bodies, prepare_database
-from .growth import bench_growth
-from .machine import machine_info
-from .odoo_server import OdooServer, free_port
-from .protocol import bench_protocol, generate_key_pair
-from .render import backlog_rows, document, fmt_ms, growth_rows, outage_rows, render, verdict
-from .wrk import combine_slices, run_wrk, write_bodies
-
-CONCURRENCY = (1, 8, 20)
+from .server import (
+    OdooServer,
+    copy_database,
+    die,
+    install_or_update,
+    log,
+    prepare_database,
+    psql,
+    run_checkout,
+)
 
 TARGETS = {
     'throughput': 0.6,  # webhook req/s >= 0.6 x /web/health req/s at 20 clients
     'p99': 3.0,  # webhook p99 <= 3 x /web/health p99 at 20 clients
     'checkout': 1.2,  # myPOS /payment/transaction median <= 1.2 x payment_demo's
 }
+DOC_MARKER = '## Latest results'
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(
-        prog='python -m bench_mypos', description=__doc__.split('\n')[0]
-    )
-    parser.add_argument('--config', required=True, help="Odoo configuration file")
-    parser.add_argument('--db', required=True, help="the benchmark database")
-    parser.add_argument(
-        '--odoo-src', default='', help="Odoo source tree (odoo-bin); empty: python -m odoo"
-    )
-    parser.add_argument('--work-dir', required=True, help="where keys, bodies, scripts and logs go")
-    parser.add_argument('--repo', required=True)
-    parser.add_argument(
-        '--module-source',
-        default='working tree',
-        help="which payment_mypos is measured, for the results",
-    )
-    parser.add_argument(
-        '--command', default='tools/bench', help="the command line shown in the results"
-    )
-    parser.add_argument(
-        '--open-transactions',
-        type=int,
-        default=12000,
-        help="open (draft) myPOS transactions kept in the database [%(default)s]",
-    )
-    parser.add_argument(
-        '--duration',
-        type=float,
-        default=12,
-        help="seconds of each load level, per route [%(default)s]",
-    )
-    parser.add_argument(
-        '--rounds',
-        type=int,
-        default=4,
-        help="slices each load level is cut into, alternating /web/health and the webhook, so "
-        "that a drift of the machine weighs on both alike [%(default)s]",
-    )
-    parser.add_argument(
-        '--checkout-calls',
-        type=int,
-        default=60,
-        help="/payment/transaction calls per provider [%(default)s]",
-    )
-    parser.add_argument(
-        '--backlog',
-        type=int,
-        default=2000,
-        help="payments whose notifications are lost, settled by the status check; 0 skips "
-        "[%(default)s]",
-    )
-    parser.add_argument(
-        '--backlog-latency',
-        type=float,
-        default=0.15,
-        help="seconds the emulator takes to answer each status call [%(default)s]",
-    )
-    parser.add_argument(
-        '--outage',
-        type=int,
-        default=500,
-        help="payments whose notifications are lost while myPOS is unreachable for the first "
-        "scheduled runs of the status check; 0 skips [%(default)s]",
-    )
-    parser.add_argument(
-        '--growth',
-        type=int,
-        default=1_000_000,
-        help="the large size of the growth row (myPOS transactions in the table, against "
-        "10,000); 0 skips [%(default)s]",
-    )
-    parser.add_argument(
-        '--quick',
-        action='store_true',
-        help="smoke run: 3 s load levels, 20 checkout calls, a backlog of 200, an outage of 100, "
-        "growth to 100,000",
-    )
-    parser.add_argument('--no-doc', action='store_true', help="do not rewrite docs/BENCHMARKS.md")
-    parser.add_argument(
-        '--single-db',
-        action='store_true',
-        help="run Odoo without dbfilter (one database, named by db_name): Odoo then no longer "
-        "lists the databases on a new PostgreSQL connection for every request without a session, "
-        "which changes both routes' cost; prints only (implies --no-doc)",
-    )
-    parser.add_argument('--note', default='', help="a remark written under the results")
+    parser = argparse.ArgumentParser(prog='tools/bench', description=__doc__.split('\n')[0])
+    add = parser.add_argument
+    add('--config', required=True, help="Odoo configuration file (working tree)")
+    add('--db', required=True, help="the benchmark database")
+    add('--odoo-src', default='', help="Odoo source tree (odoo-bin); empty: python -m odoo")
+    add('--work-dir', required=True, help="where bodies, scripts and logs go")
+    add('--repo', required=True)
+    add('--ref-label', default='', help="REF, as given to --compare (empty: no comparison)")
+    add('--ref-config', default='', help="Odoo configuration file of REF's snapshot")
+    add('--ref-db', default='', help="the database REF's server runs on (a copy of --db)")
+    add('--command', default='tools/bench', help="the command line shown in the results")
+    add('--open-transactions', type=int, default=12000, help="open transactions [%(default)s]")
+    add('--duration', type=float, default=12, help="seconds per route and level [%(default)s]")
+    add('--rounds', type=int, default=4, help="alternating slices per level [%(default)s]")
+    add('--checkout-calls', type=int, default=40, help="per provider and server [%(default)s]")
+    add('--quick', action='store_true', help="smoke run: 1 and 20 clients, 4 s, 2 slices")
+    add('--no-doc', action='store_true', help="do not rewrite docs/BENCHMARKS.md")
+    add('--note', default='', help="a remark written under the results")
     args = parser.parse_args()
+    args.levels = (1, 8, 20)
     if args.quick:
-        args.duration, args.checkout_calls, args.rounds = 3, 20, 3
-        args.backlog = min(args.backlog, 200)
-        args.outage = min(args.outage, 100)
-        args.growth = min(args.growth, 100_000)
-    args.rounds = max(1, min(args.rounds, int(args.duration)))
-    if args.single_db:
-        args.no_doc = True
+        args.levels, args.duration, args.rounds, args.checkout_calls = (1, 20), 4, 2, 10
     return args
+
+
+def combine(slices):
+    """One figure from a level's slices: total requests over total time; each latency
+    percentile, the median of the slices' own (wrk reports them per run)."""
+    seconds = sum(run['duration_us'] for run in slices) / 1e6
+    return {
+        'requests': sum(run['requests'] for run in slices),
+        'errors': sum(run['errors'] for run in slices),
+        'rps': sum(run['requests'] for run in slices) / seconds,
+        'p50': statistics.median(run['p50_us'] for run in slices) / 1000,
+        'p99': statistics.median(run['p99_us'] for run in slices) / 1000,
+        'slices': [run['requests'] / (run['duration_us'] / 1e6) for run in slices],
+    }
+
+
+def measure(args, servers):
+    """Each load level cut into slices that alternate /web/health and the webhook of each
+    server, in a changing order, so that a drift of this shared machine weighs on all alike."""
+    tree = servers['tree']
+    routes = [('health', tree, 'health')] + [(name, s, 'webhook') for name, s in servers.items()]
+    offsets = dict.fromkeys(servers, 0)  # each server's next unused notification
+    for name, server in servers.items():  # Warm-up: every worker has served each route.
+        server.wrk(args, 'health', 4, 2)
+        offsets[name] = server.wrk(args, 'webhook', 4, 3)['sent']
+        server.wait_idle()
+    levels = []
+    for clients in args.levels:
+        seconds = args.duration / args.rounds
+        log(
+            f"{clients} client(s): {', '.join(r[0] for r in routes)}, {args.rounds} x {seconds:g} s"
+        )
+        slices = {route: [] for route, _s, _m in routes}
+        for round_index in range(args.rounds):
+            # Rotated, and reversed every other round: no route always follows the same one
+            # (the one before leaves PostgreSQL busy writing, checkpointing, vacuuming).
+            shift = round_index // 2 % len(routes)
+            order = routes[shift:] + routes[:shift]
+            for route, server, mode in order[::-1] if round_index % 2 else order:
+                offset = offsets.get(route, 0) if mode == 'webhook' else 0
+                run = server.wrk(args, mode, clients, seconds, offset)
+                server.wait_idle()
+                if mode == 'webhook':
+                    offsets[route] += run['sent']
+                slices[route].append(run)
+        level = {route: combine(runs) for route, runs in slices.items()}
+        level['clients'] = clients
+        levels.append(level)
+        log(
+            '  '
+            + '; '.join(f"{route} {level[route]['rps']:.0f} req/s" for route in slices)
+            + f"; errors {sum(level[route]['errors'] for route in slices)}"
+        )
+    return levels
+
+
+def git(args, *command):
+    result = subprocess.run(['git', '-C', args.repo, *command], capture_output=True, text=True)
+    return result.stdout.strip()
+
+
+def render(args, results):
+    head = git(args, 'rev-parse', '--short=12', 'HEAD')
+    dirty = (
+        ' with uncommitted changes' if git(args, 'status', '--porcelain', 'payment_mypos') else ''
+    )
+    label = {'tree': f'working tree ({head}{dirty})', 'ref': f'{args.ref_label} ({results["ref"]})'}
+    import odoo.release
+
+    lines = [
+        f"Date: {results['date']}, the run took {results['elapsed']:.0f} s  ",
+        f"Command: `{args.command}`  ",
+        f"payment_mypos: {label['tree']}"
+        + (f"; compared with {label['ref']}" if args.ref_label else '')
+        + '  ',
+        f"Machine: {os.cpu_count()} CPUs, load average at start {results['load']}; Odoo "
+        f"{odoo.release.version}, Python {platform.python_version()}, PostgreSQL "
+        f"{psql(args.db, 'SHOW server_version') or '?'}  ",
+        f"Setup: odoo-bin --workers=2 --max-cron-threads=0, dbfilter set; "
+        f"{len(results['bodies'])} open myPOS transactions; {args.duration:g} s per route and "
+        f"level in {args.rounds} alternating slices; {args.checkout_calls} checkout calls per "
+        "provider.",
+    ]
+    if args.note:
+        lines += ['', f"Note: {args.note}"]
+    levels, routes = results['levels'], ['health', 'tree'] + (['ref'] if args.ref_label else [])
+    names = {'health': '/web/health', 'tree': 'webhook', 'ref': f'webhook, {args.ref_label}'}
+    lines += [
+        '',
+        '### Webhook against /web/health (wrk, loopback)',
+        '',
+        '| Clients | Route | Requests | Errors | Req/s | p50 ms | p99 ms | '
+        'Req/s ratio to /web/health (per slice: min-max) | p99 ratio |',
+        '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ]
+    for level in levels:
+        health = level['health']
+        for route in routes:
+            run = level[route]
+            ratios = [a / b for a, b in zip(run['slices'], health['slices'], strict=True)]
+            lines.append(
+                f"| {level['clients']} | {names[route]} | {run['requests']} | {run['errors']} | "
+                f"{run['rps']:.0f} | {run['p50']:.1f} | {run['p99']:.1f} | "
+                f"{run['rps'] / health['rps']:.3f} ({min(ratios):.2f}-{max(ratios):.2f}) | "
+                f"{run['p99'] / health['p99']:.1f} |"
+            )
+    at20 = levels[-1]
+    hook, health = at20['tree'], at20['health']
+    checkout = {
+        name: statistics.median(times['mypos']) / statistics.median(times['demo'])
+        for name, times in results['checkout'].items()
+    }
+    errors = sum(level[route]['errors'] for level in levels for route in routes)
+    targets = [
+        (
+            f"Webhook throughput at {at20['clients']} clients, ratio to /web/health",
+            f"{hook['rps'] / health['rps']:.3f}",
+            f">= {TARGETS['throughput']}",
+            hook['rps'] / health['rps'] >= TARGETS['throughput'],
+        ),
+        (
+            f"Webhook p99 at {at20['clients']} clients, ratio to /web/health",
+            f"{hook['p99'] / health['p99']:.1f}",
+            f"<= {TARGETS['p99']:g}",
+            hook['p99'] / health['p99'] <= TARGETS['p99'],
+        ),
+        (
+            "Redirect form (/payment/transaction) median, ratio to payment_demo",
+            f"{checkout['tree']:.2f}",
+            f"<= {TARGETS['checkout']}",
+            checkout['tree'] <= TARGETS['checkout'],
+        ),
+        ("Answers other than OK / pass, all levels and routes", str(errors), '0', errors == 0),
+    ]
+    if args.ref_label:
+        ref = at20['ref']
+        ratios = [a / b for a, b in zip(hook['slices'], ref['slices'], strict=True)]
+        ratio = hook['rps'] / ref['rps']
+        targets.append(
+            (
+                f"Webhook throughput at {at20['clients']} clients, working tree / {args.ref_label}"
+                f" (per slice: {min(ratios):.2f}-{max(ratios):.2f})",
+                f"{ratio:.3f}",
+                ">= 1 (not lower)",
+                ratio >= 1 or ('within noise' if max(ratios) >= 1 else False),
+            )
+        )
+    lines += [
+        '',
+        '### Targets',
+        '',
+        '| Target | Measured | Limit | Result |',
+        '| --- | --- | --- | --- |',
+    ]
+    for name, measured, limit, ok in targets:
+        verdict = ok if isinstance(ok, str) else ('PASS' if ok else 'FAIL')
+        lines.append(f"| {name} | {measured} | {limit} | {verdict} |")
+    lines += [
+        '',
+        '### Checkout: /payment/transaction, median of sequential alternating calls',
+        '',
+        '| payment_mypos | myPOS ms (redirect, renders the signed form) | payment_demo ms '
+        '(direct) | Ratio |',
+        '| --- | ---: | ---: | ---: |',
+    ]
+    for name, times in results['checkout'].items():
+        lines.append(
+            f"| {label[name]} | {statistics.median(times['mypos']) * 1000:.1f} | "
+            f"{statistics.median(times['demo']) * 1000:.1f} | {checkout[name]:.2f} |"
+        )
+    lines += ['', '### SQL queries per webhook call answered OK (Odoo\'s per-request log line)', '']
+    for name, queries in results['queries'].items():
+        if queries:
+            lines.append(
+                f"* {label[name]}: median {statistics.median(queries):g}, max {max(queries)}, "
+                f"over {len(queries)} calls"
+            )
+    return '\n'.join(lines) + '\n'
+
+
+def write_doc(args, table):
+    path = os.path.join(args.repo, 'docs', 'BENCHMARKS.md')
+    with open(path, encoding='utf-8') as file:
+        text = file.read()
+    if DOC_MARKER not in text:
+        die(f"{path} has no '{DOC_MARKER}' heading: the results go under it")
+    with open(path, 'w', encoding='utf-8') as file:
+        file.write(text.split(DOC_MARKER)[0] + DOC_MARKER + '\n\n' + table)
+    log(f"Results written to {path}")
 
 
 def main():
     args = parse_args()
     os.makedirs(args.work_dir, exist_ok=True)
     started = time.monotonic()
-    load_start = ' '.join(f'{x:.2f}' for x in os.getloadavg())
-    date = datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
-
-    install_or_update(args)
-    port = free_port()
-    private_key, certificate = generate_key_pair(1024)  # myPOS's certificates are 1024-bit
-    key_file = os.path.join(args.work_dir, 'mypos-throwaway-key.pem')
-    with open(key_file, 'w', encoding='ascii') as file:
-        os.chmod(key_file, 0o600)
-        file.write(private_key)
-    log("Preparing the database (providers, open transactions)")
-    context = prepare_database(args, f'http://127.0.0.1:{port}', certificate)
-    machine = machine_info(args)
-
-    # Bodies: a warm-up slice, then the rest, consumed in order by the load levels' slices:
-    # every notification is sent once.
-    if context['open_count'] < 200 + 500 * len(CONCURRENCY):
-        die(f"too few open transactions ({context['open_count']}): raise --open-transactions")
-    run_tag = datetime.datetime.now().strftime('%H%M%S')
-    txs = context['open_txs']
-    log(f"Signing {context['open_count']} notifications")
-    bodies = notification_bodies(private_key, context['sid'], txs, run_tag)
-    warmup_file = write_bodies(args, 'bodies-warmup.txt', bodies[:200])
-    demo_bodies = [
-        json.dumps(
-            {
-                'jsonrpc': '2.0',
-                'method': 'call',
-                'params': {'reference': reference, 'simulated_state': 'done'},
-            }
-        )
-        for reference in context['open_demo']
-    ]
-
-    log("Protocol functions (in-process)")
-    protocol, cache = bench_protocol()
-
-    server = OdooServer(args, port)
-    server.start()
-    try:
-        log("Warming up both workers")
-        run_wrk(args, port, 'health', 4, 2)
-        warm = run_wrk(args, port, 'webhook', 4, 3, warmup_file)
-        if warm['bad'] or warm['errors']:
-            die(f"the webhook refused warm-up notifications ({warm}); see {server.logfile}")
-        run_checkout(port, context, 0)
-        run_wrk(args, port, 'health', 20, 2)
-
-        loads = []
-        server_pid = server.process.pid
-        slice_seconds = args.duration / args.rounds
-        # The routes that pay transactions consume their bodies in order, each sent once.
-        queues = {'webhook': [bodies, 200], 'demo': [demo_bodies, 0]}
-
-        def run_slice(mode, clients, seconds):
-            if mode not in queues:
-                return run_wrk(args, port, mode, clients, seconds, '', server_pid)
-            queue = queues[mode]
-            bodies_file = write_bodies(args, f'bodies-{mode}.txt', queue[0][queue[1] :])
-            run = run_wrk(args, port, mode, clients, seconds, bodies_file, server_pid)
-            queue[1] += run['sent']
-            if run['spare']:
-                die(f"the open transactions for {mode} ran out at {clients} client(s)")
-            return run
-
-        demo_warm = run_slice('demo', 4, 2)
-        if demo_warm['bad'] or demo_warm['errors']:
-            die(f"payment_demo's route refused warm-up calls ({demo_warm}); see {server.logfile}")
-        for clients in CONCURRENCY:
-            # At 20 clients, Odoo's own demo notification route runs in the same slices too.
-            routes = ['health', 'webhook'] + (['demo'] if clients == 20 else [])
-            log(
-                f"{clients} client(s): {', '.join(routes)} in turn, {args.rounds} x "
-                f"{slice_seconds:g} s each"
-            )
-            slices = {route: [] for route in routes}
-            for round_index in range(args.rounds):
-                # Rotate which route goes first, so that none always follows another.
-                shift = round_index % len(routes)
-                for mode in routes[shift:] + routes[:shift]:
-                    slices[mode].append(run_slice(mode, clients, slice_seconds))
-            combined = {route: combine_slices(slices[route]) for route in routes}
-            health, hook = combined['health'], combined['webhook']
-            round_ratios = [
-                hook_slice['rps'] / health_slice['rps']
-                for hook_slice, health_slice in zip(
-                    slices['webhook'], slices['health'], strict=True
-                )
-            ]
-            loads.append(dict(combined, clients=clients, round_ratios=round_ratios))
-            log(
-                f"  health {health['rps']:.0f} req/s p99 {fmt_ms(health['p99_us'])} ms; "
-                f"webhook {hook['rps']:.0f} req/s p99 {fmt_ms(hook['p99_us'])} ms, "
-                f"{hook['errors']} error(s); ratio per round "
-                + ', '.join(f'{ratio:.2f}' for ratio in round_ratios)
-                + (
-                    f"; payment_demo {combined['demo']['rps']:.0f} req/s"
-                    if 'demo' in combined
-                    else ''
-                )
-            )
-
-        # Not a target: Odoo's cheapest route that goes through a database (registry, cursor,
-        # ir.http routing), to show how much of the gap to /web/health is Odoo's own.
-        floor = run_wrk(args, port, 'floor', 20, args.duration)
-        log(f"  DB-route floor {floor['rps']:.0f} req/s p99 {fmt_ms(floor['p99_us'])} ms")
-
-        log(f"Checkout: {args.checkout_calls} /payment/transaction calls per provider")
-        checkout, checkout_order = run_checkout(port, context, args.checkout_calls)
-        time.sleep(0.5)
-        requests_log = server.request_log()
-    finally:
-        server.stop()
-    backlog = bench_backlog(args)
-    outage = bench_outage(args)
-    growth = bench_growth(args, port, private_key, certificate, context['sid'])
-
-    # Query counts. The checkout's calls are sequential: the n-th logged call is the n-th made,
-    # which alternated mypos/demo (demo first on odd rounds).
-    webhook_queries = [
-        q
-        for method, path, status, q, *_times in requests_log
-        if path == '/payment/mypos/webhook' and status == 200
-    ]
-    health_queries = [
-        q for method, path, status, q, *_times in requests_log if path == '/web/health'
-    ]
-    checkout_calls = [
-        q for method, path, status, q, *_times in requests_log if path == '/payment/transaction'
-    ]
-    checkout_queries = {'mypos': [], 'demo': []}
-    if len(checkout_calls) >= len(checkout_order):
-        # Skip the warm-up calls (5 rounds), which fill the caches.
-        recent = checkout_calls[-len(checkout_order) :]
-        for provider, count in list(zip(checkout_order, recent, strict=True))[10:]:
-            checkout_queries[provider].append(count)
-
-    ok_answers = sum(
-        1
-        for method, path, status, q, *_times in requests_log
-        if path == '/payment/mypos/webhook' and status == 200
-    )
-    paid = count_paid(args, context, [tx[0] for tx in txs])
-
-    at20 = next(level for level in loads if level['clients'] == 20)
-    rps_ratio = at20['webhook']['rps'] / at20['health']['rps']
-    p99_ratio = at20['webhook']['p99_us'] / at20['health']['p99_us']
-    checkout_ratio = statistics.median(checkout['mypos']) / statistics.median(checkout['demo'])
-    errors = sum(level['webhook']['errors'] for level in loads)
-    test_bounds = {}
-    test_file = os.path.join(args.repo, 'payment_mypos', 'tests', 'test_performance.py')
-    if os.path.exists(test_file):
-        with open(test_file, encoding='utf-8') as file:
-            test_bounds = dict(re.findall(r'^(\w+_MAX_QUERIES) = (\d+)', file.read(), re.M))
-    webhook_max = max(webhook_queries) if webhook_queries else None
-    targets = [
-        (
-            'Webhook throughput at 20 clients, ratio to /web/health',
-            f'{rps_ratio:.3f}',
-            f'>= {TARGETS["throughput"]}',
-            verdict(rps_ratio >= TARGETS['throughput']),
-        ),
-        (
-            'Webhook p99 at 20 clients, ratio to /web/health',
-            f'{p99_ratio:.1f}',
-            f'<= {TARGETS["p99"]:g}',
-            verdict(p99_ratio <= TARGETS['p99']),
-        ),
-        (
-            'Redirect form (/payment/transaction) median, ratio to payment_demo',
-            f'{checkout_ratio:.2f}',
-            f'<= {TARGETS["checkout"]}',
-            verdict(checkout_ratio <= TARGETS['checkout']),
-        ),
-        (
-            'Keys parsed once per process, by content (parses for 100 verifications; after a '
-            'certificate change)',
-            f"{cache['misses_first']}; {cache['misses_second']}",
-            '1; 1',
-            verdict(
-                cache['misses_first'] == 1
-                and cache['misses_second'] == 1
-                and cache['second_rejects_old_signature']
-            ),
-        ),
-        ('Webhook answers other than OK (all levels)', str(errors), '0', verdict(errors == 0)),
-        (
-            'SQL queries per webhook call, per redirect-form render (server log, max in this '
-            'run; the test counts on its test cursor)',
-            f"{webhook_max}; {max(checkout_queries['mypos'], default=None)}",
-            f"test bounds {test_bounds.get('WEBHOOK_MAX_QUERIES', '?')}; "
-            f"{test_bounds.get('REDIRECT_FORM_MAX_QUERIES', '?')}",
-            'asserted by payment_mypos/tests/test_performance.py',
-        ),
-    ]
-    server_times = []
-    for name, path in (
-        ('GET /web/health', '/web/health'),
-        ('POST /payment/mypos/webhook', '/payment/mypos/webhook'),
-        ('POST /payment/transaction (both providers)', '/payment/transaction'),
-    ):
-        rows = [(sql, rest) for _m, p, _s, _q, sql, rest in requests_log if p == path]
-        if rows:
-            server_times.append(
-                (
-                    name,
-                    len(rows),
-                    statistics.median(r[0] for r in rows),
-                    statistics.median(r[1] for r in rows),
-                )
-            )
     results = {
-        'server_times': server_times,
-        'date': date,
-        'machine': machine,
-        'load_start': load_start,
-        'open_before': context['open_count'],
-        'loads': loads,
-        'checkout': checkout,
-        'floor': floor,
-        'cpus': os.cpu_count() or 1,
-        'protocol': protocol,
-        'cache': cache,
-        'targets': targets,
-        'paid': paid,
-        'ok_answers': ok_answers,
-        'queries': [
-            ('GET /web/health', health_queries),
-            ('POST /payment/mypos/webhook (200 OK)', webhook_queries),
-            ('POST /payment/transaction, myPOS (redirect form)', checkout_queries['mypos']),
-            ('POST /payment/transaction, payment_demo', checkout_queries['demo']),
-        ],
+        'date': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC'),
+        'load': ' '.join(f'{x:.2f}' for x in os.getloadavg()),
+        'ref': git(args, 'rev-parse', '--short=12', f'{args.ref_label}^{{commit}}'),
     }
-    table = render(results, args) + backlog_rows(backlog) + outage_rows(outage)
-    table += growth_rows(growth)
-    elapsed = time.monotonic() - started
-    table += f"\nThe run took {elapsed:.0f} s.\n"
+    install_or_update(args)
+    servers = {'tree': OdooServer(args, args.config, args.db, 'tree')}
+    log("Preparing the database (providers, open transactions, signed notifications)")
+    context = prepare_database(args, f"http://127.0.0.1:{servers['tree'].port}")
+    results['bodies'] = context['bodies']
+    if len(context['bodies']) < 2000:
+        die(f"too few open transactions ({len(context['bodies'])}): raise --open-transactions")
+    args.bodies_file = os.path.join(args.work_dir, 'bodies.txt')
+    with open(args.bodies_file, 'w', encoding='ascii') as file:
+        file.write(''.join(body + '\n' for body in context['bodies']))
+    if (
+        args.ref_label
+    ):  # The same open transactions in both copies: a notification pays one in each.
+        copy_database(args, args.config, f'{args.db}_new', 'the working tree')
+        copy_database(args, args.ref_config, args.ref_db, args.ref_label)
+        servers = {
+            'tree': OdooServer(args, args.config, f'{args.db}_new', 'tree', servers['tree'].port),
+            'ref': OdooServer(args, args.ref_config, args.ref_db, 'ref'),
+        }
+    try:
+        for server in servers.values():
+            server.start()
+        results['levels'] = measure(args, servers)
+        log(f"Checkout: {args.checkout_calls} /payment/transaction calls per provider")
+        results['checkout'] = {
+            name: run_checkout(server.port, context, args.checkout_calls)
+            for name, server in servers.items()
+        }
+        time.sleep(0.5)  # The last requests' log lines.
+        results['queries'] = {name: server.webhook_queries() for name, server in servers.items()}
+    finally:
+        for server in servers.values():
+            server.stop()
+    results['elapsed'] = time.monotonic() - started
+    table = render(args, results)
     print(table)
     if not args.no_doc:
-        path = os.path.join(args.repo, 'docs', 'BENCHMARKS.md')
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, 'w', encoding='utf-8') as file:
-            file.write(document(table))
-        log(f"Results written to {path}")
+        write_doc(args, table)
 
 
 if __name__ == '__main__':
