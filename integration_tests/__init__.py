@@ -1,0 +1,1 @@
+# Part of payment_mypos. License LGPL-3.
