@@ -1,1 +1,0 @@
-# Part of payment_mypos. License LGPL-3.

@@ -1,25 +1,21 @@
-# Part of payment_mypos. License LGPL-3.
-"""The integration suite: payment_mypos against the myPOS emulator running as a separate HTTP
-server (hosted page, browser, faults). pytest-odoo runs it (tools/test); Odoo's own runner does
-not, as it needs this repository beside the addon. Every test here is marked `integration`, so
-that `-m integration` / `-m "not integration"` select it."""
+"""The repository's integration suite: Odoo against a second, real server (the myPOS emulator of
+mypos_emulator/, a browser), over real sockets. Every test here carries the `integration` marker
+(`pytest -m 'not integration'` leaves them out) and the Odoo test tag `mypos_integration`."""
 
-from pathlib import Path
+import pathlib
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
+HERE = pathlib.Path(__file__).parent
 
 
 def pytest_configure(config):
     config.addinivalue_line(
-        'markers',
-        'integration: needs the myPOS emulator of this repository as a separate server (tagged'
-        ' mypos_integration for Odoo)',
+        'markers', "integration: needs a second real server (the myPOS emulator, a browser)"
     )
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if HERE in Path(str(item.path)).resolve().parents:
+        if HERE in pathlib.Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.integration)
