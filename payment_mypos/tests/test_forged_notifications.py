@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from odoo.tests import tagged
 
 from odoo.addons.payment_mypos.tests.common import SANDBOX_STORE_KEY, MyPOSCommon, generate_key_pair
-from odoo.addons.payment_mypos.tests.common_reliability import RawHttpMixin
+from odoo.addons.payment_mypos.tests.common_reliability import CONTROLLER_LOGGER, RawHttpMixin
 
 FORM = {'Content-Type': 'application/x-www-form-urlencoded'}
 ONE_MB = 1024 * 1024
@@ -24,7 +24,6 @@ FORM_TYPE, OCTETS = FORM['Content-Type'], 'application/octet-stream'
 MULTIPART = 'multipart/form-data; boundary=y'  # Not the body's boundary.
 BIG_FORM = b'IPCmethod=IPCPurchaseNotify&Note=' + b'x' * ONE_MB
 JSON_ONE_FIELD = b'{"IPCmethod": "IPCPurchaseNotify"}'
-CONTROLLER_LOGGER = 'odoo.addons.payment_mypos.controllers.main'  # Logs each refusal.
 
 # The reasons given to myPOS (and logged), as far as they identify the refusal.
 NO_SIGNATURE = "the message has no Signature as its last field"
