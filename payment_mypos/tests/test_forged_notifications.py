@@ -62,6 +62,7 @@ CASES = [
     ('101 fields', None, REFUSED, 'padded', 90),
     # Content checked after the signature
     ('wrong SID (signed)', None, REFUSED, 'signed', 'SID', '000000000000011'),
+    ('card token Odoo never asked for (signed)', None, REFUSED, 'signed', 'CardToken', 'TKN-1234'),
     ('amount +0.01 (signed)', None, REFUSED, 'signed', 'Amount', '{amount+0.01}'),
     ('amount -0.01 (signed)', None, REFUSED, 'signed', 'Amount', '{amount-0.01}'),
     ('amount with a decimal comma (signed)', None, REFUSED, 'signed', 'Amount', '{amount,}'),
@@ -71,6 +72,7 @@ CASES = [
     ('unknown OrderID (signed)', None, REFUSED, 'signed', 'OrderID', 'S99999-1_deadbeef_9'),
     ("another provider's reference as OrderID", 'dummy', REFUSED, 'signed', 'OrderID', '{dummy}'),
     ('IPCPurchaseOK (a browser return)', None, REFUSED, 'signed', 'IPCmethod', 'IPCPurchaseOK'),
+    ('IPCPurchaseCancel (browser)', None, REFUSED, 'signed', 'IPCmethod', 'IPCPurchaseCancel'),
     ('IPCRefund on the webhook (signed)', None, REFUSED, 'signed', 'IPCmethod', 'IPCRefund'),
     ('unknown IPCmethod (signed)', None, REFUSED, 'signed', 'IPCmethod', 'IPCPurchaseRefund'),
     # States
@@ -120,6 +122,7 @@ REASONS = {
     'unsigned NUL byte in OrderID': "the message holds a NUL character",
     '101 fields': "the message has more than 100 fields",
     'wrong SID (signed)': "for store 000000000000011, not this provider's store",
+    'card token Odoo never asked for (signed)': "card token that Odoo never asked for",
     'amount +0.01 (signed)': "The amount 1111.12 does not match the transaction's 1111.11",
     'amount -0.01 (signed)': "The amount 1111.10 does not match the transaction's 1111.11",
     'amount with a decimal comma (signed)': "the Amount '1111,11' is not in myPOS's format",
@@ -129,6 +132,7 @@ REASONS = {
     'unknown OrderID (signed)': f"{NO_TRANSACTION} S99999-1_deadbeef_9.",
     "another provider's reference as OrderID": f"{NO_TRANSACTION} FORGE-",
     'IPCPurchaseOK (a browser return)': "IPCPurchaseOK is not accepted on this URL",
+    'IPCPurchaseCancel (browser)': "IPCPurchaseCancel is not accepted on this URL",
     'IPCRefund on the webhook (signed)': "IPCRefund is not accepted on this URL",
     'unknown IPCmethod (signed)': "IPCPurchaseRefund is not accepted on this URL",
     'second payment, another IPC_Trnref': "already paid with myPOS reference 410227",
