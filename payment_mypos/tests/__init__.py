@@ -2,7 +2,6 @@
 
 from . import test_administration
 from . import test_charges_at_most_once
-from . import test_checkout_browser
 from . import test_forged_notifications
 from . import test_fuzzing
 from . import test_i18n
@@ -18,8 +17,6 @@ from . import test_performance
 from . import test_processing_flows
 from . import test_reconciliation
 from . import test_refunds
-from . import test_reliability_faults
 from . import test_saved_cards
-from . import test_saved_cards_browser
 from . import test_secrets
 from . import test_status_check

@@ -3,11 +3,12 @@
 
 import json
 import string
-import unittest
 from xml.etree import ElementTree
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from odoo.tests import BaseCase, tagged
 
 from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.ipc import testing as ipc_testing
@@ -25,7 +26,8 @@ INCOMING = VECTORS['incoming_messages_signed_by_mypos_verify_with_mypos-public-c
 MYPOS_CERT = read_addon_file('data/sandbox/mypos-public-cert.pem')
 
 
-class TestSignatures(unittest.TestCase):
+@tagged('post_install', '-at_install')
+class TestSignatures(BaseCase):
     def test_outgoing_vectors_signed_exactly(self):
         """Every reference request signs to the reference signature, byte for byte."""
         for vector in OUTGOING:
@@ -120,7 +122,8 @@ class TestSignatures(unittest.TestCase):
             ipc.load_public_key("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----")
 
 
-class TestForms(unittest.TestCase):
+@tagged('post_install', '-at_install')
+class TestForms(BaseCase):
     def test_parse_form_keeps_order_and_blanks(self):
         self.assertEqual(
             ipc.parse_form(b'B=2&A=&C=x+y%26z'), [('B', '2'), ('A', ''), ('C', 'x y&z')]
@@ -137,7 +140,8 @@ class TestForms(unittest.TestCase):
             ipc.read_form([('IPCmethod', 'IPCPurchaseNotify')])
 
 
-class TestPurchase(unittest.TestCase):
+@tagged('post_install', '-at_install')
+class TestPurchase(BaseCase):
     def test_amounts(self):
         """Amounts convert between minor units and myPOS's decimals without floats."""
         self.assertEqual(ipc.format_amount(2345, 2), '23.45')
@@ -316,7 +320,8 @@ class TestPurchase(unittest.TestCase):
             )
 
 
-class TestConfigurationPack(unittest.TestCase):
+@tagged('post_install', '-at_install')
+class TestConfigurationPack(BaseCase):
     def test_sandbox_pack(self):
         credentials = ipc.decode_configuration_pack(
             read_test_file('configuration-pack-test.b64.txt')
@@ -337,7 +342,8 @@ class TestConfigurationPack(unittest.TestCase):
                 ipc.decode_configuration_pack(pack)
 
 
-class TestAnswers(unittest.TestCase):
+@tagged('post_install', '-at_install')
+class TestAnswers(BaseCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -488,7 +494,8 @@ class TestAnswers(unittest.TestCase):
         self.assertIsNone(error.status_code)
 
 
-class TestRequests(unittest.TestCase):
+@tagged('post_install', '-at_install')
+class TestRequests(BaseCase):
     def test_output_format(self):
         """IPCGetTxnStatus, whose answer nests a signed OrderStatus, is asked in JSON
         (docs/mypos-protocol.md §2); the other calls in XML."""

@@ -7,10 +7,10 @@ https://developers.mypos.com/apis/checkout-api/purchase-notify
 docs/mypos-protocol.md §4.11
 """
 
-import unittest
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from odoo.tests import BaseCase, tagged
 
 from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.tests.common import SANDBOX_STORE_KEY, generate_key_pair
@@ -41,7 +41,8 @@ def notification(**extras):
     return ipc.Message(method='IPCPurchaseNotify', extras=tuple(extras.items()))
 
 
-class TestCardTokenRequest(unittest.TestCase):
+@tagged('post_install', '-at_install')
+class TestCardTokenRequest(BaseCase):
     def test_pay_and_store_is_a_payment(self):
         fields = dict(purchase('2'))
         self.assertEqual(
@@ -64,7 +65,8 @@ class TestCardTokenRequest(unittest.TestCase):
                 purchase(value)
 
 
-class TestTokenPurchase(unittest.TestCase):
+@tagged('post_install', '-at_install')
+class TestTokenPurchase(BaseCase):
     def test_fields_in_order_and_signed(self):
         params = ipc.token_purchase_params(
             order_id='INV_2026_1_ab12cd34_9',
@@ -120,7 +122,8 @@ class TestTokenPurchase(unittest.TestCase):
                 ipc.layouts.read_answer(broken, ipc.const.TOKEN_PURCHASE_METHOD)
 
 
-class TestReadCard(unittest.TestCase):
+@tagged('post_install', '-at_install')
+class TestReadCard(BaseCase):
     def test_card(self):
         card = ipc.read_card(
             notification(PAN='0007', CardToken='EMU1', ExpDate='3012', CardType='3')

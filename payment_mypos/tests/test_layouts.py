@@ -3,10 +3,10 @@
 documented places, in formats without '-', names never trusted; anything else refused with a clear
 reason."""
 
-import unittest
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from odoo.tests import BaseCase, tagged
 
 from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.ipc import testing as ipc_testing
@@ -34,7 +34,8 @@ def replace(fields, index, pair):
     return [*fields[:index], pair, *fields[index + 1 :]]
 
 
-class TestReadForm(unittest.TestCase):
+@tagged('post_install', '-at_install')
+class TestReadForm(BaseCase):
     def test_genuine_notification(self):
         message = ipc.read_form(signed(NOTIFY)).verify(MYPOS_CERT)
         self.assertEqual(
@@ -150,7 +151,8 @@ class TestReadForm(unittest.TestCase):
             self.fail(f"forged pairs were read: {message}")
 
 
-class TestReadAnswer(unittest.TestCase):
+@tagged('post_install', '-at_install')
+class TestReadAnswer(BaseCase):
     def _answer(self, tree):
         elements = ''.join(
             f'<{name}>{value}</{name}>' for name, value in ipc_testing.sign_tree(tree, MYPOS_KEY)

@@ -5,14 +5,15 @@ pays the next order in one click without leaving Odoo; a card added from the por
 from odoo.tests import tagged
 
 from odoo.addons.payment_mypos.tests.common import reading
-from odoo.addons.payment_mypos.tests.test_checkout_browser import CheckoutBrowserCommon
+
+from integration_tests.common import CheckoutBrowserCommon
 
 TOKEN_RADIO = (
     'input[name="o_payment_radio"][data-payment-option-type="token"][data-provider-code="mypos"]'
 )
 
 
-@tagged('post_install', '-at_install')
+@tagged('mypos_integration', 'post_install', '-at_install')
 class TestSavedCardsInBrowser(CheckoutBrowserCommon):
     @classmethod
     def setUpClass(cls):

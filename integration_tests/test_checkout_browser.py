@@ -1,0 +1,137 @@
+# Part of payment_mypos. License LGPL-3.
+"""End to end in headless Chromium: the webshop, the myPOS emulator's page, and back to Odoo.
+
+The shopper's browser is Odoo's own test browser (Debian's Chromium driven over the DevTools
+protocol); the only stand-in is the myPOS emulator on loopback, which posts its signed
+notifications to Odoo's real HTTP server. Set MYPOS_SCREENSHOT_DIR to keep screenshots of the key
+pages (the README's come from there).
+"""
+
+import time
+
+from odoo.tests import tagged
+
+from odoo.addons.payment_mypos.tests.common import MyPOSCommon, allow_callbacks, reading
+
+from integration_tests.common import BrowserDriver, CheckoutBrowserCommon, start_emulator
+
+
+@tagged('mypos_integration', 'post_install', '-at_install')
+class TestCheckoutInBrowser(CheckoutBrowserCommon):
+    def test_pay_on_mypos_page(self):
+        """The shopper pays on myPOS's page, returns to Odoo, and the order is confirmed, paid."""
+        self._checkout_to_emulator()
+        driver = self.driver
+        page_text = driver.evaluate('document.body.innerText')
+        with reading(self):  # The shopper is on myPOS's page: Odoo serves nothing meanwhile.
+            self.env.invalidate_all()
+            tx = self.env['payment.transaction'].search(
+                [('partner_id', '=', self.shopper.partner_id.id)], order='id desc', limit=1
+            )
+            # The order's total (25.00, or what the demo data's pricelist makes of it under
+            # Odoo's runner), as myPOS's page shows it.
+            total = tx.sale_order_ids.amount_total
+            shown = f'{tx.amount:.2f} {tx.currency_id.name}'
+        self.assertEqual(tx.amount, total)
+        self.assertIn(shown, page_text)
+        self.assertIn('myPOS Oak Chair', page_text)
+        self._pay_on_emulator()
+        driver.wait_for(
+            "location.pathname.startsWith('/shop/confirmation')",
+            "the order confirmation",
+            90,
+        )
+        driver.wait_for(
+            "document.body.innerText.includes('myPOS')", "the payment summary on the page"
+        )
+        driver.screenshot('3-odoo-order-confirmation')
+        order, tx = self._last_order_and_tx()
+        self.assertEqual(tx.provider_id, self.provider)
+        self.assertEqual(tx.state, 'done')
+        self.assertTrue(tx.provider_reference)
+        self.assertEqual(order.state, 'sale')
+        notifications = self.emulator.notifications(order_id=tx.mypos_order_id)
+        self.assertEqual([n['method'] for n in notifications], ['IPCPurchaseNotify'])
+
+    def test_cancel_on_mypos_page(self):
+        """The shopper cancels on myPOS's page: Odoo shows it cancelled, the order unconfirmed."""
+        self._checkout_to_emulator()
+        self.driver.click('#cancel')
+        self.driver.wait_for(
+            "location.pathname.startsWith('/shop/payment')"
+            " || location.pathname.startsWith('/payment/status')",
+            "the return to Odoo",
+        )
+        self.driver.wait_for(
+            "/cancel/i.test(document.body.innerText)", "the cancellation shown to the shopper"
+        )
+        self.driver.screenshot('4-odoo-after-cancel')
+        order, tx = self._last_order_and_tx()
+        self.assertEqual(tx.state, 'cancel')
+        self.assertIn(order.state, ('draft', 'sent'))
+
+    def test_notification_fails_once_then_rollback(self):
+        """Odoo unreachable for the notify: myPOS rolls back, Odoo ends cancelled, not paid."""
+        self.emulator.set_faults(notify_fail_once=True)
+        self._checkout_to_emulator()
+        driver = self.driver
+        self._pay_on_emulator()
+        driver.wait_for(
+            "/cancel/i.test(document.body.innerText) && location.href.startsWith("
+            f"{self.base_url()!r})",
+            "the cancellation shown to the shopper",
+            90,
+        )
+        self.emulator.wait_idle()  # The rollback may still be on its way to the webhook.
+        order, tx = self._last_order_and_tx()
+        self.assertEqual(tx.state, 'cancel')
+        self.assertFalse(tx.provider_reference)
+        self.assertIn(order.state, ('draft', 'sent'))
+        methods = [n['method'] for n in self.emulator.notifications(order_id=tx.mypos_order_id)]
+        self.assertEqual(methods[-1], 'IPCPurchaseRollback')
+
+
+@tagged('mypos_integration', 'post_install', '-at_install')
+class TestAdministratorInBrowser(MyPOSCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.emulator = start_emulator(cls)
+        cls.env['ir.config_parameter'].set_param('payment_mypos.sandbox_url', cls.emulator.url)
+        cls.provider.write(
+            {
+                'state': 'disabled',
+                'mypos_public_certificate': cls.emulator.certificate_pem,
+            }
+        )
+
+    def test_enable_test_mode_and_test_connection(self):
+        """An administrator sets myPOS to test mode on the form and tests the connection."""
+        driver = BrowserDriver(self)
+        self.enterContext(allow_callbacks(self, browser=driver.browser))
+        self.addCleanup(self._wait_remaining_requests)  # After the stop: the backend's websocket.
+        self.addCleanup(driver.stop)
+        self.authenticate('admin', 'admin', browser=driver.browser)
+        self.cr.flush()
+        self.cr.clear()
+        driver.go(
+            f'{self.base_url()}/odoo/action-payment.action_payment_provider/{self.provider.id}'
+        )
+        driver.click('div[name="state"] input[data-value="test"]')
+        driver.click('button[name="action_mypos_test_connection"]')
+        driver.wait_for(
+            "[...document.querySelectorAll('.o_notification')].some("
+            "n => n.innerText.includes('myPOS connection works'))",
+            "the success notification",
+        )
+        time.sleep(1)  # Let the notification finish fading in before the screenshot.
+        driver.screenshot('5-odoo-provider-test-connection')
+        driver.leave()
+        with reading(self):
+            self.env.invalidate_all()
+            state, success = self.provider.state, self.provider.mypos_last_test_success
+        self.assertEqual(state, 'test')
+        self.assertTrue(success)
+        self.assertEqual(
+            [call['method'] for call in self.emulator.api_calls()], ['IPCGetTxnStatus']
+        )
