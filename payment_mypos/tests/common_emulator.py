@@ -1,6 +1,8 @@
 # Part of payment_mypos. License LGPL-3.
-"""Shared set-up of the refund and status-check tests: a provider talking to the myPOS emulator
-over real HTTP on loopback, with the notifications coming back to Odoo's test HTTP server."""
+"""Shared set-up of the repository's integration tests (integration_tests/): a provider talking to
+the myPOS emulator (mypos_emulator/, a second server) over real HTTP on loopback, with the
+notifications coming back to Odoo's test HTTP server. The addon's own tests use the in-memory
+fake instead (common_fake.py); these bases skip where the emulator cannot be imported."""
 
 import shutil
 import tempfile
@@ -67,7 +69,7 @@ class MyPOSEmulatorCommon(MyPOSCommon):
         return [call for call in self.emulator.api_calls() if call['method'] == method]
 
 
-class MyPOSPaidCommon(MyPOSEmulatorCommon):
+class MyPOSEmulatorPaidCommon(MyPOSEmulatorCommon):
     """A payment made on the emulator, with its inbound payment, ready to be refunded."""
 
     @classmethod
