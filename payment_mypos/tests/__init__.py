@@ -1,8 +1,9 @@
 # Part of payment_mypos. License LGPL-3.
+# The tests Odoo's runner runs with the addon alone; those needing a second real server (the
+# myPOS emulator, a browser) are in the repository's integration_tests/.
 
 from . import test_administration
 from . import test_charges_at_most_once
-from . import test_checkout_browser
 from . import test_forged_notifications
 from . import test_fuzzing
 from . import test_i18n
@@ -17,8 +18,6 @@ from . import test_performance
 from . import test_processing_flows
 from . import test_reconciliation
 from . import test_refunds
-from . import test_reliability_faults
 from . import test_saved_cards
-from . import test_saved_cards_browser
 from . import test_secrets
 from . import test_status_check
