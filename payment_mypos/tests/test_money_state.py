@@ -2,14 +2,13 @@
 """Money state when answers are lost or myPOS changes its mind (docs/RELIABILITY.md): a refund
 whose answer was lost is never made twice; a reversal after Odoo confirmed is booked once."""
 
-
 from odoo import Command, fields
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos.tests.common import MUTED, SALE_LINE_TAXES, refund
-from odoo.addons.payment_mypos.tests.common_fake import MyPOSPaidCommon
+from odoo.addons.payment_mypos.tests.common_fake import MyPOSFakeCommon, MyPOSPaidCommon
 from odoo.addons.payment_mypos.tests.common_reliability import MUTED_LOGGERS
 
 
@@ -156,3 +155,40 @@ class TestLogAccess(MyPOSPaidCommon):
             self.assertEqual(self._post(self.webhook_url, fields_).text, 'OK')
         self.assertEqual(len(self.tx.mypos_log_ids), count + 1)
         self.assertEqual(self.tx.mypos_log_ids.sorted('id')[-1].repeat_count, 5)
+
+
+@tagged('post_install', '-at_install')
+class TestHostedPageReturn(MyPOSFakeCommon):
+    """The shopper comes back from myPOS's page with the message myPOS signed for the browser."""
+
+    def _return(self, result):
+        response = self._post(result.return_url, result.return_fields)
+        self.assertIn(response.status_code, (302, 303))
+        self.assertTrue(response.headers['Location'].endswith('/payment/status'))
+
+    def test_return_after_the_notification_keeps_the_payment(self):
+        tx, result = self._pay()
+        self.assertEqual(
+            (result.outcome, result.return_method, tx.state), ('paid', 'IPCPurchaseOK', 'done')
+        )
+        self._return(result)
+        self.assertEqual((tx.state, tx.provider_reference), ('done', result.ipc_trnref))
+
+    def test_return_before_the_notification_waits_then_the_check_pays(self):
+        """myPOS's signed OK alone never pays: pending until the status check finds the payment."""
+        tx, result = self._pay(notify_drop=True)
+        self._return(result)
+        self.assertEqual(tx.state, 'pending')
+        with mute_logger(*MUTED):
+            tx.action_mypos_check_status()
+        self.env.invalidate_all()
+        self.assertEqual((tx.state, tx.provider_reference), ('done', result.ipc_trnref))
+        self.assertEqual(len(self._api_calls('IPCGetTxnStatus')), 1)
+
+    def test_cancel_on_the_page_cancels(self):
+        tx = self._create_mypos_transaction()
+        result = self.mypos.cancel(self._purchase_fields(tx))
+        self.assertEqual(result.return_fields[0], ('IPCmethod', 'IPCPurchaseCancel'))
+        self._return(result)
+        self.assertEqual(tx.state, 'cancel')
+        self.assertEqual(self.mypos.order(tx.mypos_order_id)['status'], 'cancelled')
