@@ -64,7 +64,7 @@ class TestConnection(MyPOSAdministrationCommon):
         super().setUpClass()
         # The fake plays myPOS's public sandbox store (its SID, wallet, key index 1, and the
         # sandbox store key to verify requests), with a throw-away myPOS key pair of its own.
-        cls.mypos = FakeMyPOS(SANDBOX_STORE_KEY)
+        cls.mypos = FakeMyPOS(SANDBOX_STORE_KEY, key_pair=generate_key_pair())
         cls.startClassPatcher(patch(TRANSPORT_POST, cls.mypos.post))
 
     def setUp(self):
