@@ -1,6 +1,7 @@
 # Part of payment_mypos. License LGPL-3.
 """myPOS's side of the protocol, for the emulator and the tests: key pairs, self-signed
-certificates, signed answers. Production code never imports this module."""
+certificates, signed answers, and :class:`FakeMyPOS` (:mod:`.fake`), an in-memory myPOS that the
+addon's tests put in place of the HTTP exchange. Production code never imports this module."""
 
 import datetime
 
@@ -10,8 +11,18 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from .answers import flatten_values
+from .fake import VISA, FakeMyPOS, PaymentResult
 from .keys import load_private_key
 from .signing import sign
+
+__all__ = [
+    'VISA',
+    'FakeMyPOS',
+    'PaymentResult',
+    'generate_key_pair',
+    'self_signed_certificate',
+    'sign_tree',
+]
 
 
 def self_signed_certificate(private_key_pem, organization, days=365):

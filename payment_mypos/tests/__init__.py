@@ -1,4 +1,6 @@
 # Part of payment_mypos. License LGPL-3.
+# The tests Odoo's runner runs with the addon alone; those needing a second real server (the
+# myPOS emulator, a browser) are in the repository's integration_tests/.
 
 from . import test_administration
 from . import test_charges_at_most_once

@@ -1,7 +1,6 @@
 # Part of payment_mypos. License LGPL-3.
 
 import contextlib
-import unittest
 from urllib.parse import urlsplit
 
 from odoo.tests import common as odoo_test_common
@@ -11,16 +10,6 @@ from odoo.addons.payment.tests.http_common import PaymentHttpCommon
 from odoo.addons.payment_mypos import compat, ipc
 from odoo.addons.payment_mypos.controllers.main import MyPOSController
 from odoo.addons.payment_mypos.ipc import testing as ipc_testing
-
-try:  # The emulator lives beside the addon in the repository (tools/test puts it on PYTHONPATH).
-    import mypos_emulator
-except ImportError:  # The addon alone, as installed from its wheel or copied into an addons path.
-    mypos_emulator = None
-
-EMULATOR_MISSING = (
-    "needs the myPOS emulator (mypos_emulator/ of the payment_mypos repository on PYTHONPATH)"
-)
-
 
 # What the tests write differently on Odoo 18.0 and 19.0 (the addon's own differences: compat.py).
 SALE_LINE_TAXES = 'tax_ids' if compat.ODOO_19 else 'tax_id'  # sale.order.line's taxes
@@ -96,16 +85,6 @@ SECRET_FIELDS = [
     'mypos_last_test_result',
     'mypos_environment_warning',
 ]
-
-
-def load_emulator():
-    """Return the `Emulator` class of the myPOS emulator, or skip the calling test class.
-
-    :raise unittest.SkipTest: If the emulator cannot be imported.
-    """
-    if mypos_emulator is None:
-        raise unittest.SkipTest(EMULATOR_MISSING)
-    return mypos_emulator.Emulator
 
 
 class MyPOSCommon(PaymentHttpCommon):

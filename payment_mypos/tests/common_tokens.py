@@ -1,18 +1,18 @@
 # Part of payment_mypos. License LGPL-3.
-"""Shared set-up of the saved-card tests: a card saved on the emulator's page, transactions
+"""Shared set-up of the saved-card tests: a card saved on the fake myPOS's page, transactions
 that charge it, and an invoice an accountant charges it for."""
 
 from odoo import Command
 from odoo.tools import mute_logger
 
-from odoo.addons.payment_mypos.tests.common import MUTED, USER_GROUPS, allow_callbacks
-from odoo.addons.payment_mypos.tests.common_emulator import MyPOSEmulatorCommon
+from odoo.addons.payment_mypos.ipc.testing import VISA
+from odoo.addons.payment_mypos.tests.common import MUTED, USER_GROUPS
+from odoo.addons.payment_mypos.tests.common_fake import MyPOSFakeCommon
 
-VISA = '4006090000000007'
 MASTERCARD = '5500000000000004'
 
 
-class MyPOSTokenCommon(MyPOSEmulatorCommon):
+class MyPOSTokenCommon(MyPOSFakeCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -33,13 +33,7 @@ class MyPOSTokenCommon(MyPOSEmulatorCommon):
 
     def _save_card(self, card=VISA, **values):
         """Pay 100 EUR on myPOS's page asking to save the card; return the transaction."""
-        tx = self._create_mypos_transaction(tokenize=True, **values)
-        fields_ = self._purchase_fields(tx)
-        self.env.flush_all()
-        with allow_callbacks(self):
-            result = self.emulator.pay(fields_, card=card)
-            self.emulator.wait_idle()
-        self.env.invalidate_all()
+        tx, result = self._pay(self._create_mypos_transaction(tokenize=True, **values), card=card)
         self.assertEqual(result.outcome, 'paid')
         return tx
 
@@ -56,10 +50,10 @@ class MyPOSTokenCommon(MyPOSEmulatorCommon):
 
     def _charge(self, tx, **faults):
         if faults:
-            self.emulator.set_faults(**faults)
+            self.mypos.set_faults(**faults)
         with mute_logger(*MUTED):
             tx._send_payment_request()
-        self.emulator.reset_faults()
+        self.mypos.reset_faults()
         self.env.invalidate_all()
         return tx
 
@@ -69,7 +63,7 @@ class MyPOSTokenCommon(MyPOSEmulatorCommon):
     def _charged_orders(self):
         return [
             order
-            for order in self.emulator.state()['orders'].values()
+            for order in self.mypos.state()['orders'].values()
             if order.get('method') == 'IPCIAPurchase' and order.get('status') == 'paid'
         ]
 
@@ -120,9 +114,9 @@ class MyPOSBackOfficeCommon(MyPOSTokenCommon):
             )
         )
         if faults:
-            self.emulator.set_faults(**faults)
+            self.mypos.set_faults(**faults)
         with mute_logger(*MUTED):
             payments = wizard._create_payments()
-        self.emulator.reset_faults()
+        self.mypos.reset_faults()
         self.env.invalidate_all()
         return payments

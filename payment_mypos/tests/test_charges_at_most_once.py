@@ -99,7 +99,7 @@ class TestChargeAtMostOnce(MyPOSBackOfficeCommon):
         """Charged, the answer lost, and myPOS's status answers "unknown" past the expiry: never
         cancelled as "no payment"; the checks stop, a to-do is left, a new charge is refused."""
         first = self._lost_charge()
-        self.emulator.reset()  # myPOS's status call knows nothing of it any more.
+        self.mypos.reset()  # myPOS's status call knows nothing of it any more.
         self.env['ir.config_parameter'].sudo().set_param(
             'payment_mypos.status_check_expiry_hours', '0'
         )
@@ -118,7 +118,7 @@ class TestChargeAtMostOnce(MyPOSBackOfficeCommon):
         self.assertEqual(len(self.invoice.activity_ids), 1)
         with self.assertRaisesRegex(UserError, "may have been charged and myPOS cannot tell"):
             self._register_payment()
-        self.assertEqual(len(self._charges()), 0, "the emulator was reset: no new call")
+        self.assertEqual(len(self._charges()), 0, "myPOS forgot it (reset): no new call")
 
     def test_rollback_after_the_charge_is_found_and_booked(self):
         """The request that charged the card fails afterwards and rolls back: the call recorded

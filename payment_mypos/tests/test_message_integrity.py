@@ -23,11 +23,10 @@ from odoo.addons.payment_mypos.tests.common import (
     generate_key_pair,
     read_test_file,
 )
-from odoo.addons.payment_mypos.tests.common_emulator import MyPOSEmulatorCommon
+from odoo.addons.payment_mypos.tests.common_fake import MyPOSFakeCommon
 from odoo.addons.payment_mypos.tests.common_reliability import (
     MUTED_LOGGERS,
     RawHttpMixin,
-    write_report,
 )
 
 # The names an attacker would put on the pieces: every name the module reads, and some others.
@@ -44,8 +43,8 @@ def recut(fields, cuts, names):
 
 
 @tagged('post_install', '-at_install')
-class TestReCutMessages(RawHttpMixin, MyPOSEmulatorCommon):
-    """The attack of the integrity issue, end to end over the real HTTP server and the emulator."""
+class TestReCutMessages(RawHttpMixin, MyPOSFakeCommon):
+    """The attack of the integrity issue, end to end over the real HTTP server and the fake."""
 
     def setUp(self):
         super().setUp()
@@ -71,7 +70,7 @@ class TestReCutMessages(RawHttpMixin, MyPOSEmulatorCommon):
 
     def _signed_cancel(self, tx):
         """Cancel on myPOS's page: the browser receives myPOS's signed IPCPurchaseCancel."""
-        result = self.emulator.cancel(self._purchase_fields(tx))
+        result = self.mypos.cancel(self._purchase_fields(tx))
         self.assertEqual(result.return_fields[0], ('IPCmethod', 'IPCPurchaseCancel'))
         return result.return_fields
 
@@ -173,7 +172,7 @@ class TestReCutMessages(RawHttpMixin, MyPOSEmulatorCommon):
 
 
 @tagged('post_install', '-at_install')
-class TestReCutProperty(RawHttpMixin, MyPOSEmulatorCommon):
+class TestReCutProperty(RawHttpMixin, MyPOSFakeCommon):
     """Every other cut and naming of genuine signed messages changes no money state."""
 
     EXAMPLES = 150
@@ -239,11 +238,10 @@ class TestReCutProperty(RawHttpMixin, MyPOSEmulatorCommon):
 
         check()
         self.assertGreater(tried['count'], self.EXAMPLES // 2)
-        write_report('recut', tried)
 
 
 @tagged('post_install', '-at_install')
-class TestWebhookInputRules(RawHttpMixin, MyPOSEmulatorCommon):
+class TestWebhookInputRules(RawHttpMixin, MyPOSFakeCommon):
     """Bounds and rules of the integrity issue, each over the real HTTP server."""
 
     def test_chunked_body_limit(self):

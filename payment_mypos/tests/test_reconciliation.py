@@ -1,8 +1,8 @@
 # Part of payment_mypos. License LGPL-3.
 """Reconciliation at scale: the status check drains a backlog run after run, overlaps a bounded
 number of calls, never lets one broken transaction stop the others, and backs off when myPOS is
-down. Against the emulator, over real HTTP; the cron's progress is read as Odoo's runner reads
-it."""
+down. Against the fake myPOS, its notifications over Odoo's HTTP server; the cron's progress is
+read as Odoo's runner reads it."""
 
 from datetime import timedelta
 from unittest.mock import patch
@@ -13,11 +13,11 @@ from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos.const import CONCURRENCY_PARAM, OUTAGE_STREAK
 from odoo.addons.payment_mypos.tests.common import MUTED
-from odoo.addons.payment_mypos.tests.common_emulator import MyPOSEmulatorCommon
+from odoo.addons.payment_mypos.tests.common_fake import MyPOSFakeCommon
 
 
 @tagged('post_install', '-at_install')
-class TestReconciliation(MyPOSEmulatorCommon):
+class TestReconciliation(MyPOSFakeCommon):
     def _lost_payments(self, count):
         """`count` payments made on myPOS whose notifications never reached Odoo, old enough
         to be checked."""
@@ -82,22 +82,22 @@ class TestReconciliation(MyPOSEmulatorCommon):
         """The calls of a run overlap, never more than the system parameter allows."""
         self.env['ir.config_parameter'].sudo().set_param(CONCURRENCY_PARAM, '3')
         txs = self._lost_payments(7)
-        self.emulator.set_faults(api_timeout=0.3)  # Each answer takes 300 ms.
+        self.mypos.set_faults(api_timeout=0.3)  # Each answer takes 300 ms.
         self.assertEqual(self._run(), (7, 0))
         self.assertEqual(set(txs.mapped('state')), {'done'})
-        self.assertEqual(self.emulator.max_concurrent_api_calls(), 3)
+        self.assertEqual(self.mypos.max_concurrent_api_calls(), 3)
 
     def test_outage_backs_off(self):
         """myPOS answering errors for several transactions in a row: the run stops, reports
         nothing left for now, and the next scheduled run settles everything once it is back."""
         self.env['ir.config_parameter'].sudo().set_param(CONCURRENCY_PARAM, '1')
         txs = self._lost_payments(OUTAGE_STREAK + 3)
-        self.emulator.set_faults(api_http_status=503)
+        self.mypos.set_faults(api_http_status=503)
         self.assertEqual(self._run(), (OUTAGE_STREAK, 0))
         self.assertEqual(len(self._api_calls('IPCGetTxnStatus')), OUTAGE_STREAK)
         self.assertEqual(txs.mapped('mypos_check_count').count(0), 3)
         self.assertEqual(set(txs.mapped('state')), {'draft'})
-        self.emulator.reset_faults()
+        self.mypos.reset_faults()
         self.env.cr.execute(  # The next scheduled run comes when their next checks are due.
             'UPDATE payment_transaction SET mypos_next_check = %s WHERE id IN %s',
             [fields.Datetime.now() - timedelta(seconds=1), tuple(txs.ids)],

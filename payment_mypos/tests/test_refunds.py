@@ -8,7 +8,7 @@ from odoo.tools import mute_logger
 from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.const import REFUND_LOCK_SPACE
 from odoo.addons.payment_mypos.tests.common import MUTED
-from odoo.addons.payment_mypos.tests.common_emulator import MyPOSPaidCommon
+from odoo.addons.payment_mypos.tests.common_fake import MyPOSPaidCommon
 
 
 @tagged('post_install', '-at_install')
@@ -44,7 +44,7 @@ class TestRefunds(MyPOSPaidCommon):
             (self.trnref, refund_tx.mypos_order_id, '100.00'),
         )
         self.assertNotEqual(refund_tx.mypos_order_id, self.tx.mypos_order_id)
-        self.assertEqual(self.emulator.order(self.tx.mypos_order_id)['refunded'], '100.00')
+        self.assertEqual(self.mypos.order(self.tx.mypos_order_id)['refunded'], '100.00')
         self._assert_outbound_payment(refund_tx, 100.0)
 
     def test_refund_done_triggers_post_processing(self):
@@ -64,7 +64,7 @@ class TestRefunds(MyPOSPaidCommon):
         self.assertEqual((second.state, second.amount), ('done', -60.0))
         self.assertNotEqual(first.mypos_order_id, second.mypos_order_id)
         self.assertEqual([c['amount'] for c in self._api_calls('IPCRefund')], ['40.00', '60.00'])
-        self.assertEqual(self.emulator.order(self.tx.mypos_order_id)['refunded'], '100.00')
+        self.assertEqual(self.mypos.order(self.tx.mypos_order_id)['refunded'], '100.00')
         self._assert_outbound_payment(first, 40.0)
         self._assert_outbound_payment(second, 60.0)
 
@@ -91,12 +91,12 @@ class TestRefunds(MyPOSPaidCommon):
             self.assertFalse(refund_tx.payment_id)
 
     def test_insufficient_balance(self):
-        self.emulator.set_faults(refund_insufficient_funds=True)
+        self.mypos.set_faults(refund_insufficient_funds=True)
         refund_tx = self._refund(10.0)
         self._assert_refund_error(refund_tx, r"Error 13 E_NOT_SUFFICIENT_FUNDS.*top up")
-        self.assertEqual(self.emulator.refunds(), [])
+        self.assertEqual(self.mypos.refunds(), [])
         # An error does not block the next refund.
-        self.emulator.reset_faults()
+        self.mypos.reset_faults()
         self.assertEqual(self._refund(10.0).state, 'done')
 
     def test_refund_not_permitted(self):
@@ -115,7 +115,7 @@ class TestRefunds(MyPOSPaidCommon):
         refund_tx = self._refund(10.0)
         self.assertEqual(refund_tx.state, 'error')
         self.assertRegex(refund_tx.state_message, "Error 5 E_INVALID_PARAMS")
-        self.assertEqual(self.emulator.refunds(), [])
+        self.assertEqual(self.mypos.refunds(), [])
 
     def test_network_error_before_sending(self):
         """myPOS unreachable (connection refused): the refund was not sent, so it is in error."""
@@ -146,26 +146,24 @@ class TestRefunds(MyPOSPaidCommon):
             self.assertTrue(refund_tx.mypos_next_check)
 
     def test_http_5xx_leaves_pending(self):
-        self.emulator.set_faults(api_http_status=503, api_faults_remaining=1)
+        self.mypos.set_faults(api_http_status=503, api_faults_remaining=1)
         self._assert_pending_then_settled(self._refund(10.0), processed=False)
 
     def test_garbage_answer_leaves_pending(self):
-        self.emulator.set_faults(api_garbage=True, api_faults_remaining=1)
+        self.mypos.set_faults(api_garbage=True, api_faults_remaining=1)
         self._assert_pending_then_settled(self._refund(10.0), processed=True)
 
     def test_wrongly_signed_answer_leaves_pending(self):
-        self.emulator.set_faults(api_bad_signature=True, api_faults_remaining=1)
+        self.mypos.set_faults(api_bad_signature=True, api_faults_remaining=1)
         self._assert_pending_then_settled(self._refund(10.0), processed=True)
 
     def test_unsigned_answer_leaves_pending(self):
-        if 'api_unsigned' not in self.emulator.faults.as_dict():
-            self.skipTest("this emulator has no api_unsigned fault")
-        self.emulator.set_faults(api_unsigned=True, api_faults_remaining=1)
+        self.mypos.set_faults(api_unsigned=True, api_faults_remaining=1)
         self._assert_pending_then_settled(self._refund(10.0), processed=True)
 
     def test_timeout_then_status_check(self):
         """A timeout leaves the refund pending; the status check finds it made and settles it."""
-        self.emulator.set_faults(api_timeout=ipc.const.REQUEST_TIMEOUT + 2, api_faults_remaining=1)
+        self.mypos.set_faults(api_timeout=ipc.const.REQUEST_TIMEOUT + 2, api_faults_remaining=1)
         refund_tx = self._refund(10.0)
         self.assertRegex(refund_tx.state_message, "not sent again")
         self._assert_pending_then_settled(refund_tx, processed=True)
@@ -175,8 +173,8 @@ class TestRefunds(MyPOSPaidCommon):
         never "refused"; a second refund is refused meanwhile; one refund reached myPOS."""
         for status in ('00', ' 0'):
             with self.subTest(status=status):
-                self.emulator.reset_faults()
-                self.emulator.set_faults(api_status_text=status, api_faults_remaining=1)
+                self.mypos.reset_faults()
+                self.mypos.set_faults(api_status_text=status, api_faults_remaining=1)
                 refund_tx = self._refund(10.0)
                 self.assertEqual(refund_tx.state, 'pending')
                 self.assertTrue(refund_tx.mypos_next_check)
@@ -186,14 +184,14 @@ class TestRefunds(MyPOSPaidCommon):
                 with mute_logger(*MUTED):
                     self.env['payment.transaction']._cron_mypos_check_status()
                 self.assertEqual(refund_tx.state, 'done')
-        self.assertEqual(len(self.emulator.refunds(self.tx.mypos_order_id)), 2)
+        self.assertEqual(len(self.mypos.refunds(self.tx.mypos_order_id)), 2)
         self.assertEqual(len(self._api_calls('IPCRefund')), 2)
 
     # === Never twice === #
 
     def test_double_click_sends_once(self):
         """While a refund waits for myPOS, another refund of the payment is refused."""
-        self.emulator.set_faults(api_http_status=503, api_faults_remaining=1)
+        self.mypos.set_faults(api_http_status=503, api_faults_remaining=1)
         refund_tx = self._refund(10.0)
         self.assertEqual(refund_tx.state, 'pending')
         with self.assertRaisesRegex(UserError, "still waiting for myPOS"):
@@ -227,12 +225,12 @@ class TestRefunds(MyPOSPaidCommon):
         replayed = self._refund(10.0)
         self.assertEqual(replayed.mypos_order_id, order_id)
         self.assertEqual((replayed.state, replayed.mypos_next_check), ('done', False))
-        self.assertEqual(len(self.emulator.refunds()), 1)
+        self.assertEqual(len(self.mypos.refunds()), 1)
         self.assertEqual(
-            [call['method'] for call in self.emulator.api_calls()[-2:]],
+            [call['method'] for call in self.mypos.api_calls()[-2:]],
             ['IPCRefund', 'IPCGetTxnStatus'],
         )
-        self.assertEqual(self.emulator.order(self.tx.mypos_order_id)['refunded'], '10.00')
+        self.assertEqual(self.mypos.order(self.tx.mypos_order_id)['refunded'], '10.00')
 
     def test_rollback_after_the_refund_is_found_and_booked(self):
         """The request that made the refund fails afterwards and rolls back: the call recorded
@@ -245,7 +243,7 @@ class TestRefunds(MyPOSPaidCommon):
         Tx = self.env['payment.transaction']
         self.assertFalse(Tx.search([('mypos_order_id', '=', order_id)]))
         self.assertFalse(self.tx.child_transaction_ids)
-        self.assertEqual(self.emulator.order(self.tx.mypos_order_id)['refunded'], '40.00')
+        self.assertEqual(self.mypos.order(self.tx.mypos_order_id)['refunded'], '40.00')
         with self.env['payment.mypos.outbox']._mypos_cursor() as cr:  # 11 minutes later.
             cr.execute(
                 "UPDATE payment_mypos_outbox SET create_date = create_date - interval '11 min' "

@@ -1,7 +1,7 @@
 # Part of payment_mypos. License LGPL-3.
-"""Saved cards against the myPOS emulator over real HTTP: saving a card (CardTokenRequest 2 at
-checkout, 1 from the portal), charging it server to server (IPCIAPurchase), and every answer
-that may or may not have moved money."""
+"""Saved cards against the fake myPOS, its notifications posted over Odoo's HTTP server: saving a
+card (CardTokenRequest 2 at checkout, 1 from the portal), charging it server to server
+(IPCIAPurchase), and every answer that may or may not have moved money."""
 
 from unittest.mock import patch
 
@@ -11,8 +11,7 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos import ipc
-from odoo.addons.payment_mypos.tests.common import MUTED, allow_callbacks
-from odoo.addons.payment_mypos.tests.common_reliability import write_report
+from odoo.addons.payment_mypos.tests.common import MUTED
 from odoo.addons.payment_mypos.tests.common_tokens import (
     MASTERCARD,
     MyPOSBackOfficeCommon,
@@ -38,7 +37,7 @@ class TestSavingCards(MyPOSTokenCommon):
         self.assertEqual(tx.state, 'done')
         token = tx.token_id
         self.assertTrue(token)
-        tokens = self.emulator.state()['tokens']
+        tokens = self.mypos.state()['tokens']
         self.assertEqual(list(tokens), [token.provider_ref])
         self.assertEqual(
             (token.partner_id, token.payment_details, token.payment_method_id, token.mypos_sid),
@@ -46,9 +45,7 @@ class TestSavingCards(MyPOSTokenCommon):
         )
         self.assertFalse(tx.tokenize)
         # myPOS repeats the notification; the status check reads it again: still one token.
-        with allow_callbacks(self):
-            self.emulator.resend(tx.mypos_order_id)
-        self.env.invalidate_all()
+        self.assertTrue(self._resend(tx.mypos_order_id)['acknowledged'])
         with mute_logger(*MUTED):
             self.assertEqual(tx._mypos_check_status(), 'applied')
         self.assertEqual(
@@ -117,15 +114,11 @@ class TestSavingCards(MyPOSTokenCommon):
         self.assertEqual(purchase['CardTokenRequest'], '1')
         self.assertNotIn('Amount', purchase)
         self.assertNotIn('CartItems', purchase)
-        self.env.flush_all()
-        with allow_callbacks(self):
-            result = self.emulator.pay(list(self._purchase_fields(tx)))
-            self.emulator.wait_idle()
-        self.env.invalidate_all()
+        tx, result = self._pay(tx)
         self.assertEqual(result.outcome, 'paid')
         self.assertEqual(tx.state, 'done')
         self.assertEqual(tx.token_id.payment_details, '0007 (12/30)')
-        notify = self.emulator.notifications(order_id=tx.mypos_order_id)[0]
+        notify = self.mypos.notifications(order_id=tx.mypos_order_id)[0]
         self.assertEqual(dict(notify['fields'])['Amount'], '0.00')
         if 'payment_id' in tx._fields:
             tx._post_process()
@@ -164,7 +157,7 @@ class TestChargingSavedCards(MyPOSTokenCommon):
         self.assertEqual(tx.state, 'done')
         calls = self._charges()
         self.assertEqual(len(calls), 1)
-        charged = self.emulator.order(tx.mypos_order_id)
+        charged = self.mypos.order(tx.mypos_order_id)
         self.assertEqual((charged['status'], charged['amount']), ('paid', '100.00'))
         self.assertEqual(tx.provider_reference, charged['ipc_trnref'])
         logs = tx.mypos_log_ids.sorted('id')
@@ -288,7 +281,7 @@ class TestChargingSavedCards(MyPOSTokenCommon):
         self.env.invalidate_all()
         refund_tx = tx.child_transaction_ids
         self.assertEqual((refund_tx.state, refund_tx.amount), ('done', -40.0))
-        self.assertEqual(self.emulator.order(tx.mypos_order_id)['refunded'], '40.00')
+        self.assertEqual(self.mypos.order(tx.mypos_order_id)['refunded'], '40.00')
 
 
 @tagged('post_install', '-at_install')
@@ -302,7 +295,7 @@ class TestBackOfficeCharge(MyPOSBackOfficeCommon):
         self.assertEqual(tx.token_id, self.token)
         self.assertIn(payment.state, ('in_process', 'paid'))
         self.assertIn(self.invoice.payment_state, ('paid', 'in_payment'))
-        self.assertEqual(self.emulator.order(tx.mypos_order_id)['amount'], '100.00')
+        self.assertEqual(self.mypos.order(tx.mypos_order_id)['amount'], '100.00')
         self.assertEqual(len(self._charges()), 1)
 
     def test_declined_card_leaves_the_invoice_unpaid(self):
@@ -362,7 +355,6 @@ class TestTokenChargeReliability(MyPOSTokenCommon):
 
     def test_token_charge_faults(self):
         token = self._save_card().token_id
-        rows = []
         for name, faults, at_once, settled, charged in self.CASES:
             with self.subTest(case=name):
                 before = self._paid_count()
@@ -383,7 +375,6 @@ class TestTokenChargeReliability(MyPOSTokenCommon):
                     'state_at_once': state_at_once,
                     'state_after_check': tx.state,
                 }
-                rows.append(row)
                 if tx.state == 'pending':  # Closed, as a person would in the end.
                     tx._set_canceled()
                 # Shown paid (post-processed), as the shopper's status page does: a charge of
@@ -393,9 +384,8 @@ class TestTokenChargeReliability(MyPOSTokenCommon):
                     (row['sent'], row['charged'], state_at_once, row['state_after_check']),
                     (1, charged, at_once, settled),
                 )
-        rows.append(self._replayed_case(token))
-        rows.append(self._second_click_case(token))
-        write_report('token_charges', {'cases': rows})
+        self._replayed_case(token)
+        self._second_click_case(token)
 
     def _replayed_case(self, token):
         """Odoo replays the request after a serialization failure: same OrderID, refused by myPOS

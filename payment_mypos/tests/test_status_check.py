@@ -13,11 +13,11 @@ from odoo.addons.payment_mypos.const import (
     MAX_CHECKS_PARAM,
 )
 from odoo.addons.payment_mypos.tests.common import MUTED
-from odoo.addons.payment_mypos.tests.common_emulator import MyPOSEmulatorCommon
+from odoo.addons.payment_mypos.tests.common_fake import MyPOSFakeCommon
 
 
 @tagged('post_install', '-at_install')
-class TestStatusCheck(MyPOSEmulatorCommon):
+class TestStatusCheck(MyPOSFakeCommon):
     def _age(self, tx, **delta):
         """Pretend `tx` was created `delta` ago."""
         self.env.flush_all()
@@ -69,7 +69,7 @@ class TestStatusCheck(MyPOSEmulatorCommon):
 
     def test_wrongly_signed_status_not_applied(self):
         tx, _result = self._pay(notify_drop=True)
-        self.emulator.set_faults(api_bad_signature=True)
+        self.mypos.set_faults(api_bad_signature=True)
         self._button(tx)
         self.assertEqual(tx.state, 'draft')
         self.assertRegex(tx.mypos_log_ids[:1].outcome, "^signature:")
@@ -130,7 +130,7 @@ class TestStatusCheck(MyPOSEmulatorCommon):
         self.env['ir.config_parameter'].sudo().set_param(
             'payment_mypos.status_check_concurrency', '1'
         )
-        self.emulator.set_faults(api_timeout=0.6)
+        self.mypos.set_faults(api_timeout=0.6)
         progress = []
         Cron = type(self.env['ir.cron'])
         self.addCleanup(config.__setitem__, 'limit_time_real_cron', config['limit_time_real_cron'])
@@ -171,7 +171,7 @@ class TestStatusCheck(MyPOSEmulatorCommon):
         self.env['ir.config_parameter'].sudo().set_param(EXPIRY_HOURS_PARAM, '2')
         tx, _result = self._pay(notify_drop=True)
         self._age(tx, hours=3)
-        self.emulator.set_faults(api_http_status=502)
+        self.mypos.set_faults(api_http_status=502)
         self._run_cron()
         self.assertEqual(tx.state, 'draft')
         self.assertTrue(tx.mypos_next_check)
