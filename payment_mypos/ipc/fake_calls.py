@@ -120,8 +120,9 @@ class ServerCalls:
     # --- The server-to-server calls --- #
 
     def post(self, url, fields, user_agent=None):
-        """Stand-in for :func:`.transport.post` (whose `user_agent` it ignores): the body of myPOS's HTTP 200 answer, or the
-        :class:`RemoteError` the transport raises for what the faults make of the exchange."""
+        """Stand-in for :func:`.transport.post`, whose `user_agent` it ignores: the body of
+        myPOS's HTTP 200 answer, or the :class:`RemoteError` the transport raises for what the
+        faults make of the exchange."""
         if url != self.url:
             raise RemoteError(
                 Failure.UNREACHABLE,
