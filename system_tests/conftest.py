@@ -16,7 +16,6 @@ Environment (tools/test sets them; defaults suit a developer machine):
 import contextlib
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -45,16 +44,6 @@ def load_ipc():
     from mypos_emulator._ipc import const, ipc
 
     return ipc, const
-
-
-def write_report(name, data):
-    directory = os.environ.get('MYPOS_RELIABILITY_REPORT_DIR')
-    if not directory:
-        return
-    os.makedirs(directory, exist_ok=True)
-    data = dict(data, written_at=time.strftime('%Y-%m-%d %H:%M:%S %Z'), host=platform.node())
-    with open(os.path.join(directory, f'{name}.json'), 'w', encoding='utf-8') as file:
-        json.dump(data, file, indent=1, sort_keys=True)
 
 
 def _psql(db, sql):

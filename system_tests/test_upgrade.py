@@ -4,9 +4,7 @@ uninstalling resets the provider as Odoo's providers are reset and leaves the tr
 readable. On a database without account payments (account_payment refuses to uninstall a
 provider whose payment method is used by account payments)."""
 
-import time
-
-from conftest import generate_key_pair, write_report
+from conftest import generate_key_pair
 
 CREDENTIAL_FIELDS = (
     'mypos_sid',
@@ -18,7 +16,6 @@ CREDENTIAL_FIELDS = (
 
 
 def test_upgrade_then_uninstall(odoo_system):
-    started = time.time()
     db, how = odoo_system.new_db('upg')
     store_key, _store_certificate = generate_key_pair()
     _mypos_key, certificate = generate_key_pair()
@@ -44,15 +41,13 @@ def test_upgrade_then_uninstall(odoo_system):
     assert provider_before['mypos_sid'] == '000000000012345'
     assert 'PRIVATE KEY' in provider_before['mypos_private_key_pem']
 
-    upgrade_seconds = odoo_system.odoo(
+    odoo_system.odoo(
         '-d', db, '-u', 'payment_mypos', '--stop-after-init', '--no-http', log=f'upgrade-{db}.log'
     )
     provider_upgraded = odoo_system.action(db, 'provider_state', provider_id=provider_id)
     txs_upgraded = odoo_system.action(db, 'transactions', ids=ids)
 
-    t0 = time.time()
     odoo_system.action(db, 'uninstall', module='payment_mypos')
-    uninstall_seconds = time.time() - t0
     module = odoo_system.action(db, 'module_state', module='payment_mypos')
     provider_after = odoo_system.action(db, 'provider_state', provider_id=provider_id)
     txs_after = odoo_system.action(db, 'transactions', ids=ids)
@@ -67,36 +62,6 @@ def test_upgrade_then_uninstall(odoo_system):
         field: provider_upgraded.get(field) == provider_before.get(field)
         for field in CREDENTIAL_FIELDS
     }
-    write_report(
-        'upgrade',
-        {
-            'database': how,
-            'upgrade': {
-                'seconds': round(upgrade_seconds, 1),
-                'credentials_kept': kept,
-                'transactions_kept': summary(txs_upgraded) == summary(txs_before),
-                'transactions': len(ids),
-            },
-            'uninstall': {
-                'seconds': round(uninstall_seconds, 1),
-                'module_state': module['state'],
-                'provider': {
-                    key: provider_after.get(key)
-                    for key in (
-                        'exists',
-                        'code',
-                        'state',
-                        'is_published',
-                        'redirect_form_view_id',
-                        'module_state',
-                    )
-                },
-                'credential_columns_left': sorted(set(CREDENTIAL_FIELDS) & set(provider_after)),
-                'transactions_readable': summary(txs_after) == summary(txs_before),
-            },
-            'total_seconds': round(time.time() - started, 1),
-        },
-    )
 
     assert all(kept.values()), kept
     assert summary(txs_upgraded) == summary(txs_before)

@@ -9,7 +9,7 @@ class PaymentMethod(models.Model):
     @api.model
     def _mypos_get_id_from_code(self, code):
         """Return the id of the active payment method with this code, or 0: the card brand a
-        myPOS notification names (`CardType`), which the transaction then shows.
+        myPOS notification names (`CardType`), which the transaction shows once post-processed.
 
         :param str code: The code of the payment method (`visa`, `mastercard`...).
         :rtype: int

@@ -46,6 +46,13 @@ class PaymentTransaction(models.Model):
         readonly=True,
         copy=False,
     )
+    mypos_card_brand = fields.Char(
+        string="myPOS Card Brand",
+        help="The code of the payment method of the card brand myPOS reported (CardType); the "
+        "transaction shows it once post-processed.",
+        readonly=True,
+        copy=False,
+    )
     mypos_is_reversal = fields.Boolean(
         string="myPOS Reversal",
         help="A refund recorded because myPOS reversed the payment after Odoo had confirmed it.",
@@ -446,16 +453,25 @@ class PaymentTransaction(models.Model):
             )
         card = self._mypos_read_card(message)
         self.provider_reference = reference
-        # The card brand only names the payment method; it moves no money.
-        brand = const.CARD_TYPE_MAPPING.get(message.extra('CardType'))
-        brand_id = brand and self.env['payment.method']._mypos_get_id_from_code(brand)
-        if brand_id:
-            self.payment_method_id = brand_id
+        # The card brand only names the payment method and moves no money: kept with the
+        # state, in the same row update, and shown when the transaction is post-processed.
+        self.mypos_card_brand = const.CARD_TYPE_MAPPING.get(message.extra('CardType'), False)
         if self.operation == 'validation' and card is None:
             self._set_error(_("myPOS: myPOS saved no card (its notification has no card token)."))
             return
         self._set_done()
         self._mypos_save_card(card)
+
+    def _mypos_show_card_brand(self):
+        """Show the card brand myPOS reported as the transaction's payment method, when Odoo has
+        an active payment method of that code; looked up after the webhook has answered, so that
+        the webhook spends no query on it."""
+        for tx in self.filtered(lambda t: t.mypos_card_brand):
+            if tx.payment_method_id.code == tx.mypos_card_brand:
+                continue
+            brand_id = self.env['payment.method']._mypos_get_id_from_code(tx.mypos_card_brand)
+            if brand_id:
+                tx.payment_method_id = brand_id
 
     # === BUSINESS METHODS - THE ONE MONEY PATH ===#
 

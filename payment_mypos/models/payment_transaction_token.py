@@ -80,6 +80,7 @@ class PaymentTransaction(models.Model):
             if card is not None:
                 _logger.warning("Not saving the card of %s: its partner is public", self.reference)
             return self.token_id
+        self._mypos_show_card_brand()  # The token shows the card's brand, as the payment will.
         Token = self.env['payment.token'].sudo()
         token = Token.search(
             [
@@ -333,8 +334,10 @@ class PaymentTransaction(models.Model):
     # === BUSINESS METHODS - THE ACCOUNTING PAYMENT OF A LATE CHARGE ===#
 
     def _post_process(self):
-        """Override of `payment` to post the accounting payment of a back-office charge that
-        myPOS confirmed only later (see `_mypos_settle_payment`)."""
+        """Override of `payment` to show the card brand myPOS reported (`_mypos_show_card_brand`)
+        and to post the accounting payment of a back-office charge that myPOS confirmed only
+        later (see `_mypos_settle_payment`)."""
+        self.filtered(lambda t: t.provider_code == 'mypos')._mypos_show_card_brand()
         res = super()._post_process()
         self._mypos_settle_payments()
         return res

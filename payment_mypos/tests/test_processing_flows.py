@@ -38,21 +38,27 @@ class TestWebhook(MyPOSCommon):
         self.assertEqual(response.headers['Content-Type'], 'text/plain; charset=utf-8')
         self.assertEqual(self.tx.state, 'done')
         self.assertEqual(self.tx.provider_reference, '410227')
+        self.assertEqual(self.tx.mypos_card_brand, 'visa')
+        self.assertEqual(self.tx.payment_method_id, self.payment_method)  # Not looked up yet.
+        self.tx._mypos_show_card_brand()  # What post-processing does (tested on the fake's flows).
         self.assertEqual(self.tx.payment_method_id.code, 'visa')
 
     def test_card_brand_follows_payment_method_changes(self):
-        """The brand looked up in memory follows payment methods archived in the meantime."""
+        """The brand shown follows payment methods archived in the meantime; an unknown one, or
+        one Odoo has no active method for, leaves the method the shopper chose."""
         visa = self.env.ref('payment.payment_method_visa')
         first = self._post(self.webhook_url, self._sign(self._notification_fields(self.tx)))
         self.assertEqual(first.text, 'OK')
+        self.tx._mypos_show_card_brand()
         self.assertEqual(self.tx.payment_method_id, visa)
-        visa.active = False  # In the same process as the server: its cache must drop the brand.
+        visa.active = False
         self.env.flush_all()
         archived = self._create_mypos_transaction(reference='BRAND-ARCHIVED')
         unknown = self._create_mypos_transaction(reference='BRAND-UNKNOWN')
         for tx, card_type in ((archived, '3'), (unknown, '99')):
             fields = self._notification_fields(tx, CardType=card_type)
             self.assertEqual(self._post(self.webhook_url, self._sign(fields)).text, 'OK')
+            tx._mypos_show_card_brand()
             self.assertEqual((tx.state, tx.payment_method_id), ('done', self.payment_method))
 
     def test_signed_refusal_recorded_forged_one_not(self):
@@ -112,6 +118,24 @@ class TestWebhook(MyPOSCommon):
         self.assertEqual(response.text, 'OK')
         self.assertEqual(tx.state, 'done')
         self.assertFalse(tx.child_transaction_ids)
+
+
+@tagged('post_install', '-at_install')
+class TestPostProcessing(MyPOSCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.enable_post_process_patcher = False  # Odoo's post-processing, for real.
+
+    def test_post_processing_shows_the_card_brand(self):
+        """The brand myPOS reported becomes the payment method shown once the paid transaction
+        is post-processed (the webhook itself spends no query on it)."""
+        tx = self._create_mypos_transaction()
+        fields = self._notification_fields(tx, CardType='1')
+        self.assertEqual(self._post(self.webhook_url, self._sign(fields)).text, 'OK')
+        self.assertEqual((tx.state, tx.mypos_card_brand), ('done', 'mastercard'))
+        tx._post_process()
+        self.assertEqual(tx.payment_method_id.code, 'mastercard')
 
 
 @tagged('post_install', '-at_install')
