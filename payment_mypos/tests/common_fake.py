@@ -10,7 +10,7 @@ import requests
 from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos.ipc import testing as ipc_testing
-from odoo.addons.payment_mypos.tests.common import MUTED, SANDBOX_STORE_KEY, MyPOSCommon
+from odoo.addons.payment_mypos.tests.common import CALLS_LOGGER, SANDBOX_STORE_KEY, MyPOSCommon
 
 # Where the fake myPOS sits: the HTTP exchange with myPOS, and nothing of the addon.
 TRANSPORT_POST = 'odoo.addons.payment_mypos.ipc.transport.post'
@@ -107,7 +107,7 @@ class MyPOSPaidCommon(MyPOSFakeCommon):
             self.tx._post_process()  # The inbound payment, as the status page would create it.
 
     def _refund(self, amount=None):
-        with mute_logger(*MUTED):
+        with mute_logger(CALLS_LOGGER):
             self.tx.action_refund(amount_to_refund=amount)
         self.env.invalidate_all()
         return self.tx.child_transaction_ids.filtered(lambda t: t.operation == 'refund').sorted(

@@ -2,12 +2,7 @@
 """Shared helpers of the tests of what reaches Odoo's routes (docs/RELIABILITY.md): raw HTTP
 requests through the real test server, and a snapshot of every transaction's money state."""
 
-from odoo.addons.payment_mypos.tests.common import MUTED
-
 CONTROLLER_LOGGER = 'odoo.addons.payment_mypos.controllers.main'  # Logs each refused message.
-# Still muted wholesale by test_message_integrity.py and test_money_state.py; to go once they mute
-# the one logger each of their tests expects.
-MUTED_LOGGERS = (*MUTED, CONTROLLER_LOGGER, 'odoo.http', 'werkzeug')
 
 
 class RawHttpMixin:

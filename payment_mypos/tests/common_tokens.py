@@ -6,7 +6,7 @@ from odoo import Command
 from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos.ipc.testing import VISA
-from odoo.addons.payment_mypos.tests.common import MUTED, USER_GROUPS
+from odoo.addons.payment_mypos.tests.common import CALLS_LOGGER, USER_GROUPS
 from odoo.addons.payment_mypos.tests.common_fake import MyPOSFakeCommon
 
 MASTERCARD = '5500000000000004'
@@ -51,7 +51,7 @@ class MyPOSTokenCommon(MyPOSFakeCommon):
     def _charge(self, tx, **faults):
         if faults:
             self.mypos.set_faults(**faults)
-        with mute_logger(*MUTED):
+        with mute_logger(CALLS_LOGGER):
             tx._send_payment_request()
         self.mypos.reset_faults()
         self.env.invalidate_all()
@@ -115,7 +115,7 @@ class MyPOSBackOfficeCommon(MyPOSTokenCommon):
         )
         if faults:
             self.mypos.set_faults(**faults)
-        with mute_logger(*MUTED):
+        with mute_logger(CALLS_LOGGER):
             payments = wizard._create_payments()
         self.mypos.reset_faults()
         self.env.invalidate_all()

@@ -10,7 +10,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment_mypos.tests.common import MUTED
+from odoo.addons.payment_mypos.tests.common import CALLS_LOGGER, PEOPLE_LOGGER, TOKEN_LOGGER
 from odoo.addons.payment_mypos.tests.common_tokens import (
     MASTERCARD,
     MyPOSBackOfficeCommon,
@@ -32,7 +32,9 @@ class TestChargeAtMostOnce(MyPOSBackOfficeCommon):
         )
 
     def _assert_paid_once(self):
-        with mute_logger(*MUTED):  # What the post-processing cron does (it commits: not here).
+        with mute_logger(
+            CALLS_LOGGER
+        ):  # What the post-processing cron does (it commits: not here).
             self.env['payment.transaction'].search(
                 [
                     ('invoice_ids', 'in', self.invoice.ids),
@@ -53,6 +55,7 @@ class TestChargeAtMostOnce(MyPOSBackOfficeCommon):
         self.assertEqual(self.invoice.payment_state, 'not_paid')
         return tx
 
+    @mute_logger(TOKEN_LOGGER)
     def test_lost_answer_then_retry_with_the_same_card(self):
         first = self._lost_charge()
         retry = self._register_payment().payment_transaction_id
@@ -62,6 +65,7 @@ class TestChargeAtMostOnce(MyPOSBackOfficeCommon):
         self.assertIn('went through', retry.state_message)
         self._assert_paid_once()
 
+    @mute_logger(TOKEN_LOGGER)
     def test_lost_answer_then_retry_with_another_card(self):
         self._lost_charge()
         self.token = self._save_card(card=MASTERCARD).token_id
@@ -72,7 +76,7 @@ class TestChargeAtMostOnce(MyPOSBackOfficeCommon):
     def test_retry_after_the_check_settled_it_before_post_processing(self):
         first = self._lost_charge()
         first.mypos_next_check = fields.Datetime.now()
-        with mute_logger(*MUTED):
+        with mute_logger(CALLS_LOGGER):
             self.env['payment.transaction']._cron_mypos_check_status()
         self.assertEqual((first.state, first.is_post_processed), ('done', False))
         retry = self._register_payment().payment_transaction_id
@@ -104,7 +108,7 @@ class TestChargeAtMostOnce(MyPOSBackOfficeCommon):
             'payment_mypos.status_check_expiry_hours', '0'
         )
         first.mypos_next_check = fields.Datetime.now()
-        with mute_logger(*MUTED):
+        with mute_logger(CALLS_LOGGER):
             self.env['payment.transaction']._cron_mypos_check_status()
         self.assertEqual(first.state, 'pending')
         self.assertFalse(first.mypos_next_check)
@@ -113,13 +117,14 @@ class TestChargeAtMostOnce(MyPOSBackOfficeCommon):
         self.assertEqual(len(activity), 1)
         self.assertIn(first.reference, first.state_message + activity.note + first.reference)
         self.assertEqual(activity.user_id, self.env.ref('base.user_admin'))
-        with mute_logger(*MUTED):  # The next scheduled runs leave it alone: told once.
+        with mute_logger(CALLS_LOGGER):  # The next scheduled runs leave it alone: told once.
             self.env['payment.transaction']._cron_mypos_check_status()
         self.assertEqual(len(self.invoice.activity_ids), 1)
         with self.assertRaisesRegex(UserError, "may have been charged and myPOS cannot tell"):
             self._register_payment()
         self.assertEqual(len(self._charges()), 0, "myPOS forgot it (reset): no new call")
 
+    @mute_logger(PEOPLE_LOGGER)
     def test_rollback_after_the_charge_is_found_and_booked(self):
         """The request that charged the card fails afterwards and rolls back: the call recorded
         before sending is found by the next status check, booked, and a person told."""
@@ -137,7 +142,9 @@ class TestChargeAtMostOnce(MyPOSBackOfficeCommon):
             cr.execute(
                 "UPDATE payment_mypos_outbox SET create_date = create_date - interval '11 min'"
             )
-        with mute_logger(*MUTED, 'odoo.addons.payment_mypos.models.payment_transaction_status'):
+        with mute_logger(
+            CALLS_LOGGER, 'odoo.addons.payment_mypos.models.payment_transaction_status'
+        ):
             Tx._cron_mypos_check_status()
         found = Tx.search([('mypos_order_id', '=', order_id)])
         self.assertEqual((found.state, found.amount, found.token_id), ('done', 100.0, self.token))
@@ -266,7 +273,7 @@ class TestChargeThroughThePortal(MyPOSBackOfficeCommon):
         }
         self.env.flush_all()
         body = {'id': 0, 'jsonrpc': '2.0', 'method': 'call', 'params': params}
-        with mute_logger('odoo.http', *MUTED):
+        with mute_logger('odoo.http', *CALLS_LOGGER):
             response = self.url_open(
                 f'/invoice/transaction/{self.invoice.id}',
                 data=json.dumps(body),

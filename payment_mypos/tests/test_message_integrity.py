@@ -25,7 +25,7 @@ from odoo.addons.payment_mypos.tests.common import (
 )
 from odoo.addons.payment_mypos.tests.common_fake import MyPOSFakeCommon
 from odoo.addons.payment_mypos.tests.common_reliability import (
-    MUTED_LOGGERS,
+    CONTROLLER_LOGGER,
     RawHttpMixin,
 )
 
@@ -92,7 +92,7 @@ class TestReCutMessages(RawHttpMixin, MyPOSFakeCommon):
                 pieces = '-'.join(value for _name, value in cancel[:-1]).split('-')
                 forged = list(zip(names, pieces, strict=False)) + [cancel[-1]]
                 before = self._money_snapshot()
-                with mute_logger(*MUTED_LOGGERS):
+                with mute_logger(CONTROLLER_LOGGER):
                     response = self._raw('POST', self.webhook_url, forged)
                 self.assertEqual(response.status_code, 400)
                 self.assertTrue(response.text.startswith('REFUSED: '), response.text)
@@ -111,13 +111,13 @@ class TestReCutMessages(RawHttpMixin, MyPOSFakeCommon):
         victim_id, rest = order_id.split('-', 1)
         forged = [*head, ('OrderID', victim_id), ('Note', rest), signature]
         for route in (self.cancel_url, self.return_url, self.webhook_url):
-            with self.subTest(route=route), mute_logger(*MUTED_LOGGERS):
+            with self.subTest(route=route), mute_logger(CONTROLLER_LOGGER):
                 response = self._raw('POST', route, forged)
                 self.assertLess(response.status_code, 500)
                 self.assertNotEqual(response.text, 'OK')
                 self.assertEqual((self.victim.state, attacker.state), ('draft', 'draft'))
         # Even as myPOS signed it, the cancel is refused: two of its readings name a transaction.
-        with mute_logger(*MUTED_LOGGERS):
+        with mute_logger(CONTROLLER_LOGGER):
             self._raw('POST', self.cancel_url, cancel)
         self.assertEqual((self.victim.state, attacker.state), ('draft', 'draft'))
 
@@ -162,7 +162,7 @@ class TestReCutMessages(RawHttpMixin, MyPOSFakeCommon):
         """Genuine browser messages (OK, cancel) are refused on the notify URL."""
         tx = self._create_mypos_transaction(amount=1000.0, reference='B1')
         cancel = self._signed_cancel(tx)
-        with mute_logger(*MUTED_LOGGERS):
+        with mute_logger(CONTROLLER_LOGGER):
             response = self._raw('POST', self.webhook_url, cancel)
         self.assertEqual(
             (response.status_code, response.text),
@@ -225,7 +225,7 @@ class TestReCutProperty(RawHttpMixin, MyPOSFakeCommon):
                 return
             route = data.draw(st.sampled_from(routes))
             before = self._money_snapshot()
-            with mute_logger(*MUTED_LOGGERS):
+            with mute_logger(CONTROLLER_LOGGER):
                 response = self._raw('POST', route, [*variant, fields[-1]])
             after = self._money_snapshot()
             tried['count'] += 1
@@ -248,7 +248,7 @@ class TestWebhookInputRules(RawHttpMixin, MyPOSFakeCommon):
         """A chunked body is bounded like a declared one, before Odoo parses it."""
         tx = self._create_mypos_transaction()
         big = b'IPCmethod=IPCPurchaseNotify&Note=' + b'x' * (ipc.MAX_FORM_BYTES + 10)
-        with mute_logger(*MUTED_LOGGERS):
+        with mute_logger(CONTROLLER_LOGGER):
             response = self._raw('POST', self.webhook_url, iter([big[:1000], big[1000:]]))
         self.assertEqual(response.status_code, 400)
         self.assertEqual(
@@ -291,7 +291,7 @@ class TestWebhookInputRules(RawHttpMixin, MyPOSFakeCommon):
         """A chunked body is bounded whatever length it declares; broken chunks are no 500."""
         size = ipc.MAX_FORM_BYTES + 10
         body = b'%x\r\nIPCmethod=x&Note=' % (size + 17) + b'x' * size + b'\r\n0\r\n\r\n'
-        with mute_logger(*MUTED_LOGGERS, 'odoo.service.server'):
+        with mute_logger(CONTROLLER_LOGGER, 'odoo.service.server'):
             status, answer = self._send_raw(
                 b'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n', body
             )
@@ -316,7 +316,7 @@ class TestWebhookInputRules(RawHttpMixin, MyPOSFakeCommon):
         """A card token in a notification means a re-labelled form ("store the card only")."""
         tx = self._create_mypos_transaction()
         data = self._sign(self._notification_fields(tx, CardToken='TKN-1234', ExpDate='3012'))
-        with mute_logger(*MUTED_LOGGERS):
+        with mute_logger(CONTROLLER_LOGGER):
             response = self._raw('POST', self.webhook_url, data)
         self.assertEqual(response.status_code, 400)
         self.assertRegex(response.text, "card token that Odoo never asked for")
@@ -326,7 +326,7 @@ class TestWebhookInputRules(RawHttpMixin, MyPOSFakeCommon):
         tx = self._create_mypos_transaction()
         tx.amount = -tx.amount
         data = self._sign(self._notification_fields(tx, Amount=f'{-tx.amount:.2f}'))
-        with mute_logger(*MUTED_LOGGERS):
+        with mute_logger(CONTROLLER_LOGGER):
             response = self._raw('POST', self.webhook_url, data)
         self.assertEqual(response.status_code, 400)
         self.assertRegex(response.text, "does not match the transaction's")
@@ -338,7 +338,7 @@ class TestWebhookInputRules(RawHttpMixin, MyPOSFakeCommon):
         tx.mypos_live = True
         self.provider.mypos_public_certificate = False  # Test state: the sandbox's is used.
         data = self._sign(self._notification_fields(tx))
-        with mute_logger(*MUTED_LOGGERS):
+        with mute_logger(CONTROLLER_LOGGER):
             response = self._raw('POST', self.webhook_url, data)
         self.assertEqual(response.status_code, 400)
         self.assertRegex(response.text, "opened in live mode")

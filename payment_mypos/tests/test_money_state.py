@@ -7,16 +7,21 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user, tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment_mypos.tests.common import MUTED, SALE_LINE_TAXES, refund
+from odoo.addons.payment_mypos.tests.common import (
+    CALLS_LOGGER,
+    PEOPLE_LOGGER,
+    REFUND_LOGGER,
+    SALE_LINE_TAXES,
+    refund,
+)
 from odoo.addons.payment_mypos.tests.common_fake import MyPOSFakeCommon, MyPOSPaidCommon
-from odoo.addons.payment_mypos.tests.common_reliability import MUTED_LOGGERS
 
 
 @tagged('post_install', '-at_install')
 class TestLostAnswers(MyPOSPaidCommon):
     def _settle(self, refund_tx):
         refund_tx.mypos_next_check = fields.Datetime.now()
-        with mute_logger(*MUTED):
+        with mute_logger(CALLS_LOGGER):
             self.env['payment.transaction']._cron_mypos_check_status()
 
     def test_lost_refund_answer_never_refunds_twice(self):
@@ -55,7 +60,7 @@ class TestRollbackAfterDone(MyPOSPaidCommon):
     def _reverse(self, tx):
         """myPOS reverses the payment and posts its signed IPCPurchaseRollback to the webhook;
         return Odoo's answer (HTTP status, body)."""
-        with mute_logger(*MUTED_LOGGERS):
+        with mute_logger(PEOPLE_LOGGER, REFUND_LOGGER):  # Booked, and a person told.
             self.mypos.reverse(tx.mypos_order_id, self._deliver)
         record = self.mypos.notifications(tx.mypos_order_id, 'IPCPurchaseRollback')[-1]
         return record['http_status'], record['body']
@@ -110,8 +115,7 @@ class TestRollbackAfterDone(MyPOSPaidCommon):
 
     def test_rollback_before_done_cancels(self):
         tx = self._create_mypos_transaction()
-        with mute_logger(*MUTED_LOGGERS):
-            response = self._rollback(tx)
+        response = self._rollback(tx)
         self.assertEqual((response.text, tx.state), ('OK', 'cancel'))
         self.assertFalse(tx.child_transaction_ids)
 
@@ -179,7 +183,7 @@ class TestHostedPageReturn(MyPOSFakeCommon):
         tx, result = self._pay(notify_drop=True)
         self._return(result)
         self.assertEqual(tx.state, 'pending')
-        with mute_logger(*MUTED):
+        with mute_logger(CALLS_LOGGER):
             tx.action_mypos_check_status()
         self.env.invalidate_all()
         self.assertEqual((tx.state, tx.provider_reference), ('done', result.ipc_trnref))

@@ -12,7 +12,7 @@ from odoo.tests import tagged
 from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos.const import CONCURRENCY_PARAM, OUTAGE_STREAK
-from odoo.addons.payment_mypos.tests.common import MUTED
+from odoo.addons.payment_mypos.tests.common import CALLS_LOGGER, STATUS_LOGGER
 from odoo.addons.payment_mypos.tests.common_fake import MyPOSFakeCommon
 
 
@@ -38,7 +38,7 @@ class TestReconciliation(MyPOSFakeCommon):
         """One run of the scheduled action, with the progress record Odoo's runner gives it."""
         cron = self.env.ref('payment_mypos.cron_mypos_check_status')
         progress = self.env['ir.cron.progress'].create({'cron_id': cron.id})
-        with mute_logger(*MUTED):
+        with mute_logger(CALLS_LOGGER):
             self.env['payment.transaction'].with_context(
                 ir_cron_progress_id=progress.id,
                 cron_id=cron.id,  # As the cron runner does.
@@ -58,6 +58,7 @@ class TestReconciliation(MyPOSFakeCommon):
         calls = [call['order_id'] for call in self._api_calls('IPCGetTxnStatus')]
         self.assertEqual(sorted(calls), sorted(txs.mapped('mypos_order_id')))
 
+    @mute_logger(STATUS_LOGGER)
     def test_broken_transaction_pushed_back(self):
         """A transaction whose check raises is pushed back to its next check; the others are
         checked, and the next run does not take it again."""
@@ -87,6 +88,7 @@ class TestReconciliation(MyPOSFakeCommon):
         self.assertEqual(set(txs.mapped('state')), {'done'})
         self.assertEqual(self.mypos.max_concurrent_api_calls(), 3)
 
+    @mute_logger(STATUS_LOGGER)
     def test_outage_backs_off(self):
         """myPOS answering errors for several transactions in a row: the run stops, reports
         nothing left for now, and the next scheduled run settles everything once it is back."""

@@ -7,7 +7,7 @@ from odoo.tools import mute_logger
 
 from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.const import REFUND_LOCK_SPACE
-from odoo.addons.payment_mypos.tests.common import MUTED
+from odoo.addons.payment_mypos.tests.common import CALLS_LOGGER, PEOPLE_LOGGER
 from odoo.addons.payment_mypos.tests.common_fake import MyPOSPaidCommon
 
 
@@ -31,7 +31,7 @@ class TestRefunds(MyPOSPaidCommon):
             .create({})
         )
         self.assertEqual(wizard.amount_available_for_refund, 100.0)
-        with mute_logger(*MUTED):
+        with mute_logger(CALLS_LOGGER):
             wizard.action_refund()
         self.env.invalidate_all()
         refund_tx = self.tx.child_transaction_ids
@@ -104,7 +104,7 @@ class TestRefunds(MyPOSPaidCommon):
         reversed_tx, result = self._pay(notify_fail_once=True)
         self.assertEqual((result.outcome, reversed_tx.state), ('reversed', 'cancel'))
         reversed_tx.write({'state': 'done', 'provider_reference': result.ipc_trnref})
-        with mute_logger(*MUTED):
+        with mute_logger(CALLS_LOGGER):
             reversed_tx.action_refund(amount_to_refund=5.0)
         refund_tx = reversed_tx.child_transaction_ids
         self.assertEqual(refund_tx.state, 'error')
@@ -133,7 +133,7 @@ class TestRefunds(MyPOSPaidCommon):
         self.assertEqual(len(self._api_calls('IPCRefund')), 1)
         # The scheduled action later asks myPOS instead of sending the refund again.
         refund_tx.mypos_next_check = fields.Datetime.now()
-        with mute_logger(*MUTED):
+        with mute_logger(CALLS_LOGGER):
             self.env['payment.transaction']._cron_mypos_check_status()
         self.assertEqual(len(self._api_calls('IPCRefund')), 1)
         if processed:
@@ -181,7 +181,7 @@ class TestRefunds(MyPOSPaidCommon):
                 with self.assertRaisesRegex(UserError, 'still waiting'):
                     self._refund(10.0)
                 refund_tx.mypos_next_check = fields.Datetime.now()
-                with mute_logger(*MUTED):
+                with mute_logger(CALLS_LOGGER):
                     self.env['payment.transaction']._cron_mypos_check_status()
                 self.assertEqual(refund_tx.state, 'done')
         self.assertEqual(len(self.mypos.refunds(self.tx.mypos_order_id)), 2)
@@ -232,6 +232,7 @@ class TestRefunds(MyPOSPaidCommon):
         )
         self.assertEqual(self.mypos.order(self.tx.mypos_order_id)['refunded'], '10.00')
 
+    @mute_logger(PEOPLE_LOGGER)
     def test_rollback_after_the_refund_is_found_and_booked(self):
         """The request that made the refund fails afterwards and rolls back: the call recorded
         before sending is found by the next status check and booked as a done refund, which the
@@ -250,7 +251,7 @@ class TestRefunds(MyPOSPaidCommon):
                 "WHERE order_id = %s",
                 [order_id],
             )
-        with mute_logger(*MUTED):
+        with mute_logger(CALLS_LOGGER):
             Tx._cron_mypos_check_status()
         found = Tx.search([('mypos_order_id', '=', order_id)])
         self.assertEqual(

@@ -12,7 +12,7 @@ from odoo.addons.payment_mypos.const import (
     EXPIRY_HOURS_PARAM,
     MAX_CHECKS_PARAM,
 )
-from odoo.addons.payment_mypos.tests.common import MUTED
+from odoo.addons.payment_mypos.tests.common import CALLS_LOGGER, PEOPLE_LOGGER, STATUS_LOGGER
 from odoo.addons.payment_mypos.tests.common_fake import MyPOSFakeCommon
 
 
@@ -28,12 +28,12 @@ class TestStatusCheck(MyPOSFakeCommon):
         self.env.invalidate_all()
 
     def _run_cron(self, **kwargs):
-        with mute_logger(*MUTED):
+        with mute_logger(CALLS_LOGGER):
             self.env['payment.transaction']._cron_mypos_check_status(**kwargs)
         self.env.invalidate_all()
 
     def _button(self, tx):
-        with mute_logger(*MUTED):
+        with mute_logger(CALLS_LOGGER):
             action = tx.action_mypos_check_status()
         self.env.invalidate_all()
         return action
@@ -74,6 +74,7 @@ class TestStatusCheck(MyPOSFakeCommon):
         self.assertEqual(tx.state, 'draft')
         self.assertRegex(tx.mypos_log_ids[:1].outcome, "^signature:")
 
+    @mute_logger(STATUS_LOGGER)
     def test_amount_mismatch_not_applied(self):
         """The check applies the webhook's rules: a notify for another amount is not a payment."""
         tx, _result = self._pay(notify_drop=True)
@@ -94,6 +95,7 @@ class TestStatusCheck(MyPOSFakeCommon):
         self.assertEqual(tx.mypos_check_count, 1)
         self.assertFalse(tx.mypos_next_check)
 
+    @mute_logger(PEOPLE_LOGGER)
     def test_cron_interval_grows_and_stops(self):
         self.env['ir.config_parameter'].sudo().set_param(MAX_CHECKS_PARAM, '3')
         tx = self._create_mypos_transaction()
