@@ -3,6 +3,8 @@
 import contextlib
 import logging
 
+from psycopg2.extensions import ISOLATION_LEVEL_READ_COMMITTED
+
 from odoo import api, fields, models, sql_db
 
 from .. import const
@@ -82,8 +84,15 @@ class PaymentMyPOSOutbox(models.Model):
     @contextlib.contextmanager
     def _mypos_cursor(self):
         """A cursor on a connection of its own, committed on exit: what it writes survives a
-        rollback of the current request (even in tests, whose cursors share one transaction)."""
+        rollback of the current request (even in tests, whose cursors share one transaction).
+
+        READ COMMITTED, not Odoo's REPEATABLE READ: a reservation that waited for another
+        worker's advisory lock must see the call that worker committed meanwhile, which a
+        snapshot taken when its first statement (the lock) began would hide.
+        """
         cr = sql_db.db_connect(self.env.cr.dbname).cursor()
+        # Before any statement; the pool gives the connection back REPEATABLE READ next time.
+        cr.connection.set_isolation_level(ISOLATION_LEVEL_READ_COMMITTED)
         try:
             yield cr
             # Its own connection, never the request's: committing it is the point.

@@ -4,12 +4,14 @@ lost answers then retries, a charge in flight in another worker, a rollback afte
 checks that stop, link holders over Odoo's own payment routes."""
 
 import json
+import threading
 
-from odoo import Command, fields
+from odoo import Command, fields, sql_db
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from odoo.addons.payment_mypos.const import OUTBOX_LOCK_SPACE
 from odoo.addons.payment_mypos.tests.common import CALLS_LOGGER, PEOPLE_LOGGER, TOKEN_LOGGER
 from odoo.addons.payment_mypos.tests.common_tokens import (
     MASTERCARD,
@@ -32,9 +34,8 @@ class TestChargeAtMostOnce(MyPOSBackOfficeCommon):
         )
 
     def _assert_paid_once(self):
-        with mute_logger(
-            CALLS_LOGGER
-        ):  # What the post-processing cron does (it commits: not here).
+        # What the post-processing cron does (it commits: not here).
+        with mute_logger(CALLS_LOGGER):
             self.env['payment.transaction'].search(
                 [
                     ('invoice_ids', 'in', self.invoice.ids),
@@ -98,6 +99,32 @@ class TestChargeAtMostOnce(MyPOSBackOfficeCommon):
         with self.assertRaisesRegex(UserError, "being sent to myPOS"):
             self._register_payment()
         self.assertEqual(self._charges(), [])
+
+    def test_charge_committed_while_this_one_waited_holds_the_invoice(self):
+        """Two workers charge the invoice at the same instant: the second waits for the first's
+        lock on the invoice, then sees the call the first committed meanwhile and sends nothing
+        (system_tests/test_saved_card_charges.py shows it with two Odoo processes)."""
+        other = sql_db.db_connect(self.env.cr.dbname).cursor()
+        self.addCleanup(other.close)
+        other.execute(
+            'SELECT pg_advisory_xact_lock(%s, hashtext(%s))',
+            [OUTBOX_LOCK_SPACE, f'inv:{self.invoice.id}'],
+        )
+        other.execute(
+            """INSERT INTO payment_mypos_outbox (order_id, method, reference, amount,
+                   currency_name, lock_keys, state, check_count, create_date)
+               VALUES ('OTHER-WORKER-2', 'IPCIAPurchase', 'INV-OTHER', 100, 'EUR', %s,
+                       'sent', 0, now() AT TIME ZONE 'UTC')""",
+            [f' inv:{self.invoice.id} '],
+        )
+        committer = threading.Timer(1.0, other.commit)  # Once this worker waits for the lock.
+        committer.start()
+        self.addCleanup(committer.cancel)
+        with self.assertRaisesRegex(UserError, "being sent to myPOS"):
+            self._register_payment()
+        self.assertEqual(self._charges(), [])
+        with self.env['payment.mypos.outbox']._mypos_cursor() as cr:
+            cr.execute("DELETE FROM payment_mypos_outbox WHERE order_id = 'OTHER-WORKER-2'")
 
     def test_unknown_past_the_expiry_stays_pending_and_a_person_is_told(self):
         """Charged, the answer lost, and myPOS's status answers "unknown" past the expiry: never
