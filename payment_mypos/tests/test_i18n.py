@@ -104,8 +104,7 @@ class TestTranslationTemplate(TransactionCase):
         """What Odoo exports for payment_mypos in this database, less the fields that other
         modules add to its models. This database may have more modules installed than the one
         `tools/i18n` exports from (payment_mypos, its dependencies and what they auto-install):
-        e.g. rating adds `rating_ids` to every mail.thread, which payment_mypos makes
-        payment.provider."""
+        e.g. rating adds `rating_ids` to every mail.thread of a model payment_mypos defines."""
         buffer = io.BytesIO()
         trans_export(
             None, ['payment_mypos'], buffer, 'po', self.env if compat.ODOO_19 else self.env.cr
