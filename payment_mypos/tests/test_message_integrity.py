@@ -48,17 +48,21 @@ class TestReCutMessages(RawHttpMixin, MyPOSFakeCommon):
 
     def setUp(self):
         super().setUp()
-        product = self.env['product.product'].create({'name': "Chair", 'list_price': 1000.0})
-        self.order = self.env['sale.order'].create(
-            {
-                'partner_id': self.partner.id,
-                'order_line': [Command.create({'product_id': product.id, 'price_unit': 1000.0})],
-            }
-        )
-        self.order.order_line[SALE_LINE_TAXES] = False
-        self.victim = self._create_mypos_transaction(
-            amount=1000.0, reference='S31353', sale_order_ids=[Command.set(self.order.ids)]
-        )
+        documents = {}
+        self.order = None  # The victim's sales order, when sale is installed.
+        if 'sale.order' in self.env:
+            product = self.env['product.product'].create({'name': "Chair", 'list_price': 1000.0})
+            self.order = self.env['sale.order'].create(
+                {
+                    'partner_id': self.partner.id,
+                    'order_line': [
+                        Command.create({'product_id': product.id, 'price_unit': 1000.0})
+                    ],
+                }
+            )
+            self.order.order_line[SALE_LINE_TAXES] = False
+            documents = {'sale_order_ids': [Command.set(self.order.ids)]}
+        self.victim = self._create_mypos_transaction(amount=1000.0, reference='S31353', **documents)
 
     def _attacker_tx(self, reference, legacy_order_id=None):
         """The shopper's own transaction; `legacy_order_id` as issued before OrderIDs lost '-'."""
@@ -75,6 +79,9 @@ class TestReCutMessages(RawHttpMixin, MyPOSFakeCommon):
         return result.return_fields
 
     def _payments_of(self, tx):
+        """The accounting payments of `tx` (none can exist without account_payment)."""
+        if 'account.payment' not in self.env:
+            return 0
         return self.env['account.payment'].search_count([('payment_transaction_id', '=', tx.id)])
 
     def test_recut_cancel_does_not_pay_another_order(self):
@@ -97,7 +104,9 @@ class TestReCutMessages(RawHttpMixin, MyPOSFakeCommon):
                 self.assertEqual(response.status_code, 400)
                 self.assertTrue(response.text.startswith('REFUSED: '), response.text)
                 self.assertEqual(self._money_snapshot(), before)
-                self.assertEqual((self.victim.state, self.order.state), ('draft', 'draft'))
+                self.assertEqual(self.victim.state, 'draft')
+                if self.order:
+                    self.assertEqual(self.order.state, 'draft')
                 self.assertEqual(self._payments_of(self.victim), 0)
                 self.assertFalse(self.victim.mypos_log_ids)
 

@@ -66,17 +66,18 @@ class TestRollbackAfterDone(MyPOSPaidCommon):
         return record['http_status'], record['body']
 
     def test_rollback_after_done_is_booked_once(self):
-        product = self.env['product.product'].create({'name': "Lamp", 'list_price': 100.0})
-        order = self.env['sale.order'].create(
-            {
-                'partner_id': self.partner.id,
-                'order_line': [Command.create({'product_id': product.id, 'price_unit': 100.0})],
-            }
-        )
-        order.order_line[SALE_LINE_TAXES] = False
-        tx, result = self._pay(
-            self._create_mypos_transaction(sale_order_ids=[Command.set(order.ids)])
-        )
+        documents, order = {}, None  # The paid sales order, when sale is installed.
+        if 'sale.order' in self.env:
+            product = self.env['product.product'].create({'name': "Lamp", 'list_price': 100.0})
+            order = self.env['sale.order'].create(
+                {
+                    'partner_id': self.partner.id,
+                    'order_line': [Command.create({'product_id': product.id, 'price_unit': 100.0})],
+                }
+            )
+            order.order_line[SALE_LINE_TAXES] = False
+            documents = {'sale_order_ids': [Command.set(order.ids)]}
+        tx, result = self._pay(self._create_mypos_transaction(**documents))
         self.assertEqual((result.outcome, tx.state), ('paid', 'done'))
         tx._post_process()
         for _attempt in range(3):  # myPOS reverses; its rollback is replayed.
@@ -90,10 +91,11 @@ class TestRollbackAfterDone(MyPOSPaidCommon):
         )
         self.assertEqual(tx.state, 'done')
         self.assertRegex(tx.state_message, "reversed this payment")
-        activities = order.activity_ids
-        self.assertEqual(len(activities), 1)
-        self.assertRegex(activities.summary, tx.reference)
-        self.assertFalse(activities.user_id.share)
+        if order:  # The salesperson's to-do on the paid order.
+            activities = order.activity_ids
+            self.assertEqual(len(activities), 1)
+            self.assertRegex(activities.summary, tx.reference)
+            self.assertFalse(activities.user_id.share)
         if self.account_payment_installed:
             reversal._post_process()
             self.assertEqual(
@@ -129,9 +131,11 @@ class TestLogAccess(MyPOSPaidCommon):
             self.env['payment.mypos.log'].with_user(employee).search([])
         with self.assertRaises(AccessError):
             self.tx.mypos_log_ids.with_user(employee).read(['payload'])
-        accountant = new_test_user(
-            self.env, 'mypos_accountant', groups='base.group_user,account.group_account_invoice'
-        )
+        # Who may read payment transactions: invoicing users with account_payment, else only
+        # administrators (payment's own access rights).
+        readers = self.env.ref('account.group_account_invoice', raise_if_not_found=False)
+        group = 'account.group_account_invoice' if readers else 'base.group_system'
+        accountant = new_test_user(self.env, 'mypos_accountant', groups=f'base.group_user,{group}')
         logs = (
             self.env['payment.mypos.log']
             .with_user(accountant)
