@@ -17,6 +17,7 @@ from odoo.addons.payment_mypos.tests.common import (
     allow_callbacks,
     reading,
 )
+from odoo.addons.payment_mypos.tests.common_fake import MyPOSPaidMixin
 
 from mypos_emulator import Emulator
 
@@ -79,40 +80,8 @@ class MyPOSEmulatorCommon(MyPOSCommon):
         return [call for call in self.emulator.api_calls() if call['method'] == method]
 
 
-class MyPOSEmulatorPaidCommon(MyPOSEmulatorCommon):
+class MyPOSEmulatorPaidCommon(MyPOSPaidMixin, MyPOSEmulatorCommon):
     """A payment made on the emulator, with its inbound payment, ready to be refunded."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.enable_post_process_patcher = False
-        cls.account_payment_installed = 'account.payment' in cls.env
-        if cls.account_payment_installed:
-            cls.provider.journal_id = cls.env['account.journal'].search(
-                [
-                    ('type', '=', 'bank'),
-                    ('company_id', '=', cls.provider.company_id.id),
-                ],
-                limit=1,
-            )
-
-    def setUp(self):
-        super().setUp()
-        self.tx, result = self._pay()
-        self.assertEqual((result.outcome, self.tx.state), ('paid', 'done'))
-        self.trnref = result.ipc_trnref
-        self.assertEqual(self.tx.provider_reference, self.trnref)
-        if self.account_payment_installed:
-            self.tx._post_process()  # The inbound payment, as the status page would create it.
-
-    def _refund(self, amount=None):
-        """Refund `amount` of the payment; return the refund transaction. A call that fails is
-        logged by odoo.addons.payment_mypos.models.payment_provider: the test mutes it."""
-        self.tx.action_refund(amount_to_refund=amount)
-        self.env.invalidate_all()
-        return self.tx.child_transaction_ids.filtered(lambda t: t.operation == 'refund').sorted(
-            'id'
-        )[-1:]
 
 
 class BrowserDriver:

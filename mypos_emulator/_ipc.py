@@ -41,3 +41,5 @@ ipc = _load()
 const = ipc.const
 layouts = ipc.layouts
 testing = importlib.import_module(f'{_NAME}.testing')
+# myPOS's own rules, shared with the addon's in-memory fake (ipc.testing.FakeMyPOS).
+fake_rules = importlib.import_module(f'{_NAME}.fake_rules')

@@ -6,21 +6,10 @@ import copy
 from decimal import Decimal
 
 from . import answers, messages
-from ._ipc import const, ipc
+from ._ipc import const, fake_rules, ipc
 from .messages import Reject
 from .state import PAID_OR_PAYING, iso, new_order, note_sent, now
 from .wire import Response
-
-# IPCGetPaymentStatus's PaymentStatus for each order status
-# (https://developers.mypos.com/apis/checkout-api/get-payment-status).
-_PAYMENT_STATUS = {
-    'paid': '1',
-    'pending': '2',
-    'processing': '2',
-    'cancelled': '3',
-    'declined': '3',
-    'reversed': '4',
-}
 
 
 def _add_fault(call, text):
@@ -349,7 +338,7 @@ class Api:
                 ('Status', '0'),
                 ('StatusMsg', 'Order not found'),
             ]
-        payment_status = _PAYMENT_STATUS[order['status']]
+        payment_status = fake_rules.PAYMENT_STATUS[order['status']]
         trnref = order['ipc_trnref'] if order['status'] in ('paid', 'reversed') else ''
         return tree + [
             ('PaymentMethod', '1'),

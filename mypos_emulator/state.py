@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from . import messages
+from ._ipc import fake_rules
 from .faults import Faults
 
-PAID_OR_PAYING = ('paid', 'processing')  # Order statuses that refuse another payment.
+PAID_OR_PAYING = fake_rules.PAID_OR_PAYING  # Order statuses that refuse another payment.
 
 
 def now():

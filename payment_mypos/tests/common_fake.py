@@ -80,8 +80,9 @@ class MyPOSFakeCommon(MyPOSCommon):
         return [call for call in self.mypos.api_calls() if call['method'] == method]
 
 
-class MyPOSPaidCommon(MyPOSFakeCommon):
-    """A payment made on myPOS's page, with its inbound payment, ready to be refunded."""
+class MyPOSPaidMixin:
+    """A payment made on myPOS's page (the fake's, or the emulator's: the base's `_pay`), with
+    its inbound payment, ready to be refunded."""
 
     @classmethod
     def setUpClass(cls):
@@ -123,3 +124,7 @@ class MyPOSPaidCommon(MyPOSFakeCommon):
         self.assertEqual((payment.payment_type, payment.amount), ('outbound', amount))
         self.assertIn(payment.state, ('in_process', 'paid'))
         self.assertEqual(payment.source_payment_id, self.tx.payment_id)
+
+
+class MyPOSPaidCommon(MyPOSPaidMixin, MyPOSFakeCommon):
+    """A payment made on the fake myPOS's page, ready to be refunded."""
