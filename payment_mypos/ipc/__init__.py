@@ -19,7 +19,7 @@ from .answers import (
     status_text,
     verify_response,
 )
-from .const import Status
+from .const import PreAuthStatus, Status
 from .errors import (
     Failure,
     InvalidKey,
@@ -44,6 +44,7 @@ from .keys import (
 from .layouts import Card, Message, SignedForm, is_card_token, read_card, read_form
 from .messages import (
     build_cart,
+    build_preauthorization,
     build_purchase,
     build_request,
     cart_total,
@@ -71,10 +72,12 @@ __all__ = [
     'InvalidSignature',
     'MalformedMessage',
     'Message',
+    'PreAuthStatus',
     'RemoteError',
     'SignedForm',
     'Status',
     'build_cart',
+    'build_preauthorization',
     'build_purchase',
     'build_request',
     'cart_total',

@@ -78,12 +78,49 @@ TXN_STATUS_METHOD = 'IPCGetTxnStatus'
 # (docs/mypos-protocol.md §4.11).
 TOKEN_PURCHASE_METHOD = 'IPCIAPurchase'
 
+# Pre-authorisation (manual capture): the hosted form, what myPOS posts back, and the three
+# server-to-server calls on the same OrderID. The form and its notify:
+# https://developers.mypos.com/apis/checkout-api/pre-authorization,
+# https://developers.mypos.com/apis/checkout-api/pre-authorization-notify,
+# https://developers.mypos.com/apis/checkout-api/pre-authorization-cancel; the calls:
+# https://developers.mypos.com/apis/checkout-api/pre-auth-completion,
+# https://developers.mypos.com/apis/checkout-api/pre-auth-cancellation,
+# https://developers.mypos.com/apis/checkout-api/pre-auth-status.
+PREAUTH_METHOD = 'IPCPreAuthorization'
+PREAUTH_NOTIFY_METHOD = 'IPCPreAuthorizationNotify'
+PREAUTH_RETURN_METHODS = {
+    'ok': 'IPCPreAuthorizationOK',
+    'cancel': 'IPCPreAuthorizationCancel',
+}
+PREAUTH_COMPLETION_METHOD = 'IPCPreAuthCompletion'
+PREAUTH_CANCELLATION_METHOD = 'IPCPreAuthCancellation'
+PREAUTH_STATUS_METHOD = 'IPCPreAuthStatus'
+PREAUTH_CALL_METHODS = frozenset(
+    {PREAUTH_COMPLETION_METHOD, PREAUTH_CANCELLATION_METHOD, PREAUTH_STATUS_METHOD}
+)
+
+
+class PreAuthStatus(enum.IntEnum):
+    """The `IPCPreAuthStatus` of a pre-authorisation (no 2 is defined anywhere).
+
+    https://developers.mypos.com/apis/checkout-api/pre-auth-status
+    """
+
+    PENDING = 1  # Funds locked, not captured.
+    CAPTURED = 3  # Completed.
+    DECLINED = 4  # Never authorised.
+    REVERSED = 5  # Expired, or reversed by myPOS.
+    CANCELLED = 6  # Released by the merchant.
+
+
 # The calls whose answer nests a signed message are asked for in JSON. myPOS's PHP SDK asks every
 # call in JSON and cannot verify a nested XML answer; the one real answer with a nested
 # `OrderStatus` is JSON and verifies with myPOS's signature rule
 # (https://developers.mypos.com/apis/checkout-api/checkout-getting-started/authentication). The
 # others keep XML. Evidence: docs/mypos-protocol.md §2, §4.8.
-JSON_ANSWER_METHODS = frozenset({TXN_STATUS_METHOD})
+# The pre-authorisation calls too: the cancellation page's XML example is malformed and no real XML
+# answer of them was ever seen, while myPOS's PHP SDK asks them in JSON.
+JSON_ANSWER_METHODS = frozenset({TXN_STATUS_METHOD, *PREAUTH_CALL_METHODS})
 
 # `CardTokenRequest` (https://developers.mypos.com/apis/checkout-api/purchase): no token; store the
 # card only (no payment: no `Amount` and no cart rows, as myPOS's PHP SDK posts it); pay and store
@@ -108,9 +145,27 @@ FORM_LAYOUTS = {
     # The nested OrderStatus of a saved card's charge (docs/mypos-protocol.md §4.8, §9: an
     # assumption, like the refund's: the form of the call's answer, with the head of every form).
     'IPCIAPurchase': (*_FORM_HEAD, 'IPC_Trnref'),
+    # https://developers.mypos.com/apis/checkout-api/pre-authorization-notify: the fields in the
+    # order of its example; `BillingDescriptor` follows, among the extras.
+    PREAUTH_NOTIFY_METHOD: (
+        *_FORM_HEAD,
+        'IPC_Trnref',
+        'RequestSTAN',
+        'RequestDateTime',
+        'PreAuthExpDate',
+    ),
+    # "The same parameters" as the notify (same page): only the head is read, the notify's other
+    # fields may follow (see FORM_EXTRA_NAMES).
+    PREAUTH_RETURN_METHODS['ok']: (*_FORM_HEAD, 'IPC_Trnref'),
+    # https://developers.mypos.com/apis/checkout-api/pre-authorization-cancel lists Amount,
+    # Currency, OrderID; IPCmethod and SID first is an assumption, as a real IPCPurchaseCancel.
+    PREAUTH_RETURN_METHODS['cancel']: _FORM_HEAD,
 }
 # Names that may appear in a form only at their place in the head (or last, for `Signature`).
-FORM_RESERVED_NAMES = (*_FORM_HEAD, 'IPC_Trnref', 'Signature')
+FORM_RESERVED_NAMES = (*_FORM_HEAD, 'IPC_Trnref', 'PreAuthExpDate', 'Signature')
+# Reserved names that may follow the head of a form as unread extras: the browser's
+# IPCPreAuthorizationOK carries the notify's fields, which never decide anything there.
+FORM_EXTRA_NAMES = {PREAUTH_RETURN_METHODS['ok']: frozenset({'PreAuthExpDate'})}
 # The head of each server-to-server answer; `Status` anywhere after it
 # (https://developers.mypos.com/apis/checkout-api/refund, docs/mypos-protocol.md §4.8, §4.11).
 ANSWER_LAYOUTS = {
@@ -118,6 +173,13 @@ ANSWER_LAYOUTS = {
     # myPOS's Checkout API v1.4 document: the answer of a saved card's charge.
     'IPCIAPurchase': ('IPCmethod', 'IPC_Trnref', 'Amount', 'Currency'),
     'IPCGetTxnStatus': ('IPCmethod', 'OrderID'),
+    # https://developers.mypos.com/apis/checkout-api/pre-auth-completion: no IPC_Trnref of its own.
+    PREAUTH_COMPLETION_METHOD: ('IPCmethod', 'Amount', 'Currency', 'OrderID'),
+    # https://developers.mypos.com/apis/checkout-api/pre-auth-cancellation: no OrderID.
+    PREAUTH_CANCELLATION_METHOD: ('IPCmethod', 'Amount', 'Currency'),
+    # https://developers.mypos.com/apis/checkout-api/pre-auth-status: `IPCPreAuthStatus` and
+    # `PreAuthExpDate` follow, read by name (the page's example and its table order them apart).
+    PREAUTH_STATUS_METHOD: ('IPCmethod', 'OrderID'),
 }
 
 

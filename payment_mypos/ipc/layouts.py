@@ -9,9 +9,15 @@ typed :class:`Message`, never a name -> value mapping.
 
 The layouts come from https://developers.mypos.com/apis/checkout-api/purchase-notify,
 https://developers.mypos.com/apis/checkout-api/purchase-notify-ok,
-https://developers.mypos.com/apis/checkout-api/refund and docs/mypos-protocol.md §4.8, §4.11.
+https://developers.mypos.com/apis/checkout-api/refund,
+https://developers.mypos.com/apis/checkout-api/pre-authorization-notify,
+https://developers.mypos.com/apis/checkout-api/pre-auth-completion,
+https://developers.mypos.com/apis/checkout-api/pre-auth-cancellation,
+https://developers.mypos.com/apis/checkout-api/pre-auth-status and docs/mypos-protocol.md §4.8,
+§4.11.
 """
 
+import datetime
 import re
 from dataclasses import dataclass, field
 
@@ -31,7 +37,17 @@ _FORMATS = {
     'OrderID': re.compile(r'[A-Za-z0-9_]{1,80}'),
     'IPC_Trnref': re.compile(r'[A-Za-z0-9_]{1,64}'),
     'Status': re.compile(r'[0-9]{1,3}'),
+    # https://developers.mypos.com/apis/checkout-api/pre-authorization-notify: N(6); the date and
+    # time is the one value with '-', at fixed places, so no re-cut moves a boundary past it; the
+    # expiry is YYMMDD.
+    'RequestSTAN': re.compile(r'[0-9]{1,6}'),
+    'RequestDateTime': re.compile(r'[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}'),
+    'PreAuthExpDate': re.compile(r'[0-9]{6}'),
 }
+# The status answer's expiry is DD/MM/YYYY
+# (https://developers.mypos.com/apis/checkout-api/pre-auth-status).
+_STATUS_EXPIRY_RE = re.compile(r'([0-9]{2})/([0-9]{2})/([0-9]{4})')
+_PREAUTH_STATUS_RE = re.compile(r'[0-9]')
 # OrderIDs issued before version 18.0.1.1.0 may hold '-' (never at an end, possibly twice in a
 # row); such a reading is only accepted when it is the only one naming a transaction (see
 # `Message.order_id_readings`).
@@ -53,7 +69,9 @@ class Message:
     `extras` are the (name, value) pairs after the layout's head, for the log and for details
     that move no money (the card brand); `nested` is the raw `OrderStatus` of `IPCGetTxnStatus`
     (it carries its own signature, read with :func:`read_form`); `order_id_readings` lists every
-    OrderID that another cut of the same signed values would name, this one first.
+    OrderID that another cut of the same signed values would name, this one first. `expiry` is the
+    end of a pre-authorisation (its notify's or its status answer's `PreAuthExpDate`) and
+    `preauth_status` the status answer's `IPCPreAuthStatus` (a :class:`.const.PreAuthStatus`).
     """
 
     method: str
@@ -67,6 +85,8 @@ class Message:
     extras: tuple = ()
     nested: tuple = ()
     order_id_readings: tuple = ()
+    expiry: datetime.date | None = None  # A pre-authorisation's end: notify or status answer.
+    preauth_status: int | None = None  # The status answer's `IPCPreAuthStatus`.
     pairs: tuple = field(default=(), compare=False, repr=False)
 
     def extra(self, name, default=None):
@@ -147,6 +167,64 @@ def _check_value(name, value, legacy_order_id=False):
             name=name,
         )
     return value
+
+
+def _date(name, year, month, day):
+    """Return the date, or refuse a value of field `name` that is not a real one."""
+    try:
+        return datetime.date(int(year), int(month), int(day))
+    except ValueError:
+        raise MalformedMessage(
+            f"the {name} is not a real date", code='value_format', name=name
+        ) from None
+
+
+def read_notify_expiry(value):
+    """Return the date of a notify's `PreAuthExpDate` (YYMMDD, of this century).
+
+    :raise MalformedMessage: If it is not six digits or not a real date.
+    """
+    _check_value('PreAuthExpDate', value)
+    return _date('PreAuthExpDate', 2000 + int(value[:2]), value[2:4], value[4:])
+
+
+def read_status_expiry(value):
+    """Return the date of a status answer's `PreAuthExpDate` (DD/MM/YYYY); None when empty.
+
+    :raise MalformedMessage: If it is neither empty nor a real date in that format.
+    """
+    if value is None or value == '':
+        return None
+    match = _STATUS_EXPIRY_RE.fullmatch(value) if isinstance(value, str) else None
+    if not match:
+        raise MalformedMessage(
+            f"the PreAuthExpDate {_shown(value)} is not in myPOS's format (DD/MM/YYYY)",
+            code='value_format',
+            name='PreAuthExpDate',
+        )
+    day, month, year = match.groups()
+    return _date('PreAuthExpDate', year, month, day)
+
+
+def _read_preauth_status(found, status):
+    """Return the `IPCPreAuthStatus` of a status answer (required when `Status` is 0)."""
+    value = found.get('ipcpreauthstatus')
+    if value is None and status != '0':
+        return None
+    if not isinstance(value, str) or not _PREAUTH_STATUS_RE.fullmatch(value):
+        raise MalformedMessage(
+            f"the IPCPreAuthStatus {_shown(value)} is not in myPOS's format",
+            code='value_format',
+            name='IPCPreAuthStatus',
+        )
+    try:
+        return int(const.PreAuthStatus(int(value)))
+    except ValueError:
+        raise MalformedMessage(
+            f"the IPCPreAuthStatus {value} is not one of myPOS's",
+            code='value_format',
+            name='IPCPreAuthStatus',
+        ) from None
 
 
 def _shown(value):
@@ -236,8 +314,9 @@ def read_form(pairs, methods=None):
     """Read a form posted by myPOS against the layout of its method.
 
     Everything is checked before anything is looked up: `IPCmethod` first, with a method of
-    `methods`; then `SID`, `Amount`, `Currency`, `OrderID` (and `IPC_Trnref` for a payment), each
-    in its format; `Signature` last; none of these names anywhere else.
+    `methods`; then `SID`, `Amount`, `Currency`, `OrderID` (and `IPC_Trnref` for a payment; and
+    `RequestSTAN`, `RequestDateTime`, `PreAuthExpDate` for a pre-authorisation's notify), each in
+    its format; `Signature` last; none of these names anywhere else.
 
     :param list pairs: (name, value) pairs in received order (see :func:`.forms.parse_form`).
     :param tuple methods: The methods accepted here; all of `const.FORM_LAYOUTS` by default.
@@ -267,10 +346,22 @@ def read_form(pairs, methods=None):
             "the message has no Signature as its last field", code='signature_missing'
         )
     body = pairs[:-1]
-    _check_head(body, layout, const.FORM_RESERVED_NAMES)
+    unread = {_canonical(name) for name in const.FORM_EXTRA_NAMES.get(method, ())}
+    reserved = [name for name in const.FORM_RESERVED_NAMES if _canonical(name) not in unread]
+    _check_head(body, layout, reserved)
     head = dict(zip(layout, (value for _name, value in body), strict=False))
     for name in layout[1:]:
         _check_value(name, head[name], legacy_order_id=True)
+    if 'RequestDateTime' in head:
+        try:
+            datetime.datetime.strptime(head['RequestDateTime'], '%Y-%m-%d %H:%M:%S')
+        except ValueError:
+            raise MalformedMessage(
+                "the RequestDateTime is not a real date and time",
+                code='value_format',
+                name='RequestDateTime',
+            ) from None
+    expiry = read_notify_expiry(head['PreAuthExpDate']) if 'PreAuthExpDate' in head else None
     values = tuple(value for _name, value in body)
     message = Message(
         method=method,
@@ -281,6 +372,7 @@ def read_form(pairs, methods=None):
         trnref=head.get('IPC_Trnref', ''),
         extras=tuple(body[len(layout) :]),
         order_id_readings=_order_id_readings(values[4:]),
+        expiry=expiry,
         pairs=tuple(body),
     )
     return SignedForm(message, values, pairs[-1][1])
@@ -314,6 +406,10 @@ def read_answer(tree, method):
         _check_value(name, head[name], legacy_order_id=True)
     status = _check_value('Status', found.get('status'))
     nested = found.get('orderstatus') or ()
+    expiry = preauth_status = None
+    if method == const.PREAUTH_STATUS_METHOD:
+        preauth_status = _read_preauth_status(found, status)
+        expiry = read_status_expiry(found.get('preauthexpdate'))
     return Message(
         method=method,
         amount=head.get('Amount', ''),
@@ -324,5 +420,7 @@ def read_answer(tree, method):
         status_msg=found.get('statusmsg') if isinstance(found.get('statusmsg'), str) else '',
         extras=tuple(body[len(layout) :]),
         nested=tuple(nested) if isinstance(nested, list) else (),
+        expiry=expiry,
+        preauth_status=preauth_status,
         pairs=tuple(tree),
     )

@@ -4,6 +4,7 @@ Amounts are integers in minor units until the wire.
 
 https://developers.mypos.com/apis/checkout-api/purchase
 https://developers.mypos.com/apis/checkout-api/refund
+https://developers.mypos.com/apis/checkout-api/pre-authorization
 docs/mypos-protocol.md §4.8 (IPCGetTxnStatus), §4.11 (IPCIAPurchase)
 """
 
@@ -278,6 +279,54 @@ def build_purchase(
         ('PaymentMethod', const.PAYMENT_METHOD_CARD),
         *customer,
         *cart,
+    ]
+    return sign_fields(fields, credentials.private_key)
+
+
+def build_preauthorization(
+    credentials,
+    *,
+    source,
+    order_id,
+    amount_minor,
+    decimals,
+    currency,
+    item_name,
+    url_ok,
+    url_cancel,
+    url_notify,
+    language,
+    note='',
+):
+    """Return the signed fields of an `IPCPreAuthorization` form (manual capture), in the order
+    of myPOS's PHP SDK (`IPC/PreAuthorization.php`): no cart, no `PaymentMethod`, no
+    `CardTokenRequest`, no customer fields, none of which the call has
+    (https://developers.mypos.com/apis/checkout-api/pre-authorization).
+
+    :param str item_name: What is guaranteed (required by myPOS): the payment reference; cleaned
+                          as shopper text, the order ID if nothing of it is left.
+    :param str note: Optional, posted (and signed) even when empty, as the SDK does.
+    :return: (name, value) pairs, `Signature` last.
+    :rtype: list
+    :raise IPCError: If the amount is not positive.
+    """
+    check_positive(amount_minor)
+    fields = [
+        ('IPCmethod', const.PREAUTH_METHOD),
+        ('IPCVersion', const.IPC_VERSION),
+        ('IPCLanguage', language),
+        ('SID', credentials.sid),
+        ('WalletNumber', credentials.wallet_number),
+        ('KeyIndex', str(credentials.key_index)),
+        ('Source', source),
+        ('ItemName', clean_text(item_name) or clean_text(order_id) or 'Order'),
+        ('Currency', currency),
+        ('Amount', format_amount(amount_minor, decimals)),
+        ('OrderID', order_id),
+        ('URL_OK', url_ok),
+        ('URL_Cancel', url_cancel),
+        ('URL_Notify', url_notify),
+        ('Note', clean_text(note)),
     ]
     return sign_fields(fields, credentials.private_key)
 
