@@ -11,7 +11,14 @@ from pathlib import Path
 from odoo import release
 from odoo.tools import LazyTranslate
 
-from .ipc.const import REFUND_METHOD, TOKEN_PURCHASE_METHOD, Status
+from .ipc.const import (
+    PREAUTH_CANCELLATION_METHOD,
+    PREAUTH_COMPLETION_METHOD,
+    REFUND_METHOD,
+    TOKEN_PURCHASE_METHOD,
+    PreAuthStatus,
+    Status,
+)
 from .ipc.errors import Failure
 
 _lt = LazyTranslate(__name__)
@@ -298,9 +305,63 @@ _REFUND_MESSAGES = {
         "checked with myPOS; compare with myPOS's dashboard."
     ),
 }
+_CAPTURE_MESSAGES = {
+    'held': _lt(
+        "myPOS: A capture or release of this authorisation (OrderID %(order_id)s) was already "
+        "sent to myPOS; it is never sent twice. Its outcome is checked with myPOS instead."
+    ),
+    'duplicate': _lt(
+        "myPOS: myPOS already received this capture (%(error)s). Its outcome is checked with myPOS."
+    ),
+    'refused': _lt("myPOS: The capture was refused: %(error)s"),
+    'not_sent': _lt("myPOS: myPOS cannot be reached; nothing was captured (%(error)s)"),
+    'unclear': _lt(
+        "myPOS: No usable answer from myPOS (%(error)s). The amount may have been captured: it "
+        "will be checked with myPOS, not sent again."
+    ),
+    'mismatch': _lt(
+        "myPOS accepted the capture but its answer does not match it (%(error)s). It will be "
+        "checked with myPOS; compare with myPOS's dashboard."
+    ),
+}
+_RELEASE_MESSAGES = {
+    'held': _CAPTURE_MESSAGES['held'],
+    'duplicate': _lt(
+        "myPOS: myPOS already received this release (%(error)s). Its outcome is checked with myPOS."
+    ),
+    'refused': _lt("myPOS: The release was refused: %(error)s"),
+    'not_sent': _lt("myPOS: myPOS cannot be reached; nothing was released (%(error)s)"),
+    'unclear': _lt(
+        "myPOS: No usable answer from myPOS (%(error)s). The authorisation may have been "
+        "released: it will be checked with myPOS, not sent again."
+    ),
+    'mismatch': _lt(
+        "myPOS accepted the release but its answer does not match it (%(error)s). It will be "
+        "checked with myPOS; compare with myPOS's dashboard."
+    ),
+}
 MONEY_CALL_MESSAGES = {
     TOKEN_PURCHASE_METHOD: _CHARGE_MESSAGES,
     REFUND_METHOD: _REFUND_MESSAGES,
+    PREAUTH_COMPLETION_METHOD: _CAPTURE_MESSAGES,
+    PREAUTH_CANCELLATION_METHOD: _RELEASE_MESSAGES,
+}
+
+# === Manual capture: myPOS pre-authorisation ===#
+# https://developers.mypos.com/apis/checkout-api/pre-auth-status
+
+# How often an authorisation waiting for its capture is checked with myPOS, and how long before
+# it expires the salesperson is reminded of it.
+PREAUTH_CHECK_INTERVAL = datetime.timedelta(days=1)
+PREAUTH_WARN_BEFORE = datetime.timedelta(days=1)
+# What a final `IPCPreAuthStatus` tells, on the cancelled transaction.
+PREAUTH_END_MESSAGES = {
+    PreAuthStatus.DECLINED: _lt("myPOS declined the pre-authorisation."),
+    PreAuthStatus.REVERSED: _lt(
+        "The authorisation expired (or myPOS reversed it): the hold on the customer's card was "
+        "released and nothing was captured."
+    ),
+    PreAuthStatus.CANCELLED: _lt("The authorisation was released: nothing was captured."),
 }
 
 # === Test Connection: what a failed call puts in question ===#

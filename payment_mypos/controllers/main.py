@@ -48,8 +48,18 @@ class MyPOSController(http.Controller):
     # https://developers.mypos.com/apis/checkout-api/purchase-notify-ok): myPOS posts its
     # notifications to our notify URL and sends the shopper's browser, with the OK or the cancel, to
     # the return URLs. Any other message, signed or not, is refused there.
-    _WEBHOOK_METHODS = (ipc.const.NOTIFY_METHODS['done'], ipc.const.NOTIFY_METHODS['cancel'])
-    _RETURN_METHODS = (ipc.const.RETURN_METHODS['ok'], ipc.const.RETURN_METHODS['cancel'])
+    # The pre-authorisation's own messages likewise
+    # (https://developers.mypos.com/apis/checkout-api/pre-authorization-notify).
+    _WEBHOOK_METHODS = (
+        ipc.const.NOTIFY_METHODS['done'],
+        ipc.const.NOTIFY_METHODS['cancel'],
+        ipc.const.PREAUTH_NOTIFY_METHOD,
+    )
+    _RETURN_METHODS = (
+        ipc.const.RETURN_METHODS['ok'],
+        ipc.const.RETURN_METHODS['cancel'],
+        *ipc.const.PREAUTH_RETURN_METHODS.values(),
+    )
 
     @http.route(
         _webhook_url,

@@ -9,6 +9,7 @@ from . import payment_provider_admin
 from . import payment_token
 from . import payment_transaction
 from . import payment_transaction_people
+from . import payment_transaction_preauth
 from . import payment_transaction_refund
 from . import payment_transaction_status
 from . import payment_transaction_token

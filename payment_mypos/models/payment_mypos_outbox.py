@@ -197,6 +197,87 @@ class PaymentMyPOSOutbox(models.Model):
         return []
 
     @api.model
+    def _mypos_reserve_preauth(self, preauth, method, target):
+        """Record the capture or release of an authorisation about to be sent, unless one was
+        recorded already (by a request that rolled back, a double click): one per authorisation,
+        as myPOS makes one (docs/mypos-protocol.md, Pre-authorisation). A call myPOS refused is
+        recorded again in its place.
+
+        :param recordset preauth: The authorised `payment.transaction` (its OrderID is the row's).
+        :param str method: `IPCPreAuthCompletion` or `IPCPreAuthCancellation`.
+        :param recordset target: The capture or release transaction.
+        :return: The row's id when the call may be sent, else None.
+        :rtype: int|None
+        """
+        order_id = preauth.mypos_order_id
+        with self._mypos_cursor() as cr:
+            cr.execute(
+                'SELECT pg_advisory_xact_lock(%s, hashtext(%s))',
+                [const.OUTBOX_LOCK_SPACE, f'preauth:{order_id}'],
+            )
+            cr.execute(
+                f"""
+                INSERT INTO {self._table} AS o (
+                    order_id, method, reference, operation, amount, currency_name,
+                    provider_db_id, partner_db_id, lock_keys, state, check_count, create_date,
+                    write_date
+                ) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'sent', 0,
+                          now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')
+                ON CONFLICT (order_id) DO UPDATE
+                   SET method = EXCLUDED.method, reference = EXCLUDED.reference,
+                       amount = EXCLUDED.amount, state = 'sent', check_count = 0,
+                       next_check = NULL, transaction_db_id = NULL,
+                       create_date = EXCLUDED.create_date, write_date = EXCLUDED.write_date
+                 WHERE o.state = 'void'
+                RETURNING id
+                """,
+                [
+                    order_id,
+                    method,
+                    target.reference or preauth.reference,
+                    preauth.operation,
+                    target.amount,
+                    preauth.currency_id.name,
+                    preauth.provider_id.id,
+                    preauth.partner_id.id,
+                    f' preauth:{order_id} ',
+                ],
+            )
+            row = cr.fetchone()
+        if row:
+            _logger.info("Recorded %s %s of %s before sending it", method, order_id, preauth)
+        return row and row[0]
+
+    @api.model
+    def _mypos_preauth_row(self, preauth):
+        """Return the capture or release recorded for an authorisation (method, amount, state,
+        create_date), unless myPOS refused it; None if there is none."""
+        with self._mypos_cursor() as cr:
+            cr.execute(
+                f"SELECT id, method, amount, state, create_date FROM {self._table} "
+                "WHERE order_id = %s AND state != 'void'",
+                [preauth.mypos_order_id],
+            )
+            rows = cr.dictfetchall()
+        return rows[0] if rows else None
+
+    @api.model
+    def _mypos_void_preauth(self, preauth, before):
+        """Forget the capture or release of an authorisation recorded before `before`, which
+        myPOS did not make (it still holds the authorisation), so that it may be sent again.
+
+        :return: Whether there was one.
+        :rtype: bool
+        """
+        with self._mypos_cursor() as cr:
+            cr.execute(
+                f"UPDATE {self._table} SET state = 'void', write_date = now() AT TIME ZONE 'UTC' "
+                "WHERE order_id = %s AND state != 'void' AND create_date <= %s",
+                [preauth.mypos_order_id, before],
+            )
+            return bool(cr.rowcount)
+
+    @api.model
     def _mypos_fetch_due(self, before, limit):
         """Return the unsettled calls recorded before `before` whose check is due, as dicts;
         those whose transaction was committed are marked recorded first, all at once."""

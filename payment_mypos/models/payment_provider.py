@@ -369,12 +369,34 @@ class PaymentProvider(models.Model):
     # The compute method of `payment` returns nothing; there is nothing to pass on.
     def _compute_feature_support_fields(self):  # pylint: disable=missing-return
         """Override of `payment` to enable partial refunds (`IPCRefund`,
-        https://developers.mypos.com/apis/checkout-api/refund) and saved cards (`CardTokenRequest`
-        of https://developers.mypos.com/apis/checkout-api/purchase, and `IPCIAPurchase`)."""
+        https://developers.mypos.com/apis/checkout-api/refund), saved cards (`CardTokenRequest`
+        of https://developers.mypos.com/apis/checkout-api/purchase, and `IPCIAPurchase`) and
+        manual capture of the full amount (https://developers.mypos.com/apis/checkout-api/
+        pre-authorization: myPOS releases what a completion leaves, which Odoo's partial capture
+        would keep authorised)."""
         super()._compute_feature_support_fields()
         self.filtered(lambda p: p.code == 'mypos').update(
-            {'support_refund': 'partial', 'support_tokenization': True}
+            {
+                'support_refund': 'partial',
+                'support_tokenization': True,
+                'support_manual_capture': 'full_only',
+            }
         )
+
+    @api.constrains('capture_manually', 'allow_tokenization')
+    def _check_mypos_capture_without_saved_cards(self):
+        """Refuse manual capture together with saved cards: myPOS's pre-authorisation cannot save
+        the card (it has no CardTokenRequest) and a saved card's charge is no authorisation."""
+        for provider in self:
+            both = provider.capture_manually and provider.allow_tokenization
+            if provider.code == 'mypos' and both:
+                raise ValidationError(
+                    _(
+                        "myPOS: Capture Amount Manually and saved cards cannot be combined: "
+                        "myPOS's pre-authorisation cannot save the card, and a saved card is "
+                        "charged at once, never authorised. Turn one of them off."
+                    )
+                )
 
     def _get_supported_currencies(self):
         """Override of `payment` to return the currencies myPOS accepts."""

@@ -210,6 +210,19 @@ class PaymentTransaction(models.Model):
         decimals = self._mypos_decimals()
         amount_minor = payment_utils.to_minor_currency_units(self.amount, self.currency_id)
         order_id = self._mypos_get_order_id()
+        if self._mypos_uses_preauth():
+            try:
+                preauth = self._mypos_preauth_form(order_id, amount_minor)
+            except ipc.IPCError as error:
+                raise self._mypos_cannot_start(error) from None
+            _logger.info(
+                "Redirecting %s (myPOS OrderID %s) to myPOS to authorise %s %s",
+                self.reference,
+                order_id,
+                dict(preauth)['Amount'],
+                self.currency_id.name,
+            )
+            return {'api_url': provider._mypos_get_api_url(), 'fields': preauth}
         self.mypos_card_token_request = self._mypos_card_token_request()
         if self.mypos_card_token_request == ipc.const.CARD_TOKEN_NONE:
             self.tokenize = False  # Not the customer's session: no card is saved onto them.
@@ -251,13 +264,7 @@ class PaymentTransaction(models.Model):
                 card_token_request=self.mypos_card_token_request,
             )
         except ipc.IPCError as error:
-            _logger.warning("Cannot build the myPOS purchase of %s: %s", self.reference, error)
-            raise ValidationError(
-                _(
-                    "myPOS: The payment cannot be started: %s",
-                    utils.explain_error(self.env, error),
-                )
-            ) from None
+            raise self._mypos_cannot_start(error) from None
         _logger.info(
             "Redirecting %s (myPOS OrderID %s) to myPOS for %s %s (CardTokenRequest %s)",
             self.reference,
@@ -267,6 +274,13 @@ class PaymentTransaction(models.Model):
             self.mypos_card_token_request,
         )
         return {'api_url': provider._mypos_get_api_url(), 'fields': purchase}
+
+    def _mypos_cannot_start(self, error):
+        """Return the error that tells why the hosted payment of this transaction cannot start."""
+        _logger.warning("Cannot build the myPOS form of %s: %s", self.reference, error)
+        return ValidationError(
+            _("myPOS: The payment cannot be started: %s", utils.explain_error(self.env, error))
+        )
 
     # === BUSINESS METHODS - NOTIFICATIONS ===#
 
@@ -403,7 +417,8 @@ class PaymentTransaction(models.Model):
 
         `IPCPurchaseNotify` makes it done; `IPCPurchaseRollback` cancels it, or books the reversal
         when it was already done; `IPCPurchaseCancel` cancels it while draft; `IPCPurchaseOK` (a
-        browser return) only marks it pending.
+        browser return) only marks it pending. The messages of a pre-authorisation and the answers
+        to its capture or release are applied in models/payment_transaction_preauth.py.
 
         Note: self.ensure_one()
 
@@ -412,8 +427,21 @@ class PaymentTransaction(models.Model):
                                 applied without losing money state.
         """
         self._mypos_check_notification_data(message)
+        self._mypos_check_message_kind(message)
+        preauth_calls = (
+            ipc.const.PREAUTH_COMPLETION_METHOD,
+            ipc.const.PREAUTH_CANCELLATION_METHOD,
+        )
+        preauth_messages = (
+            ipc.const.PREAUTH_NOTIFY_METHOD,
+            *ipc.const.PREAUTH_RETURN_METHODS.values(),
+        )
         if self.operation == 'refund' or message.method == ipc.const.REFUND_METHOD:
             self._mypos_apply_refund(message)
+        elif message.method in preauth_calls:
+            self._mypos_apply_preauth_answer(message)
+        elif message.method in preauth_messages:
+            self._mypos_apply_preauth_message(message)
         elif message.method == ipc.const.NOTIFY_METHODS['done'] or (
             message.method == ipc.const.TOKEN_PURCHASE_METHOD
             and self.operation in const.TOKEN_OPERATIONS

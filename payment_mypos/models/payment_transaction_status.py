@@ -51,11 +51,27 @@ class PaymentTransaction(models.Model):
             ('provider_id.state', '!=', 'disabled'),  # Disconnected: nothing to ask with.
             ('state', 'in', ('draft', 'pending')),
             ('mypos_check_count', '<', max_checks),
+            # A capture or release is settled through its authorisation's check.
+            '|',
+            ('source_transaction_id', '=', False),
+            ('operation', '=', 'refund'),
             '|',
             ('mypos_next_check', '<=', now),
             '&',
             ('mypos_next_check', '=', False),
             ('create_date', '<=', now - const.FIRST_CHECK_DELAY),
+        ]
+
+    @api.model
+    def _mypos_held_domain(self):
+        """The authorisations waiting for their capture whose check is due (daily, and soon
+        after a capture or release whose outcome is unknown)."""
+        return [
+            ('provider_code', '=', 'mypos'),
+            ('provider_id.state', '!=', 'disabled'),
+            ('state', '=', 'authorized'),
+            ('mypos_preauth', '=', True),
+            ('mypos_next_check', '<=', fields.Datetime.now()),
         ]
 
     # === BUSINESS METHODS - ONE CHECK ===#
@@ -72,6 +88,8 @@ class PaymentTransaction(models.Model):
         """
         self.ensure_one()
         if not self.mypos_order_id:
+            if self.source_transaction_id.mypos_preauth and self.operation != 'refund':
+                return self.source_transaction_id._mypos_check_status()  # A capture, a release.
             return CheckOutcome.UNKNOWN  # The shopper never reached myPOS.
         call = self._mypos_start_status_call()
         return self._mypos_apply_status_answer(call, *call.outcome())
@@ -79,6 +97,8 @@ class PaymentTransaction(models.Model):
     def _mypos_start_status_call(self):
         """Build, sign and log the `IPCGetTxnStatus` call about this transaction (sent by the
         caller, possibly in another thread)."""
+        if self.mypos_preauth:  # Never IPCGetTxnStatus: what it says of them is undocumented.
+            return self._mypos_start_preauth_status_call()
         params = [('OrderID', self.mypos_order_id)]
         return self.provider_id._mypos_start_call(ipc.const.TXN_STATUS_METHOD, params, tx=self)
 
@@ -104,7 +124,13 @@ class PaymentTransaction(models.Model):
             answer = self.provider_id._mypos_finish_call(call, answer, error, tx=self)
         except ipc.RemoteError as failure:
             _logger.info("Status check of %s: no usable answer (%s)", self.reference, failure)
+            if call.method == ipc.const.PREAUTH_STATUS_METHOD and (
+                failure.kind is ipc.Failure.STATUS
+            ):
+                return CheckOutcome.UNKNOWN  # A signed refusal: myPOS knows no such order.
             return CheckOutcome.NO_ANSWER
+        if call.method == ipc.const.PREAUTH_STATUS_METHOD:
+            return self._mypos_apply_preauth_status(answer)
         if not answer.nested:
             return CheckOutcome.UNKNOWN  # The order is unknown to myPOS (unconfirmed).
         try:
@@ -145,10 +171,10 @@ class PaymentTransaction(models.Model):
             self.env.ref('payment.cron_post_process_payment_tx')._trigger()
         return CheckOutcome.APPLIED
 
-    def _mypos_log_check(self, outcome):
+    def _mypos_log_check(self, outcome, method=ipc.const.TXN_STATUS_METHOD):
         """Record in the myPOS log what the status check made of myPOS's answer."""
         self.env['payment.mypos.log']._mypos_add(
-            self, 'in', ipc.const.TXN_STATUS_METHOD, order_id=self.mypos_order_id, outcome=outcome
+            self, 'in', method, order_id=self.mypos_order_id, outcome=outcome
         )
 
     def _mypos_describe_check(self, outcome):
@@ -171,6 +197,9 @@ class PaymentTransaction(models.Model):
         :return: Whether the transaction was expired.
         :rtype: bool
         """
+        if self.mypos_preauth and self.state == 'authorized':  # Held until captured or released.
+            self._mypos_after_preauth_check()
+            return False
         self.mypos_check_count += 1
         self.mypos_last_check = fields.Datetime.now()
         if self.state not in ('draft', 'pending'):
@@ -265,6 +294,10 @@ class PaymentTransaction(models.Model):
         domain = self._mypos_due_domain(max_checks)
         due_count = self.sudo().search_count(domain)
         txs = self.sudo().search(domain, order=const.DUE_ORDER, limit=batch_size)
+        held = self._mypos_held_domain()
+        due_count += self.sudo().search_count(held)
+        if len(txs) < batch_size:
+            txs |= self.sudo().search(held, order=const.DUE_ORDER, limit=batch_size - len(txs))
         expiry_date = fields.Datetime.now() - timedelta(hours=expiry_hours)
         done = expired = streak = 0
         for start in range(0, len(txs), concurrency):

@@ -171,13 +171,22 @@ class PaymentTransaction(models.Model):
     def _mypos_check_token(self):
         """Refuse to charge a token that is not a live card of this provider's store.
 
-        :raise UserError: If the token is archived, of another provider, or saved on another store.
+        :raise UserError: If the token is archived, of another provider, or saved on another store,
+                          or if the provider captures manually.
         """
         token = self.token_id.sudo()
         provider = self.provider_id.sudo()
         if not token.active or token.provider_id != provider:
             raise UserError(
                 _("myPOS: The saved card %s cannot be used any more.", token.display_name)
+            )
+        if provider.capture_manually:  # A charge is never an authorisation to capture later.
+            raise UserError(
+                _(
+                    "myPOS: The provider captures amounts manually, and a saved card cannot be "
+                    "pre-authorised: pay on myPOS's page instead of with %s.",
+                    token.display_name,
+                )
             )
         if not token.mypos_sid or token.mypos_sid != provider._mypos_get_credentials().sid:
             raise UserError(

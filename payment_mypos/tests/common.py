@@ -163,6 +163,15 @@ class MyPOSCommon(PaymentHttpCommon):
                 ('PAN', '0007'),
                 ('CardType', '3'),
             ]
+        elif method == 'IPCPreAuthorizationNotify':
+            # https://developers.mypos.com/apis/checkout-api/pre-authorization-notify
+            fields += [
+                ('IPC_Trnref', '410228'),
+                ('RequestSTAN', '083108'),
+                ('RequestDateTime', '2026-11-24 14:49:48'),
+                ('PreAuthExpDate', '261224'),
+                ('BillingDescriptor', 'myPOS  * TESTSTORE'),
+            ]
         fields = [(name, overrides.pop(name, value)) for name, value in fields]
         return fields + list(overrides.items())
 

@@ -75,6 +75,33 @@ CASES = [
     ('IPCPurchaseCancel (browser)', None, REFUSED, 'signed', 'IPCmethod', 'IPCPurchaseCancel'),
     ('IPCRefund on the webhook (signed)', None, REFUSED, 'signed', 'IPCmethod', 'IPCRefund'),
     ('unknown IPCmethod (signed)', None, REFUSED, 'signed', 'IPCmethod', 'IPCPurchaseRefund'),
+    # Pre-authorisation (docs/mypos-protocol.md §4.12): the messages of one kind never apply to
+    # the other, nor where they do not belong.
+    ('pre-auth notify for a purchase (signed)', None, REFUSED, 'preauth_notify'),
+    ('purchase notify for a pre-auth (signed)', 'preauth', REFUSED, 'signed'),
+    ('IPCPreAuthorizationOK (browser)', 'preauth', REFUSED, 'preauth_notify', 'IPCmethod', 'OK'),
+    ('IPCPreAuthorizationCancel (browser)', 'preauth', REFUSED, 'preauth_cancel'),
+    ('IPCPreAuthCompletion on the webhook', 'preauth', REFUSED, 'preauth_answer', 'Completion'),
+    ('pre-auth notify without PreAuthExpDate', 'preauth', REFUSED, 'preauth_without', 'Exp'),
+    (
+        'pre-auth notify, PreAuthExpDate not a date',
+        'preauth',
+        REFUSED,
+        'preauth_notify',
+        'PreAuthExpDate',
+        '261332',
+    ),
+    ('pre-auth notify, expiry re-cut into the date', 'preauth', REFUSED, 'preauth_recut'),
+    ('replayed pre-auth notification', 'authorized', IDEMPOTENT, 'preauth_notify'),
+    (
+        'second authorisation, another IPC_Trnref',
+        'authorized',
+        REFUSED,
+        'preauth_notify',
+        'IPC_Trnref',
+        '999999',
+    ),
+    ('pre-auth notify after cancel', 'preauth_cancel', REFUSED, 'preauth_notify'),
     # States
     ('replayed notification (repeat)', 'done', IDEMPOTENT, 'signed'),
     ('replayed notification after a refund', 'refunded', IDEMPOTENT, 'signed'),
@@ -136,6 +163,18 @@ REASONS = {
     'IPCRefund on the webhook (signed)': "IPCRefund is not accepted on this URL",
     'unknown IPCmethod (signed)': "IPCPurchaseRefund is not accepted on this URL",
     'second payment, another IPC_Trnref': "already paid with myPOS reference 410227",
+    'pre-auth notify for a purchase (signed)': "is a pre-authorisation's message",
+    'purchase notify for a pre-auth (signed)': "is a purchase's message",
+    'IPCPreAuthorizationOK (browser)': "IPCPreAuthorizationOK is not accepted on this URL",
+    'IPCPreAuthorizationCancel (browser)': "IPCPreAuthorizationCancel is not accepted on this URL",
+    'IPCPreAuthCompletion on the webhook': "IPCPreAuthCompletion is not accepted on this URL",
+    'pre-auth notify without PreAuthExpDate': (
+        "field 9 must be PreAuthExpDate, not 'BillingDescriptor'"
+    ),
+    'pre-auth notify, PreAuthExpDate not a date': "PreAuthExpDate",
+    'pre-auth notify, expiry re-cut into the date': "is not in myPOS's format",
+    'second authorisation, another IPC_Trnref': "already authorised with myPOS reference 410228",
+    'pre-auth notify after cancel': "cancelled in Odoo; refusing the authorisation",
     'payment after cancel': "The transaction is cancelled in Odoo; refusing the payment",
     'empty body': NO_FIELDS,
     'non-UTF-8 form body': NO_SIGNATURE,
@@ -165,6 +204,16 @@ class TestForgedNotifications(RawHttpMixin, MyPOSCommon):
             tx._create_child_transaction(10.0, is_refund=True)._set_done()
         elif preparation == 'cancel':
             tx._set_canceled()
+        elif preparation in ('preauth', 'authorized', 'preauth_cancel'):
+            tx.mypos_preauth = True
+            if preparation == 'preauth_cancel':
+                tx._set_canceled()
+            if preparation == 'authorized':
+                self.env.flush_all()
+                response = self._raw('POST', self.webhook_url, self._preauth_signed(tx))
+                self.assertEqual(
+                    (response.status_code, response.text, tx.state), (200, 'OK', 'authorized')
+                )
         elif preparation == 'dummy':
             self._create_transaction(
                 'redirect', provider_id=self.dummy_provider.id, reference=f'{tx.reference}-dummy'
@@ -188,6 +237,46 @@ class TestForgedNotifications(RawHttpMixin, MyPOSCommon):
     def _signed(self, tx, name=None, value=None, key=None):
         overrides = {name: self._value(tx, value)} if name else {}
         return self._sign(self._notification_fields(tx, **overrides), key)
+
+    def _preauth_signed(self, tx, name=None, value=None):
+        overrides = {name: self._value(tx, value)} if name else {}
+        if overrides.get('IPCmethod') == 'OK':
+            overrides['IPCmethod'] = 'IPCPreAuthorizationOK'
+        fields = self._notification_fields(tx, 'IPCPreAuthorizationNotify', **overrides)
+        return self._sign(fields)
+
+    def _build_preauth_notify(self, tx, name=None, value=None):
+        return 'POST', self._preauth_signed(tx, name, value), None
+
+    def _build_preauth_cancel(self, tx):
+        fields = self._notification_fields(tx, 'IPCPreAuthorizationCancel')
+        return 'POST', self._sign(fields), None
+
+    def _build_preauth_answer(self, tx, what):
+        fields = [
+            ('IPCmethod', f'IPCPreAuth{what}'),
+            ('Amount', f'{tx.amount:.2f}'),
+            ('Currency', tx.currency_id.name),
+            ('OrderID', tx.mypos_order_id),
+            ('Status', '0'),
+            ('StatusMsg', 'Success'),
+        ]
+        return 'POST', self._sign(fields), None
+
+    def _build_preauth_without(self, tx, _what):
+        fields = self._notification_fields(tx, 'IPCPreAuthorizationNotify')
+        return 'POST', self._sign([f for f in fields if f[0] != 'PreAuthExpDate']), None
+
+    def _build_preauth_recut(self, tx):
+        """The signed values cut again at their '-': the expiry moved into the date's place."""
+        fields = self._preauth_signed(tx)
+        head = fields[:7]  # IPCmethod to RequestSTAN.
+        recut = [
+            ('RequestDateTime', '2026-11'),
+            ('PreAuthExpDate', '24 14:49:48'),
+            ('BillingDescriptor', '261224-myPOS  * TESTSTORE'),
+        ]
+        return 'POST', [*head, *recut, fields[-1]], None
 
     def _build_signed(self, tx, name=None, value=None):
         return 'POST', self._signed(tx, name, value), None
