@@ -1,8 +1,8 @@
 # Part of payment_mypos. License LGPL-3.
-"""An in-memory myPOS for the addon's tests: its hosted page and its server-to-server calls
-(:mod:`.fake_calls`), signed with a throw-away key, and the faults a network and myPOS may bring,
-each turned into what :func:`.transport.post` would return or raise. Nothing of Odoo; production
-code never imports it.
+"""An in-memory myPOS for the addon's tests: its hosted page (for pre-authorisations:
+:mod:`.fake_preauth`) and its server-to-server calls (:mod:`.fake_calls`), signed with a throw-away
+key, and the faults a network and myPOS may bring, each turned into what :func:`.transport.post`
+would return or raise. Nothing of Odoo; production code never imports it.
 
 The behaviour follows https://developers.mypos.com/apis/checkout-api (the calls, their answers,
 the `Status` codes) and the choices of the repository's emulator where myPOS documents nothing
@@ -25,10 +25,12 @@ from decimal import Decimal
 from . import const
 from .const import Status
 from .fake_calls import ServerCalls
+from .fake_preauth import PreAuthPage
 from .fake_rules import (
     CUSTOMER_ECHO,
     DECLINED_CARDS,
     PAID_OR_PAYING,
+    PREAUTH_HELD,
     URL,
     VISA,
     Faults,
@@ -44,9 +46,10 @@ from .signing import sign_fields
 __all__ = ['VISA', 'FakeMyPOS', 'PaymentResult']
 
 
-class FakeMyPOS(ServerCalls):
-    """myPOS in memory: one store (the public sandbox store's by default), its orders, refunds,
-    saved cards, the calls it received, and fault switches named as the emulator's.
+class FakeMyPOS(ServerCalls, PreAuthPage):
+    """myPOS in memory: one store (the public sandbox store's by default), its orders (purchases
+    and pre-authorisations), refunds, saved cards, the calls it received, and fault switches named
+    as the emulator's.
 
     :param str merchant_key_pem: The store's key (private, public or certificate) that verifies
         what the merchant signs.
@@ -113,9 +116,14 @@ class FakeMyPOS(ServerCalls):
             return self.in_flight_max
 
     def order(self, order_id):
-        """The order (amounts as myPOS writes them, 'refunded' included), or None."""
+        """The order (amounts as myPOS writes them, 'refunded' included), or None. A
+        pre-authorisation's `status` is 'authorized', 'captured', 'cancelled', 'reversed' (released
+        by myPOS: lapsed, or its notify not acknowledged) or 'declined', with `authorized_amount`,
+        `captured_amount`, `released_amount` and `preauth_expiry` (ISO date)."""
         with self.lock:
             order = self.orders.get(order_id)
+            if order and order['method'] == const.PREAUTH_METHOD:
+                self._lapse(order)
             return jsonable(copy.deepcopy(order)) if order else None
 
     def refunds(self, order_id=None):
@@ -166,11 +174,14 @@ class FakeMyPOS(ServerCalls):
         returns (HTTP status, body text) or raises OSError; when it is not answered `OK`, myPOS
         posts IPCPurchaseRollback and reverses the payment. Without `deliver` nothing is posted
         (the notify is in the result, for the test to post) and the payment stays paid.
+        An IPCPreAuthorization form is authorised instead (:meth:`_pay_preauth`).
 
         :param str expiry: The card's expiry, YYMM as myPOS signs it.
         :rtype: PaymentResult
         """
         fields = Fields(fields)
+        if fields.get('IPCmethod') == const.PREAUTH_METHOD:
+            return self._pay_preauth(fields, card, deliver)
         try:
             purchase = self._check_purchase(fields)
         except Reject as reject:
@@ -228,8 +239,11 @@ class FakeMyPOS(ServerCalls):
         return result
 
     def cancel(self, fields):
-        """Press Cancel on the hosted page: the browser gets the signed IPCPurchaseCancel."""
+        """Press Cancel on the hosted page: the browser gets the signed IPCPurchaseCancel (for an
+        IPCPreAuthorization form, IPCPreAuthorizationCancel)."""
         fields = Fields(fields)
+        if fields.get('IPCmethod') == const.PREAUTH_METHOD:
+            return self._cancel_preauth(fields)
         try:
             purchase = self._check_purchase(fields)
         except Reject as reject:
@@ -275,7 +289,7 @@ class FakeMyPOS(ServerCalls):
         """The order of an accepted purchase form, or the result of a refused one (lock held)."""
         order_id = purchase['order_id']
         order = self.orders.get(order_id)
-        if order and order['status'] in PAID_OR_PAYING:
+        if order and order['status'] in (*PAID_OR_PAYING, *PREAUTH_HELD):
             return PaymentResult(
                 'rejected',
                 Status.E_DUPLICATE_TRANSMISSION,
@@ -285,6 +299,7 @@ class FakeMyPOS(ServerCalls):
         if not order:
             order = self.orders[order_id] = self._new_order(order_id, 'IPCPurchase')
         order.update(
+            method='IPCPurchase',
             status='pending',
             amount=purchase['amount_text'],
             currency=purchase['currency'],

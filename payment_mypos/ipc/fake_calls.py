@@ -1,7 +1,8 @@
 # Part of payment_mypos. License LGPL-3.
 """The server-to-server calls of the fake myPOS (:mod:`.fake`): the checks myPOS makes on what a
-merchant posts, IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus and IPCIAPurchase
-(https://developers.mypos.com/apis/checkout-api), and the faults as the transport reports them."""
+merchant posts, IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus, IPCIAPurchase and the three
+pre-authorisation calls (https://developers.mypos.com/apis/checkout-api), and the faults as the
+transport reports them."""
 
 import time
 from decimal import Decimal
@@ -18,12 +19,15 @@ from .fake_rules import (
     IPC_VERSIONS,
     PAID_OR_PAYING,
     PAYMENT_STATUS,
+    PREAUTH_HELD,
+    PREAUTH_STATUS,
     SIGNED_AMOUNT_RE,
     Fields,
     Reject,
     now,
     read_amount,
     render_answer,
+    today,
 )
 from .signing import sign, verify
 
@@ -218,6 +222,9 @@ class ServerCalls:
             const.TXN_STATUS_METHOD: self._txn_status,
             'IPCGetPaymentStatus': self._payment_status,
             const.TOKEN_PURCHASE_METHOD: self._token_purchase,
+            const.PREAUTH_COMPLETION_METHOD: self._preauth_completion,
+            const.PREAUTH_CANCELLATION_METHOD: self._preauth_cancellation,
+            const.PREAUTH_STATUS_METHOD: self._preauth_status,
         }.get(method)
         if handler is None:
             raise Reject(Status.E_UNSUPPORTED_CALL, f"IPCmethod {method} is not supported")
@@ -235,7 +242,7 @@ class ServerCalls:
         if order_id is None:
             raise Reject(Status.E_INVALID_PARAMS, f"unknown IPC_Trnref {trnref!r}")
         order = self.orders[order_id]
-        if order['status'] != 'paid':
+        if order['status'] not in ('paid', 'captured'):
             raise Reject(
                 Status.E_TRANSACTION_NOT_PERMITTED,
                 f"the purchase {order_id} is {order['status']}, not paid",
@@ -251,7 +258,11 @@ class ServerCalls:
             )
         if faults.refund_insufficient_funds:
             raise Reject(Status.E_NOT_SUFFICIENT_FUNDS, "not enough funds in the merchant account")
-        balance = Decimal(order['amount']) - order['refunded']
+        # A captured pre-authorisation is refunded with its IPC_Trnref, up to what was captured
+        # (an assumption: https://developers.mypos.com/apis/checkout-api/pre-authorization-notify
+        # calls it the reference "for subsequent refund or reversal"; no source shows one).
+        paid = order['captured_amount'] if order['status'] == 'captured' else order['amount']
+        balance = Decimal(paid) - order['refunded']
         if amount > balance:
             raise Reject(
                 Status.E_WRONG_AMOUNT,
@@ -285,7 +296,7 @@ class ServerCalls:
         if card is None or card['sid'] != self.sid:
             raise Reject(Status.E_INVALID_PARAMS, f"unknown CardToken {token!r}")
         order = self.orders.get(order_id)
-        if order and order['status'] in PAID_OR_PAYING:
+        if order and order['status'] in (*PAID_OR_PAYING, *PREAUTH_HELD):
             raise Reject(
                 Status.E_DUPLICATE_TRANSMISSION,
                 f"a payment was already made with OrderID {order_id}",
@@ -338,7 +349,7 @@ class ServerCalls:
         `OrderStatus` (for a refund's OrderID, the refund itself)."""
         fields.require('OrderID')
         order_id = fields.get('OrderID')
-        order = self.orders.get(order_id)
+        order = self._payment_order(order_id)
         last = list(order['last_message']) if order and order['last_message'] else None
         tree = [('IPCMethod', const.TXN_STATUS_METHOD), ('OrderID', order_id)]
         if not last:
@@ -363,7 +374,7 @@ class ServerCalls:
     def _payment_status(self, fields, _faults):
         fields.require('OrderID')
         order_id = fields.get('OrderID')
-        order = self.orders.get(order_id)
+        order = self._payment_order(order_id)
         tree = [('IPCMethod', 'IPCGetPaymentStatus'), ('OrderID', order_id)]
         if not order:
             return tree + [
@@ -379,6 +390,123 @@ class ServerCalls:
             ('Amount', order['amount']),
             ('Currency', order['currency']),
             ('IPC_Trnref', trnref or ''),
+            ('Status', '0'),
+            ('StatusMsg', 'Success'),
+        ]
+
+    def _payment_order(self, order_id):
+        """The order the two payment status calls know of: a pre-authorisation is answered as an
+        unknown order (what myPOS says of one is undocumented:
+        https://developers.mypos.com/apis/checkout-api/pre-auth-status is the call for it)."""
+        order = self.orders.get(order_id)
+        return None if order and order['method'] == const.PREAUTH_METHOD else order
+
+    # --- Pre-authorisation: https://developers.mypos.com/apis/checkout-api/pre-auth-* --- #
+
+    def _preauth_order(self, fields):
+        """The pre-authorisation of the call's OrderID, its lapse applied (lock held).
+
+        :raise Reject: 5 E_INVALID_PARAMS if myPOS holds no pre-authorisation of that OrderID
+            (none made, or its page cancelled before a card was tried): the preamble's choice.
+        """
+        fields.require('OrderID')
+        order = self.orders.get(fields.get('OrderID'))
+        if (
+            not order
+            or order['method'] != const.PREAUTH_METHOD
+            or order['status'] not in PREAUTH_STATUS
+            or (order['status'] != 'declined' and not order['ipc_trnref'])
+        ):
+            raise Reject(
+                Status.E_INVALID_PARAMS,
+                f"no pre-authorization with OrderID {fields.get('OrderID')!r}",
+            )
+        self._lapse(order)
+        return order
+
+    def _lapse(self, order):
+        """Release a hold past its expiry date: IPCPreAuthStatus 5 from then on."""
+        if order['status'] == 'authorized' and today() > order['preauth_expiry']:
+            order.update(status='reversed', released_amount=order['authorized_amount'])
+
+    def _preauth_money(self, fields, order, method):
+        """The call's Amount (positive, 9) in the pre-authorisation's Currency (5)."""
+        fields.require('Amount', 'Currency')
+        amount = read_amount(fields.get('Amount'))
+        if amount <= 0:
+            raise Reject(Status.E_WRONG_AMOUNT, f"the {method} Amount must be positive")
+        if fields.get('Currency') != order['currency']:
+            raise Reject(
+                Status.E_INVALID_PARAMS,
+                f"Currency {fields.get('Currency')} is not the pre-authorization's",
+            )
+        return amount
+
+    @staticmethod
+    def _not_permitted(order, what):
+        return Reject(
+            Status.E_TRANSACTION_NOT_PERMITTED,
+            f"the pre-authorization {order['order_id']} is {order['status']}: {what} refused",
+        )
+
+    def _preauth_completion(self, fields, _faults):
+        """Capture once, at most the authorised amount; a lower one releases the rest (as
+        https://developers.mypos.com/in-app-payments/android-payments/pre-authorization-completion
+        says). A second completion, or one after a cancellation or the lapse: 14; above: 9."""
+        order = self._preauth_order(fields)
+        amount = self._preauth_money(fields, order, 'completion')
+        if order['status'] != 'authorized':
+            raise self._not_permitted(order, "completion")
+        authorized = Decimal(order['authorized_amount'])
+        if amount > authorized:
+            raise Reject(
+                Status.E_WRONG_AMOUNT,
+                f"the completion {fields.get('Amount')} exceeds the pre-authorized amount "
+                f"{authorized:.2f}",
+            )
+        order.update(status='captured', captured_amount=amount, released_amount=authorized - amount)
+        return [
+            ('IPCmethod', const.PREAUTH_COMPLETION_METHOD),
+            ('Amount', fields.get('Amount')),
+            ('Currency', fields.get('Currency')),
+            ('OrderID', order['order_id']),
+            ('Status', '0'),
+            ('StatusMsg', 'Success'),
+        ]
+
+    def _preauth_cancellation(self, fields, _faults):
+        """Release the whole hold. OrderID, Amount and Currency as myPOS's PHP SDK requires them;
+        a partial cancellation is unconfirmed, so an Amount other than the authorised one is
+        refused (9). After a completion, a cancellation or the lapse: 14."""
+        order = self._preauth_order(fields)
+        amount = self._preauth_money(fields, order, 'cancellation')
+        if order['status'] != 'authorized':
+            raise self._not_permitted(order, "cancellation")
+        if amount != Decimal(order['authorized_amount']):
+            raise Reject(
+                Status.E_WRONG_AMOUNT,
+                f"the cancellation {fields.get('Amount')} is not the pre-authorized "
+                f"{order['authorized_amount']}",
+            )
+        order.update(status='cancelled', released_amount=amount)
+        return [
+            ('IPCmethod', const.PREAUTH_CANCELLATION_METHOD),
+            ('Amount', fields.get('Amount')),
+            ('Currency', fields.get('Currency')),
+            ('Status', '0'),
+            ('StatusMsg', 'Success'),
+        ]
+
+    def _preauth_status(self, fields, _faults):
+        """The pre-authorisation's IPCPreAuthStatus and its expiry, DD/MM/YYYY (empty for a
+        declined card: it never held anything)."""
+        order = self._preauth_order(fields)
+        expiry = order['preauth_expiry']
+        return [
+            ('IPCmethod', const.PREAUTH_STATUS_METHOD),
+            ('OrderID', order['order_id']),
+            ('IPCPreAuthStatus', str(int(PREAUTH_STATUS[order['status']]))),
+            ('PreAuthExpDate', expiry.strftime('%d/%m/%Y') if expiry else ''),
             ('Status', '0'),
             ('StatusMsg', 'Success'),
         ]

@@ -20,6 +20,20 @@ VISA = '4006090000000007'
 DECLINED_CARDS = {'4877000000000002': "Declined by the issuer (test card)"}
 IPC_VERSIONS = ('1.3', '1.4', '1.4.1')
 PAID_OR_PAYING = ('paid', 'processing')  # Order statuses that refuse another payment.
+# A pre-authorisation's order statuses that also refuse another payment with its OrderID.
+PREAUTH_HELD = ('authorized', 'captured')
+# The `IPCPreAuthStatus` of each pre-authorisation order status
+# (https://developers.mypos.com/apis/checkout-api/pre-auth-status).
+PREAUTH_STATUS = {
+    'authorized': const.PreAuthStatus.PENDING,
+    'captured': const.PreAuthStatus.CAPTURED,
+    'declined': const.PreAuthStatus.DECLINED,
+    'reversed': const.PreAuthStatus.REVERSED,
+    'cancelled': const.PreAuthStatus.CANCELLED,
+}
+# Days a pre-authorisation holds the funds when no test sets its expiry: myPOS's terminal help
+# says 30 (help.mypos.com/hc/en-fi/articles/6882371009821); online it is unconfirmed.
+PREAUTH_HOLD_DAYS = 30
 # The top-level key spelling of each answer: `IPCMethod` for the two status calls.
 ANSWER_METHOD_KEY = {'IPCGetTxnStatus': 'IPCMethod', 'IPCGetPaymentStatus': 'IPCMethod'}
 # IPCGetPaymentStatus's PaymentStatus for each order status.
@@ -150,7 +164,9 @@ class PaymentResult:
     """What :meth:`FakeMyPOS.pay` / :meth:`FakeMyPOS.cancel` did, as the emulator reports it.
 
     outcome: 'paid', 'reversed' (notify not acknowledged: rollback sent), 'declined',
-    'cancelled', 'rejected' (the purchase form was refused with `status`).
+    'cancelled', 'rejected' (the purchase form was refused with `status`); for a
+    pre-authorisation 'authorized' instead of 'paid', and 'reversed' when its notify was not
+    acknowledged (the hold released, no message sent).
     """
 
     outcome: str
@@ -158,11 +174,11 @@ class PaymentResult:
     message: str = ''
     order_id: str | None = None
     ipc_trnref: str | None = None
-    notify_fields: list | None = None  # The signed IPCPurchaseNotify.
+    notify_fields: list | None = None  # The signed IPCPurchaseNotify (IPCPreAuthorizationNotify).
     notifications: list = field(default_factory=list)
     return_method: str | None = None
     return_url: str | None = None
-    return_fields: list | None = None  # What the browser posts back (IPCPurchaseOK / Cancel).
+    return_fields: list | None = None  # What the browser posts back (IPCPurchaseOK / Cancel...).
 
     @property
     def notify(self):
@@ -212,6 +228,8 @@ def render_answer(tree, output_format):
 def jsonable(value):
     if isinstance(value, Decimal):
         return f'{value:.2f}'
+    if isinstance(value, datetime.date):
+        return value.isoformat()
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -221,3 +239,8 @@ def jsonable(value):
 
 def now():
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+def today():
+    """myPOS's date (UTC), by which a pre-authorisation expires."""
+    return now().date()

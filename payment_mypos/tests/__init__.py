@@ -9,6 +9,7 @@ from . import test_fuzzing
 from . import test_i18n
 from . import test_ipc
 from . import test_ipc_preauth
+from . import test_ipc_preauth_fake
 from . import test_ipc_tokens
 from . import test_layouts
 from . import test_log_retention
