@@ -354,7 +354,9 @@ def check_preauthorization(fields, store):
     """
     check_identity(fields, store)
     check_preauth_version(fields)
-    fields.require('ItemName', 'Amount', 'Currency', 'OrderID', 'URL_OK', 'URL_Cancel', 'URL_Notify')
+    fields.require(
+        'ItemName', 'Amount', 'Currency', 'OrderID', 'URL_OK', 'URL_Cancel', 'URL_Notify'
+    )
     foreign = [
         name
         for name, _value in fields.pairs

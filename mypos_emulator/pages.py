@@ -2,9 +2,9 @@
 
 Element ids are stable, for browser tests: ``#card_number``, ``#card_expiry``, ``#card_cvc``,
 ``#pay``, ``#cancel`` (payment page; ``#store_card`` instead of ``#amount`` when it only stores a
-card; ``#preauth`` and ``#item_name`` on a pre-authorisation); ``#retry``, ``#cancel`` (decline page); ``#error_code``,
-``#error_name``, ``#error_message`` (error pages); ``#return_form`` and ``#continue`` (the form
-that takes the browser back to the shop).
+card; ``#preauth`` and ``#item_name`` on a pre-authorisation); ``#retry``, ``#cancel`` (decline
+page); ``#error_code``, ``#error_name``, ``#error_message`` (error pages); ``#return_form`` and
+``#continue`` (the form that takes the browser back to the shop).
 """
 
 from html import escape
