@@ -224,7 +224,7 @@ class PreAuth:
         """See :meth:`Emulator.expire_preauth`."""
         with self.state.lock:
             order = self._control_order(order_id)
-            if order['status'] not in ('processing', 'authorized'):
+            if order['status'] != 'authorized':
                 raise EmulatorError(
                     f"the pre-authorisation {order_id!r} is {order['status']}, not authorised"
                 )
