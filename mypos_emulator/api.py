@@ -1,5 +1,6 @@
-"""The server-to-server calls (IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus, IPCIAPurchase),
-their signed answers, and the api_* fault switches that bend those answers on the way out.
+"""The server-to-server calls (IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus, IPCIAPurchase, and
+the pre-authorisation calls of :mod:`.preauth`), their signed answers, and the api_* fault
+switches that bend those answers on the way out.
 """
 
 import copy
@@ -8,7 +9,8 @@ from decimal import Decimal
 from . import answers, messages
 from ._ipc import const, fake_rules, ipc
 from .messages import Reject
-from .state import PAID_OR_PAYING, iso, new_order, note_sent, now
+from .preauth import PreAuth, is_preauth
+from .state import TAKEN, iso, new_order, note_sent, now
 from .wire import Response
 
 
@@ -25,6 +27,7 @@ class Api:
         self.store = store
         self.keys = keys
         self.front = front  # The api_redirect fault points back at its checkout URL.
+        self.preauth = PreAuth(state)
 
     def call(self, method, fields, headers):
         """Answer one call of `method` (one of messages.API_METHODS), faults applied; count how
@@ -156,6 +159,7 @@ class Api:
             'IPCGetTxnStatus': self._txn_status,
             'IPCGetPaymentStatus': self._payment_status,
             'IPCIAPurchase': self._token_purchase,
+            **self.preauth.handlers,
         }.get(method)
         if handler is None:
             raise Reject(ipc.Status.E_UNSUPPORTED_CALL, f"IPCmethod {method} is not emulated")
@@ -173,7 +177,10 @@ class Api:
             if order_id is None:
                 raise Reject(ipc.Status.E_INVALID_PARAMS, f"unknown IPC_Trnref {trnref!r}")
             order = self.state.orders[order_id]
-            if order['status'] != 'paid':
+            # A completed pre-authorisation is refunded with its notify's IPC_Trnref, up to the
+            # captured amount (an assumption: no myPOS source shows it).
+            captured = is_preauth(order) and order['status'] == 'captured'
+            if order['status'] != 'paid' and not captured:
                 raise Reject(
                     ipc.Status.E_TRANSACTION_NOT_PERMITTED,
                     f"the purchase {order_id} is {order['status']}, not paid",
@@ -196,7 +203,8 @@ class Api:
                     ipc.Status.E_NOT_SUFFICIENT_FUNDS,
                     "not enough funds in the merchant account (fault)",
                 )
-            balance = Decimal(order['amount']) - order['refunded']
+            base = order['captured_amount'] if captured else order['amount']
+            balance = Decimal(base) - order['refunded']
             if amount > balance:
                 raise Reject(
                     ipc.Status.E_WRONG_AMOUNT,
@@ -211,7 +219,7 @@ class Api:
                 'ipc_trnref': trnref,
                 'amount': fields.get('Amount'),
                 'currency': currency,
-                'balance_after': Decimal(order['amount']) - order['refunded'],
+                'balance_after': Decimal(base) - order['refunded'],
             }
             order['refunds'].append(refund)
             self.state.refunds.append(dict(refund))
@@ -233,7 +241,7 @@ class Api:
             if card is None or card['sid'] != self.store.sid:  # 5: emulator's choice.
                 raise Reject(ipc.Status.E_INVALID_PARAMS, f"unknown CardToken {token!r}")
             order = self.state.orders.get(order_id)
-            if order and order['status'] in PAID_OR_PAYING:  # As for IPCPurchase.
+            if order and order['status'] in TAKEN:  # As for IPCPurchase.
                 raise Reject(
                     ipc.Status.E_DUPLICATE_TRANSMISSION,
                     f"a payment was already made with OrderID {order_id}",
@@ -300,6 +308,8 @@ class Api:
         order_id = fields.get('OrderID')
         with self.state.lock:
             order = self.state.orders.get(order_id)
+            if is_preauth(order):  # Emulator's choice: only IPCPreAuthStatus tells of a hold.
+                order = None
             last = (
                 [tuple(pair) for pair in order['last_message']]
                 if order and order['last_message']
@@ -332,7 +342,7 @@ class Api:
         with self.state.lock:
             order = copy.deepcopy(self.state.orders.get(order_id))
         tree = [('IPCMethod', 'IPCGetPaymentStatus'), ('OrderID', order_id)]
-        if not order:
+        if not order or is_preauth(order):  # As IPCGetTxnStatus: unknown.
             return tree + [
                 ('PaymentStatus', '0'),
                 ('Status', '0'),

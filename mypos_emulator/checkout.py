@@ -1,7 +1,8 @@
-"""The hosted checkout: the IPCPurchase form, its payment page, and what Pay and Cancel do there.
+"""The hosted checkout: the IPCPurchase and IPCPreAuthorization forms, their card page, and what
+Pay and Cancel do there.
 
 The notification of an approved card is handed to the notifier; this part signs every message
-myPOS produces for a purchase and chooses the page the browser sees next.
+myPOS produces for a purchase or a pre-authorisation and chooses the page the browser sees next.
 """
 
 import datetime
@@ -12,12 +13,35 @@ from urllib.parse import parse_qsl, quote
 from . import answers, messages, pages
 from ._ipc import const, ipc
 from .faults import EmulatorError
-from .messages import Reject
-from .state import PAID_OR_PAYING, iso, new_order, new_session, note_sent, now
+from .messages import PREAUTH_METHOD, Reject
+from .preauth import HOLD_DAYS
+from .state import TAKEN, iso, new_order, new_session, note_sent, now
 from .wire import Response
 
 SESSION_PREFIX = '/vmp/session/'
 _CUSTOMER_ECHO = ('CustomerEmail', 'CustomerPhone', 'CustomerFirstNames', 'CustomerFamilyName')
+# The messages myPOS signs for each kind of form: approved (server, browser), cancelled (browser),
+# reversed (server; a pre-authorisation has none documented).
+# https://developers.mypos.com/apis/checkout-api/purchase-notify
+# https://developers.mypos.com/apis/checkout-api/pre-authorization-notify
+_MESSAGES = {
+    'purchase': {
+        'notify': 'IPCPurchaseNotify',
+        'ok': 'IPCPurchaseOK',
+        'cancel': 'IPCPurchaseCancel',
+        'rollback': 'IPCPurchaseRollback',
+    },
+    'preauth': {
+        'notify': messages.PREAUTH_NOTIFY_METHOD,
+        'ok': messages.PREAUTH_OK_METHOD,
+        'cancel': messages.PREAUTH_CANCEL_METHOD,
+        'rollback': None,
+    },
+}
+
+
+def _kind(purchase):
+    return purchase.get('kind', 'purchase')
 
 
 class Checkout:
@@ -33,16 +57,22 @@ class Checkout:
     # --- The purchase form --- #
 
     def purchase(self, fields, headers):
-        """Check a posted IPCPurchase: open a payment session (303) or show the error page.
+        """Check a posted IPCPurchase or IPCPreAuthorization: open a payment session (303) or
+        show the error page.
 
         Nothing is required of the request's `headers`: myPOS's PHP SDK sends no User-Agent.
         """
         order_id = fields.get('OrderID')
+        method = fields.get('IPCmethod')
+        preauth = method == PREAUTH_METHOD
         try:
-            purchase = messages.check_purchase(fields, self.store)
+            if preauth:
+                purchase = messages.check_preauthorization(fields, self.store)
+            else:
+                purchase = messages.check_purchase(fields, self.store)
             with self.state.lock:
                 order = self.state.orders.get(order_id)
-                if order and order['status'] in PAID_OR_PAYING:
+                if order and order['status'] in TAKEN:
                     raise Reject(
                         ipc.Status.E_DUPLICATE_TRANSMISSION,
                         f"a payment was already made with OrderID {order_id}",
@@ -53,7 +83,7 @@ class Checkout:
                 order.update(
                     {
                         'status': 'pending',
-                        'method': 'IPCPurchase',
+                        'method': method,
                         'card_token_request': purchase['card_token_request'],
                         'card_token': None,  # Set when this purchase stores the card.
                         'amount': purchase['amount_text'],
@@ -63,12 +93,19 @@ class Checkout:
                         'url_notify': purchase['url_notify'],
                     }
                 )
+                if preauth:
+                    order.update(
+                        item_name=purchase['item_name'],
+                        preauth_expiry=None,  # Set when authorised (ISO date).
+                        captured_amount=None,
+                        released_amount=None,
+                    )
                 order['sessions'].append(token)
                 self.state.sessions[token] = new_session(token, order_id, purchase, fields.pairs)
         except Reject as reject:
-            return self.refuse(reject, order_id)
+            return self.refuse(reject, order_id, method)
         self.context.log(
-            f"IPCPurchase {order_id!r} {purchase['amount_text']} {purchase['currency']}: "
+            f"{method} {order_id!r} {purchase['amount_text']} {purchase['currency']}: "
             f"payment page {SESSION_PREFIX}{token}"
         )
         return Response(
@@ -81,12 +118,13 @@ class Checkout:
             },
         )
 
-    def refuse(self, reject, order_id):
+    def refuse(self, reject, order_id, method='IPCPurchase'):
         """The error page of a refused purchase form; nothing is sent to the merchant."""
         with self.state.lock:
             self.state.rejected.append(
                 {
                     'at': iso(),
+                    'method': method,
                     'order_id': order_id,
                     'status': reject.status,
                     'name': reject.name,
@@ -94,7 +132,7 @@ class Checkout:
                 }
             )
         self.context.log(
-            f"IPCPurchase {order_id!r} refused: {reject.status} {reject.name}: {reject.message}"
+            f"{method} {order_id!r} refused: {reject.status} {reject.name}: {reject.message}"
         )
         return Response(
             200,
@@ -128,7 +166,7 @@ class Checkout:
             if error_page:
                 return error_page
             order = self.state.orders[session['order_id']]
-            if order['status'] in PAID_OR_PAYING:
+            if order['status'] in TAKEN:
                 session['status'] = 'closed'
                 return _already_paid(order)
         if form.get('action') == 'cancel':
@@ -149,16 +187,17 @@ class Checkout:
 
     def _cancel(self, session):
         purchase = session['purchase']
+        method = _MESSAGES[_kind(purchase)]['cancel']
         with self.state.lock:
             order = self.state.orders[session['order_id']]
-            if session['status'] != 'open' or order['status'] in PAID_OR_PAYING:
+            if session['status'] != 'open' or order['status'] in TAKEN:
                 return _session_closed(session)
-            message = self._sign('IPCPurchaseCancel', purchase)
+            message = self._sign(method, purchase)
             session.update(status='cancelled', outcome='cancelled')
             order['status'] = 'cancelled'
             order['last_message'] = message
-            note_sent(order, 'IPCPurchaseCancel', 'browser')
-        self.context.log(f"IPCPurchaseCancel {purchase['order_id']!r}: customer cancelled")
+            note_sent(order, method, 'browser')
+        self.context.log(f"{method} {purchase['order_id']!r}: customer cancelled")
         return _page(
             pages.return_page(purchase['url_cancel'], message, "Payment cancelled"), 'cancelled'
         )
@@ -182,7 +221,7 @@ class Checkout:
             )
         with self.state.lock:
             order = self.state.orders[session['order_id']]
-            if session['status'] != 'open' or order['status'] in PAID_OR_PAYING:
+            if session['status'] != 'open' or order['status'] in TAKEN:
                 return _already_paid(order)
             attempt = {'at': iso(), 'pan': number[-4:], 'session': session['token']}
             order['attempts'].append(attempt)
@@ -191,27 +230,32 @@ class Checkout:
                 order['status'] = 'declined'
                 return self._declined(session, order, number)
             attempt['outcome'] = 'approved'
-            notify, ok_message = self._approve(session, order, number, exp_date)
+            if _kind(purchase) == 'preauth':
+                notify, ok_message = self._approve_preauth(session, order)
+            else:
+                notify, ok_message = self._approve(session, order, number, exp_date)
             faults = self.state.faults.take_payment()
-        rollback = self._sign('IPCPurchaseRollback', purchase)
+        names = _MESSAGES[_kind(purchase)]
+        rollback = self._sign(names['rollback'], purchase) if names['rollback'] else None
         outcome = self.notifier.run(session, notify, rollback, faults)
-        if outcome in ('paid', 'pending'):
-            return _page(
-                pages.return_page(purchase['url_ok'], ok_message, "Payment approved"), outcome
-            )
-        cancel = self._sign('IPCPurchaseCancel', purchase)
+        if outcome in ('paid', 'authorized', 'pending'):
+            title = "Pre-authorisation approved" if rollback is None else "Payment approved"
+            return _page(pages.return_page(purchase['url_ok'], ok_message, title), outcome)
+        cancel = self._sign(names['cancel'], purchase)
         with self.state.lock:
-            note_sent(self.state.orders[purchase['order_id']], 'IPCPurchaseCancel', 'browser')
+            note_sent(self.state.orders[purchase['order_id']], names['cancel'], 'browser')
         return _page(
             pages.return_page(purchase['url_cancel'], cancel, "Payment failed"),
             outcome,
             ipc.Status.E_IPC_ERROR,
-            "the notification was not acknowledged with OK: payment reversed",
+            "the notification was not acknowledged with OK: payment reversed"
+            if rollback
+            else "the notification was not acknowledged with OK: the hold is released",
         )
 
     def _declined(self, session, order, number):
         reason = messages.DECLINED_CARDS[number]
-        self.context.log(f"IPCPurchase {order['order_id']!r}: card ...{number[-4:]} declined")
+        self.context.log(f"{order['method']} {order['order_id']!r}: card ...{number[-4:]} declined")
         status = ipc.Status.E_TRANSACTION_DECLINED
         return _page(
             pages.declined_page(session, status, const.STATUS_NAMES[status], reason),
@@ -268,6 +312,46 @@ class Checkout:
         )
         self.state.trnrefs[trnref] = order['order_id']
         session.update(status='processing', ipc_trnref=trnref, card=card)
+        return notify, ok_message
+
+    def _approve_preauth(self, session, order):
+        """Hold the amount on the approved card; return the signed (notify, IPCPreAuthorizationOK).
+
+        The hold expires `HOLD_DAYS` after today (UTC) unless a test sets its expiry.
+        https://developers.mypos.com/apis/checkout-api/pre-authorization-notify
+        Call with the lock held.
+        """
+        purchase = session['purchase']
+        trnref = self.state.next_trnref()
+        stan = self.state.next_stan()
+        moment = now()
+        request_datetime = moment.strftime('%Y-%m-%d %H:%M:%S')
+        expiry = moment.date() + datetime.timedelta(days=HOLD_DAYS)
+        extra = [
+            ('IPC_Trnref', trnref),
+            ('RequestSTAN', stan),
+            ('RequestDateTime', request_datetime),
+            ('PreAuthExpDate', expiry.strftime('%y%m%d')),
+            ('BillingDescriptor', self.store.billing_descriptor),
+        ]
+        notify = self._sign(messages.PREAUTH_NOTIFY_METHOD, purchase, extra)
+        # "The same parameters" as the notify:
+        # https://developers.mypos.com/apis/checkout-api/pre-authorization-notify
+        ok_message = self._sign(messages.PREAUTH_OK_METHOD, purchase, extra)
+        order.update(
+            {
+                'status': 'processing',
+                'ipc_trnref': trnref,
+                'request_stan': stan,
+                'request_datetime': request_datetime,
+                'preauth_expiry': expiry.isoformat(),
+                'amount': purchase['amount_text'],
+                'currency': purchase['currency'],
+                'url_notify': purchase['url_notify'],
+            }
+        )
+        self.state.trnrefs[trnref] = order['order_id']
+        session.update(status='processing', ipc_trnref=trnref)
         return notify, ok_message
 
     def _card(self, sid, number, exp_date):
@@ -330,6 +414,7 @@ def _session_closed(session):
 
 
 def _already_paid(order):
+    done = 'authorised' if order['method'] == PREAUTH_METHOD else 'paid'
     return _closed(
-        ipc.Status.E_DUPLICATE_TRANSMISSION, f"OrderID {order['order_id']} was already paid"
+        ipc.Status.E_DUPLICATE_TRANSMISSION, f"OrderID {order['order_id']} was already {done}"
     )

@@ -137,7 +137,7 @@ class Router:
             return self._refuse(reject, browser, '', Fields([]))
         fields = Fields(pairs)
         method = fields.get('IPCmethod', '')
-        if method == 'IPCPurchase':
+        if method in ('IPCPurchase', messages.PREAUTH_METHOD):
             return self.checkout.purchase(fields, headers)
         if method in messages.API_METHODS:
             return self.api.call(method, fields, headers)
@@ -184,6 +184,13 @@ class Router:
                 return json_response(result.as_dict())
             if name == 'resend' and method == 'POST':
                 return json_response(emulator.resend(data.get('order_id')))
+            if name == 'preauth' and method == 'POST':
+                order_id = data.get('order_id')
+                if data.get('expire'):
+                    return json_response(emulator.expire_preauth(order_id))
+                if data.get('expiry'):
+                    return json_response(emulator.set_preauth_expiry(order_id, data['expiry']))
+                raise EmulatorError("give 'expire': true or 'expiry': 'YYYY-MM-DD'")
             if name == 'store_card' and method == 'POST':
                 options = {k: data[k] for k in ('card', 'expiry', 'sid') if k in data}
                 token = emulator.store_card(**options)

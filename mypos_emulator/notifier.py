@@ -1,5 +1,6 @@
-"""Notification delivery: IPCPurchaseNotify and IPCPurchaseRollback posted to URL_Notify as the
-fault switches bend them, the background deliveries tests wait for, and manual re-sends.
+"""Notification delivery: IPCPurchaseNotify and IPCPurchaseRollback (IPCPreAuthorizationNotify for
+a pre-authorisation) posted to URL_Notify as the fault switches bend them, the background
+deliveries tests wait for, and manual re-sends.
 """
 
 import dataclasses
@@ -8,11 +9,12 @@ import time
 from urllib.parse import urlsplit
 
 from .faults import EmulatorError
+from .messages import PREAUTH_METHOD, PREAUTH_NOTIFY_METHOD
 from .state import iso, note_sent
 from .wire import post_form
 
 USER_AGENT = 'myPOS-Checkout-Emulator/1.0 (payment_mypos)'
-NOTIFY_METHODS = ('IPCPurchaseNotify', 'IPCPurchaseRollback')
+NOTIFY_METHODS = ('IPCPurchaseNotify', 'IPCPurchaseRollback', PREAUTH_NOTIFY_METHOD)
 
 
 class Notifier:
@@ -47,7 +49,14 @@ class Notifier:
         return worker
 
     def run(self, session, notify, rollback, faults):
-        """Deliver the notify per the faults; return 'paid', 'reversed' or 'pending'."""
+        """Deliver the notify per the faults; return 'paid' ('authorized' for a
+        pre-authorisation), 'reversed' or 'pending'.
+
+        `rollback` is None for a pre-authorisation: myPOS documents no message that reverses
+        one, so a notify not acknowledged with OK releases the hold silently (IPCPreAuthStatus 5;
+        emulator's choice, https://developers.mypos.com/apis/checkout-api/pre-authorization-notify
+        only says another answer is "a communication error").
+        """
         if faults.notify_delay > 0:
 
             def later():
@@ -65,6 +74,10 @@ class Notifier:
             return 'pending'
         order_id = session['order_id']
         if faults.notify_reorder:
+            if rollback is None:  # The hold is released first, then the stale notify is sent.
+                self._set_last_message(order_id, notify)
+                self.deliver(order_id, notify, session, fault='reorder: stale notify after release')
+                return self._finish(session, 'reversed')
             self._set_last_message(order_id, rollback)
             self.deliver(order_id, rollback, session, fault='reorder')
             self.deliver(order_id, notify, session, fault='reorder: stale notify after rollback')
@@ -104,8 +117,9 @@ class Notifier:
             acknowledged = self.deliver(order_id, notify, session)
         if acknowledged:
             return self._finish(session, 'paid')
-        self._set_last_message(order_id, rollback)
-        self.deliver(order_id, rollback, session)
+        if rollback is not None:
+            self._set_last_message(order_id, rollback)
+            self.deliver(order_id, rollback, session)
         return self._finish(session, 'reversed')
 
     def resend(self, order_id):
@@ -173,9 +187,16 @@ class Notifier:
             note_sent(order, message[0][1], 'notify')
 
     def _finish(self, session, status):
-        """Close the session and its order with `status`; return it (the payment's outcome)."""
+        """Close the session and its order with `status` ('authorized' for a paid
+        pre-authorisation); return it (the payment's outcome)."""
         with self.state.lock:
             order = self.state.orders[session['order_id']]
+            if order['method'] == PREAUTH_METHOD:
+                if status == 'paid':
+                    status = 'authorized'
+                    order['authorized_at'] = iso()
+                elif status == 'reversed':
+                    order['released_amount'] = order['amount']
             order['status'] = status
             if status == 'paid':
                 order['paid_at'] = iso()

@@ -2,9 +2,9 @@
 
 Element ids are stable, for browser tests: ``#card_number``, ``#card_expiry``, ``#card_cvc``,
 ``#pay``, ``#cancel`` (payment page; ``#store_card`` instead of ``#amount`` when it only stores a
-card); ``#retry``, ``#cancel`` (decline page); ``#error_code``,
-``#error_name``, ``#error_message`` (error pages); ``#return_form`` and ``#continue`` (the form
-that takes the browser back to the shop).
+card; ``#preauth`` and ``#item_name`` on a pre-authorisation); ``#retry``, ``#cancel`` (decline
+page); ``#error_code``, ``#error_name``, ``#error_message`` (error pages); ``#return_form`` and
+``#continue`` (the form that takes the browser back to the shop).
 """
 
 from html import escape
@@ -51,9 +51,11 @@ def error_page(store_name, status, name, message):
 
 def payment_page(session, store, error=None):
     """The hosted card page of a purchase session; with CardTokenRequest=1 it stores the card
-    without paying, so it shows no amount and no cart."""
+    without paying, so it shows no amount and no cart; a pre-authorisation shows its amount and
+    item and says the amount is only held."""
     purchase = session['purchase']
     store_only = purchase['card_token_request'] == '1'
+    preauth = purchase.get('kind') == 'preauth'
     rows = ''.join(
         f'<tr class="cart_row"><td>{escape(row["article"])}</td>'
         f'<td class="n">{escape(row["quantity"])}</td><td class="n">{escape(row["price"])}</td>'
@@ -62,7 +64,17 @@ def payment_page(session, store, error=None):
     )
     error_html = f'<p id="card_error" class="error">{escape(error)}</p>' if error else ''
     note = f'<p id="note">{escape(purchase["note"])}</p>' if purchase['note'] else ''
-    if store_only:
+    if preauth:
+        title = f"Pre-authorise {purchase['amount_text']} {purchase['currency']}"
+        heading, button = "Pre-authorisation for", "Authorise"
+        summary = (
+            f'<p class="total"><span id="amount">{escape(purchase["amount_text"])}</span> '
+            f'<span id="currency">{escape(purchase["currency"])}</span></p>'
+            f'<p>For <span id="item_name">{escape(purchase["item_name"])}</span></p>'
+            '<p id="preauth">This is a pre-authorisation: the amount is held on your card, not '
+            'charged. The store captures it later (all or part of it) or releases it.</p>'
+        )
+    elif store_only:
         title, heading, button = "Save a card", "Save your card for", "Save card"
         summary = (
             '<p id="store_card" class="total">No payment now: your card is stored for later '

@@ -113,6 +113,7 @@ class Emulator:
         self._notifier = Notifier(self._context, self._state)
         self._checkout = Checkout(self._context, self._state, self.store, self.keys, self._notifier)
         api = Api(self._context, self._state, self.store, self.keys, self._front)
+        self._preauth = api.preauth
         self._router = Router(self, self._checkout, api)
         self._shopper = Shopper(self._context, self._state, self._front)
 
@@ -200,6 +201,7 @@ class Emulator:
     def state(self):
         """A JSON-serialisable snapshot of everything the emulator saw and sent (a dict; also
         callable, so ``emu.state()`` gives the same)."""
+        self._preauth.expire_due()
         return self._state.snapshot(
             {
                 'sid': self.store.sid,
@@ -214,7 +216,20 @@ class Emulator:
 
     def order(self, order_id):
         """The state of one order (a dict), or None."""
+        self._preauth.expire_due()
         return self._state.copy_order(order_id)
+
+    def expire_preauth(self, order_id):
+        """Let an authorised pre-authorisation expire now, as myPOS reverses one after its hold
+        period: `IPCPreAuthStatus` 5, completion and cancellation refused (14); its expiry date
+        stays as it was. :return: the order. :raise EmulatorError: if it is not authorised."""
+        return self._preauth.expire(order_id)
+
+    def set_preauth_expiry(self, order_id, expiry):
+        """Set the expiry date of an authorised pre-authorisation (a `datetime.date` or
+        'YYYY-MM-DD'); a date before today (UTC) expires it at once.
+        :return: the order. :raise EmulatorError: if it is not authorised."""
+        return self._preauth.set_expiry(order_id, expiry)
 
     def notifications(self, order_id=None, method=None):
         """The notification records (oldest first), optionally of one order and/or method."""

@@ -19,9 +19,11 @@ USER_AGENT = 'Mozilla/5.0 (myPOS emulator test driver)'
 class PaymentResult:
     """What happened when :meth:`Emulator.pay` / :meth:`Emulator.cancel` drove a purchase.
 
-    outcome: 'paid' (notify acknowledged, browser to URL_OK), 'reversed' (notify not acknowledged,
-    rollback sent, browser to URL_Cancel), 'pending' (notify_delay: browser to URL_OK, notify
-    later), 'declined' (declined card; no message), 'invalid_card' (card form refused),
+    outcome: 'paid' (notify acknowledged, browser to URL_OK; 'authorized' for a
+    pre-authorisation), 'reversed' (notify not acknowledged, rollback sent (none for a
+    pre-authorisation: the hold is released), browser to URL_Cancel), 'pending' (notify_delay:
+    browser to URL_OK, notify later), 'declined' (declined card; no message), 'invalid_card'
+    (card form refused),
     'cancelled' (Cancel button, browser to URL_Cancel), 'rejected' (the purchase form was refused:
     error page with `status`), 'closed' (the session or order could not be paid any more).
     """

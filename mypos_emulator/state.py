@@ -19,6 +19,9 @@ from ._ipc import fake_rules
 from .faults import Faults
 
 PAID_OR_PAYING = fake_rules.PAID_OR_PAYING  # Order statuses that refuse another payment.
+# ... and the statuses of a pre-authorisation that was granted: its OrderID is spent too
+# (https://developers.mypos.com/apis/checkout-api/pre-authorization: "must be unique").
+TAKEN = (*PAID_OR_PAYING, 'authorized', 'captured', 'released', 'expired')
 
 
 def now():

@@ -14,6 +14,20 @@ STORE_KEY = SANDBOX_STORE_PRIVATE_KEY_FILE.read_text()
 DEFAULT_ROWS = (('Chair', '2', '10.00', '20.00'), ('Delivery', '1', '3.45', '3.45'))
 
 
+def verifies(pairs, certificate_pem):
+    """The merchant's check of a form from myPOS: its layout when the addon's ipc knows the
+    method, and its signature over the values in received order."""
+    if not pairs or pairs[-1][0] != 'Signature':
+        return False
+    if pairs[0][1] in const.FORM_LAYOUTS:
+        try:
+            layouts.read_form(pairs).verify(certificate_pem)
+        except ipc.IPCError:
+            return False
+        return True
+    return ipc.verify([value for _name, value in pairs[:-1]], pairs[-1][1], certificate_pem)
+
+
 def load_vectors():
     return json.loads((DATA_DIR / 'request_vectors.json').read_text(encoding='utf-8'))
 
@@ -35,11 +49,7 @@ class Merchant:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get('Content-Length') or 0))
                 pairs = ipc.parse_form(body) if body else []
-                try:
-                    layouts.read_form(pairs).verify(merchant.certificate_pem)
-                    verified = True
-                except ipc.IPCError:
-                    verified = False
+                verified = verifies(pairs, merchant.certificate_pem)
                 with merchant._lock:
                     merchant.requests.append(
                         {
@@ -198,3 +208,38 @@ def token_purchase_params(order_id, token, amount='23.45', currency='EUR', rows=
             (f'Amount_{n}', row_amount),
         ]
     return params
+
+
+def preauth_fields(
+    merchant_url,
+    order_id,
+    amount='23.45',
+    currency='EUR',
+    item_name='S00042',
+    overrides=None,
+    drop=(),
+    extra=(),
+    key=STORE_KEY,
+):
+    """Signed IPCPreAuthorization fields in myPOS's PHP SDK order (no cart, no customer)."""
+    fields = [
+        ('IPCmethod', 'IPCPreAuthorization'),
+        ('IPCVersion', '1.4'),
+        ('IPCLanguage', 'EN'),
+        ('SID', const.SANDBOX_SID),
+        ('WalletNumber', const.SANDBOX_WALLET_NUMBER),
+        ('KeyIndex', '1'),
+        ('Source', 'emulator_tests'),
+        ('ItemName', item_name),
+        ('Currency', currency),
+        ('Amount', amount),
+        ('OrderID', order_id),
+        ('URL_OK', merchant_url + '/ok'),
+        ('URL_Cancel', merchant_url + '/cancel'),
+        ('URL_Notify', merchant_url + '/notify'),
+        ('Note', ''),
+    ]
+    overrides = dict(overrides or {})
+    fields = [(name, overrides.pop(name, value)) for name, value in fields if name not in drop]
+    fields += list(overrides.items()) + list(extra)
+    return ipc.sign_fields(fields, key)
