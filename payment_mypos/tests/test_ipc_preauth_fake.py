@@ -195,6 +195,23 @@ class TestFakePreAuthorization(BaseCase):
                 )
                 self.assertEqual(self.status_of(order_id)[0], '5')
 
+    def test_notify_faults(self):
+        """The emulator's notify switches, as for purchases: dropped (the hold stays, nothing
+        posted), sent twice, failed once (the hold released)."""
+        cases = [
+            ({'notify_drop': True}, 0, 'authorized'),
+            ({'notify_duplicate': True}, 2, 'authorized'),
+            ({'notify_fail_once': True}, 0, 'reversed'),
+        ]
+        for index, (switches, posted, outcome) in enumerate(cases):
+            with self.subTest(switches):
+                self.mypos.reset_faults()
+                self.mypos.set_faults(**switches)
+                before = len(self.posted)
+                result = self.mypos.pay(self.form(f'N{index}_ab12cd34_1'), deliver=self.deliver)
+                self.assertEqual((len(self.posted) - before, result.outcome), (posted, outcome))
+                self.assertEqual(self.mypos.order(f'N{index}_ab12cd34_1')['status'], outcome)
+
     def test_cancel_on_the_page(self):
         result = self.mypos.cancel(self.form())
         self.assertEqual(
