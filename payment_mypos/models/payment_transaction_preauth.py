@@ -442,6 +442,8 @@ class PaymentTransaction(models.Model):
         day before it expires."""
         now = fields.Datetime.now()
         self.mypos_last_check = now
+        if not self.mypos_next_check:  # Stopped: a person was told (captured outside Odoo).
+            return
         if self.mypos_preauth_call:
             self._mypos_schedule_check()
             return
