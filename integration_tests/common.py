@@ -232,8 +232,9 @@ class CheckoutBrowserCommon(MyPOSCommon):
         self.cr.flush()
         self.cr.clear()
 
-    def _checkout_to_emulator(self, save_card=False):
-        """Add the chair to the cart, check out, choose myPOS and land on the emulator's page."""
+    def _checkout_to_emulator(self, save_card=False, screenshots=True):
+        """Add the chair to the cart, check out, choose myPOS and land on the emulator's page
+        (`screenshots`: keep those of the payment pages, which other flows must not overwrite)."""
         self._checkout_to_payment_page()
         driver = self.driver
         driver.evaluate(
@@ -243,14 +244,16 @@ class CheckoutBrowserCommon(MyPOSCommon):
         )
         if save_card:
             driver.click('input[name="o_payment_tokenize_checkbox"]')
-        driver.screenshot('1-odoo-payment-page')
+        if screenshots:
+            driver.screenshot('1-odoo-payment-page')
         self._submit_payment()
         driver.wait_for(
             f"location.href.startsWith({self.emulator.base_url!r})"
             " && !!document.querySelector('#pay')",
             "the myPOS emulator's card page",
         )
-        driver.screenshot('2-mypos-emulator-card-page')
+        if screenshots:
+            driver.screenshot('2-mypos-emulator-card-page')
 
     def _checkout_to_payment_page(self):
         """Add the chair to the cart and check out, up to the choice of the payment method."""

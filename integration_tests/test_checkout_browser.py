@@ -11,6 +11,7 @@ import time
 
 from odoo.tests import tagged
 
+from odoo.addons.payment_mypos import ipc
 from odoo.addons.payment_mypos.tests.common import MyPOSCommon, allow_callbacks, reading
 
 from integration_tests.common import BrowserDriver, CheckoutBrowserCommon, start_emulator
@@ -89,6 +90,72 @@ class TestCheckoutInBrowser(CheckoutBrowserCommon):
         self.assertIn(order.state, ('draft', 'sent'))
         methods = [n['method'] for n in self.emulator.notifications(order_id=tx.mypos_order_id)]
         self.assertEqual(methods[-1], 'IPCPurchaseRollback')
+
+
+@tagged('mypos_integration', 'post_install', '-at_install')
+class TestManualCaptureInBrowser(CheckoutBrowserCommon):
+    """The provider captures manually: myPOS's page pre-authorises, the back end captures."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.provider.write({'allow_tokenization': False, 'capture_manually': True})
+
+    def test_preauthorise_on_mypos_page_then_capture(self):
+        """The shopper authorises the amount on myPOS's pre-authorisation page; the order is
+        confirmed with the transaction authorised; capturing from the back end makes it done."""
+        self._checkout_to_emulator(screenshots=False)
+        driver = self.driver
+        driver.wait_for("!!document.querySelector('#preauth')", "the pre-authorisation notice")
+        page_text = driver.evaluate('document.body.innerText')
+        item_name = driver.evaluate("document.querySelector('#item_name').textContent")
+        with reading(self):  # The shopper is on myPOS's page: Odoo serves nothing meanwhile.
+            self.env.invalidate_all()
+            tx = self.env['payment.transaction'].search(
+                [('partner_id', '=', self.shopper.partner_id.id)], order='id desc', limit=1
+            )
+            total = tx.sale_order_ids.amount_total
+            shown = f'{tx.amount:.2f} {tx.currency_id.name}'
+            reference, preauth = tx.reference, tx.mypos_preauth
+        self.assertTrue(preauth)
+        self.assertEqual(tx.amount, total)
+        self.assertIn('pre-authorisation', page_text.lower())
+        self.assertIn(shown, page_text)
+        self.assertEqual(item_name, ipc.clean_text(reference))
+        self.assertNotIn('myPOS Oak Chair', page_text, "a pre-authorisation has no cart")
+        driver.screenshot('6-mypos-preauthorisation-page')
+        self._pay_on_emulator()
+        driver.wait_for(
+            "location.pathname.startsWith('/shop/confirmation')",
+            "the order confirmation",
+            90,
+        )
+        order, tx = self._last_order_and_tx()
+        self.assertEqual(tx.provider_id, self.provider)
+        self.assertEqual((order.state, tx.state), ('sale', 'authorized'))
+        order_id = tx.mypos_order_id
+        notifications = self.emulator.notifications(order_id=order_id)
+        self.assertEqual(
+            [(n['method'], n['body']) for n in notifications],
+            [('IPCPreAuthorizationNotify', 'OK')],
+        )
+        self.assertEqual(self.emulator.order(order_id)['status'], 'authorized')
+
+        with reading(self):  # The Capture button of the back end, over HTTP to myPOS.
+            tx.action_capture()
+            self.env.invalidate_all()
+            capture = tx.child_transaction_ids
+            states = (tx.state, capture.state, capture.amount, order.state)
+            amount = tx.amount
+        self.assertEqual(states, ('done', 'done', amount, 'sale'))
+        self.assertEqual(
+            [
+                (c['method'], c['order_id'], c['amount'], c['status'])
+                for c in self.emulator.api_calls()
+            ],
+            [('IPCPreAuthCompletion', order_id, f'{amount:.2f}', 0)],
+        )
+        self.assertEqual(self.emulator.order(order_id)['status'], 'captured')
 
 
 @tagged('mypos_integration', 'post_install', '-at_install')
