@@ -41,13 +41,22 @@ from .keys import (
     public_key_pem,
     same_public_key,
 )
-from .layouts import Card, Message, SignedForm, is_card_token, read_card, read_form
+from .layouts import (
+    Card,
+    Message,
+    SignedForm,
+    is_card_token,
+    read_card,
+    read_form,
+    read_payment_method,
+)
 from .messages import (
     build_cart,
     build_preauthorization,
     build_purchase,
     build_request,
     cart_total,
+    check_payment_method,
     token_purchase_params,
     checkout_language,
     clean_text,
@@ -84,6 +93,7 @@ __all__ = [
     'check_credentials',
     'check_answer',
     'check_pairs',
+    'check_payment_method',
     'checkout_language',
     'clean_text',
     'const',
@@ -108,6 +118,7 @@ __all__ = [
     'public_key_pem',
     'read_card',
     'read_form',
+    'read_payment_method',
     'same_public_key',
     'sign',
     'shown_status',

@@ -54,7 +54,13 @@ SUPPORTED_CURRENCIES = {
     'USD',
 }
 
-# `PaymentMethod`: 1 = card only (https://developers.mypos.com/apis/checkout-api/purchase).
+# `PaymentMethod`: the methods myPOS's page shows, by value, with the method's name (also Odoo's
+# payment method code). 1 card and 2 iDEAL: https://developers.mypos.com/apis/checkout-api/purchase;
+# 5 TWINT (and the comma list '1,5'):
+# https://developers.mypos.com/apis/checkout-api/checkout-getting-started/twint-online-payments;
+# 4 Satispay and 6 IRIS: myPOS's WooCommerce plugin 1.4.3 constants. '3' (card and iDEAL) is
+# documented but never sent: a comma list says the same.
+PAYMENT_METHODS = {'1': 'card', '2': 'ideal', '4': 'satispay', '5': 'twint', '6': 'iris'}
 PAYMENT_METHOD_CARD = '1'
 
 # `PaymentParametersRequired`: 2 = customer details optional and prefilled

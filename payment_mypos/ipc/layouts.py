@@ -144,6 +144,30 @@ def read_card(message):
     )
 
 
+def read_payment_method(message):
+    """Return the `PaymentMethod` a verified notification (or the nested `OrderStatus` of
+    `IPCGetTxnStatus`) carries: the one method the shopper used, or None when absent or empty.
+
+    Read by name among the extras, as :func:`read_card` (only myPOS's server holds the signature);
+    one value of `const.PAYMENT_METHODS`, never a list: docs/mypos-protocol.md §2 and
+    https://developers.mypos.com/apis/checkout-api/purchase-notify.
+
+    :param Message message: The verified message.
+    :rtype: str|None
+    :raise MalformedMessage: If it is anything else ('1,5', '3', ' 1').
+    """
+    value = message.extra('PaymentMethod')
+    if value is None or value == '':
+        return None
+    if not isinstance(value, str) or value not in const.PAYMENT_METHODS:
+        raise MalformedMessage(
+            f"the PaymentMethod {_shown(value)} is not one of myPOS's methods",
+            code='value_format',
+            name='PaymentMethod',
+        )
+    return value
+
+
 def _canonical(name):
     return name.lower()
 

@@ -68,10 +68,14 @@ _ARTICLE_UNSAFE_RE = re.compile(r'[\x00-\x1f\x7f<>]+')
 # any '-'. So no text of theirs holds a '-' (an ASCII one: the only character the signature joins
 # with), and no value of theirs reads as a URL (re-labelled URL_Notify, myPOS's notification would
 # go to them), as an IPC method (the form would read as another call - a refund, a reversal - signed
-# with the store's key) or as an account number (N(11): WalletNumber, AccountSettlement).
+# with the store's key), as an account number (N(11): WalletNumber, AccountSettlement) or as a
+# `PaymentMethod` (a digit, or digits and commas: re-labelled, the page would offer other methods).
 _HYPHEN = '\u2010'  # Looks like '-' on myPOS's page, is not one for the signature.
 _METHOD_LIKE_RE = re.compile(r'ipc[a-z]*', re.IGNORECASE)
 _ACCOUNT_LIKE_RE = re.compile(r'[0-9]{10,}')
+# Digits with commas, semicolons or blanks in any mix, or digits standing alone ('5', '1 5');
+# a postcode such as '1000' or '105 57' is none.
+_PAYMENT_METHOD_LIKE_RE = re.compile(r'[0-9\s,;]*[,;][0-9\s,;]*|\s*[0-9](?:\s+[0-9])*\s*')
 
 
 def clean_text(text, max_length=100):
@@ -87,7 +91,30 @@ def clean_text(text, max_length=100):
 
 
 def _is_dangerous(value):
-    return bool(_METHOD_LIKE_RE.fullmatch(value) or _ACCOUNT_LIKE_RE.fullmatch(value))
+    return bool(
+        _METHOD_LIKE_RE.fullmatch(value)
+        or _ACCOUNT_LIKE_RE.fullmatch(value)
+        or (_PAYMENT_METHOD_LIKE_RE.fullmatch(value) and re.search(r'[0-9]', value))
+    )
+
+
+def check_payment_method(value):
+    """Return `value` if it is a `PaymentMethod` this module posts: distinct values of
+    `const.PAYMENT_METHODS` joined by commas, no blanks ('1', '2', '1,5', '1,2,5'); never '3',
+    which a list says as well (https://developers.mypos.com/apis/checkout-api/purchase).
+
+    :raise IPCError: If it is not.
+    """
+    parts = value.split(',') if isinstance(value, str) else []
+    if not parts or any(part not in const.PAYMENT_METHODS for part in parts):
+        raise IPCError(
+            f"the payment method {value!r} is not a comma list of "
+            f"{', '.join(const.PAYMENT_METHODS)}",
+            code='payment_method',
+        )
+    if len(set(parts)) != len(parts):
+        raise IPCError(f"the payment method {value!r} repeats a value", code='payment_method')
+    return value
 
 
 def build_cart(lines, total_minor, decimals, currency, fallback_name):
@@ -231,6 +258,7 @@ def build_purchase(
     customer=(),
     cart=(),
     card_token_request=const.CARD_TOKEN_NONE,
+    payment_method=const.PAYMENT_METHOD_CARD,
 ):
     """Return the signed fields of an `IPCPurchase` form, in posting order.
 
@@ -240,10 +268,13 @@ def build_purchase(
     :param list cart: Fields from :func:`build_cart`.
     :param str card_token_request: `const.CARD_TOKEN_*`; storing the card only posts no amount
                                    and no cart (as myPOS's PHP SDK does), whatever is given.
+    :param str payment_method: The methods the page offers (see :func:`check_payment_method`).
     :return: (name, value) pairs, `Signature` last.
     :rtype: list
-    :raise IPCError: If a payment's amount is not positive or its cart does not sum to it.
+    :raise IPCError: If a payment's amount is not positive or its cart does not sum to it, or the
+                     payment method is not one this module posts.
     """
+    check_payment_method(payment_method)
     if card_token_request not in (
         const.CARD_TOKEN_NONE,
         const.CARD_TOKEN_STORE,
@@ -276,7 +307,7 @@ def build_purchase(
         ('URL_Notify', url_notify),
         ('CardTokenRequest', card_token_request),
         ('PaymentParametersRequired', const.PAYMENT_PARAMETERS_REQUIRED),
-        ('PaymentMethod', const.PAYMENT_METHOD_CARD),
+        ('PaymentMethod', payment_method),
         *customer,
         *cart,
     ]

@@ -8,6 +8,7 @@ from . import test_forged_notifications
 from . import test_fuzzing
 from . import test_i18n
 from . import test_ipc
+from . import test_ipc_methods
 from . import test_ipc_preauth
 from . import test_ipc_preauth_fake
 from . import test_ipc_tokens
