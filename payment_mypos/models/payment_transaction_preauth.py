@@ -158,6 +158,20 @@ class PaymentTransaction(models.Model):
 
     # === BUSINESS METHODS - CAPTURE AND RELEASE ===#
 
+    def _capture(self, amount_to_capture=None):
+        """Override of `payment` (19.0) to refuse before the capture transaction is created."""
+        if self.provider_code == 'mypos':
+            self._mypos_check_full_amount(amount_to_capture)
+            self._mypos_check_preauth_sendable(ipc.const.PREAUTH_COMPLETION_METHOD)
+        return super()._capture(amount_to_capture=amount_to_capture)
+
+    def _void(self, amount_to_void=None):
+        """Override of `payment` (19.0) to refuse before the release transaction is created."""
+        if self.provider_code == 'mypos':
+            self._mypos_check_full_amount(amount_to_void)
+            self._mypos_check_preauth_sendable(ipc.const.PREAUTH_CANCELLATION_METHOD)
+        return super()._void(amount_to_void=amount_to_void)
+
     def _send_capture_request(self, amount_to_capture=None):
         """Override of `payment` to capture the authorisation with `IPCPreAuthCompletion`.
 
@@ -179,6 +193,7 @@ class PaymentTransaction(models.Model):
             )
             return None
         self._mypos_check_full_amount(amount_to_capture)
+        self._mypos_check_preauth_sendable(ipc.const.PREAUTH_COMPLETION_METHOD)
         capture_tx = self._create_child_transaction(self.amount)
         capture_tx._log_sent_message()
         self._mypos_send_preauth_call(ipc.const.PREAUTH_COMPLETION_METHOD, capture_tx)
@@ -201,6 +216,7 @@ class PaymentTransaction(models.Model):
             )
             return None
         self._mypos_check_full_amount(amount_to_void)
+        self._mypos_check_preauth_sendable(ipc.const.PREAUTH_CANCELLATION_METHOD)
         void_tx = self._create_child_transaction(self.amount)
         void_tx._log_sent_message()
         self._mypos_send_preauth_call(ipc.const.PREAUTH_CANCELLATION_METHOD, void_tx)
@@ -240,14 +256,7 @@ class PaymentTransaction(models.Model):
         """
         self.ensure_one()
         kind = 'capture' if method == ipc.const.PREAUTH_COMPLETION_METHOD else 'void'
-        if not self.mypos_preauth or self.state != 'authorized' or not self.mypos_order_id:
-            raise UserError(_("myPOS: %s is not an authorisation to capture or release.", self))
-        if self.mypos_preauth_call:
-            raise UserError(
-                self._mypos_call_message(method, 'held', order_id=self.mypos_order_id)
-                + " "
-                + _('Use "Check status with myPOS" on %s.', self.reference)
-            )
+        self._mypos_check_preauth_sendable(method)
         Outbox = self.env['payment.mypos.outbox']
         row_id = Outbox._mypos_reserve_preauth(self, method, target)
         if not row_id:
@@ -288,6 +297,18 @@ class PaymentTransaction(models.Model):
             )
             self._mypos_wait_for_preauth_call(
                 kind, target, self._mypos_call_message(method, 'mismatch', error=error.args[0])
+            )
+
+    def _mypos_check_preauth_sendable(self, method):
+        """Refuse a capture or release of what is no authorisation, or of one whose earlier
+        capture or release waits for myPOS."""
+        if not self.mypos_preauth or self.state != 'authorized' or not self.mypos_order_id:
+            raise UserError(_("myPOS: %s is not an authorisation to capture or release.", self))
+        if self.mypos_preauth_call:
+            raise UserError(
+                self._mypos_call_message(method, 'held', order_id=self.mypos_order_id)
+                + " "
+                + _('Use "Check status with myPOS" on %s.', self.reference)
             )
 
     def _mypos_wait_for_preauth_call(self, kind, target, message):

@@ -272,6 +272,7 @@ class TestManualCapture(MyPOSFakeCommon):
         # A second click sends nothing.
         with self.assertRaisesRegex(UserError, "never sent twice"):
             tx.action_capture()
+        self.assertEqual(self._children(tx), capture, "the second click left nothing behind")
         self._run_status_cron(tx)
         self.assertEqual((tx.state, capture.state, tx.mypos_preauth_call), ('done', 'done', False))
         self.assertEqual(len(self._api_calls(COMPLETION)), 1, "one completion at myPOS")
