@@ -1,12 +1,13 @@
 """HTML pages of the emulator: payment page, error pages and the auto-submitting return form.
 
 Element ids are stable, for browser tests: ``#card_number``, ``#card_expiry``, ``#card_cvc``,
-``#pay``, ``#cancel`` (payment page; with more than one method the radio inputs
-``input[name="payment_method"]`` (ids ``#payment_method_<value>``); a method other than card:
-``#method_step``, ``#method_name``, ``#pay``, ``#cancel``, ``#change_method``; ``#store_card`` instead of ``#amount`` when it only stores a
-card; ``#preauth`` and ``#item_name`` on a pre-authorisation); ``#retry``, ``#cancel`` (decline
-page); ``#error_code``, ``#error_name``, ``#error_message`` (error pages); ``#return_form`` and
-``#continue`` (the form that takes the browser back to the shop).
+``#pay``, ``#cancel`` (payment page; ``#store_card`` instead of ``#amount`` when it only stores a
+card; ``#preauth`` and ``#item_name`` on a pre-authorisation; with more than one method the radio
+inputs ``input[name="payment_method"]``, ids ``#payment_method_<value>``); ``#method_step``
+(``data-method``), ``#method_name``, ``#pay``, ``#cancel``, ``#change_method`` (the step of a
+method other than card); ``#retry``, ``#cancel`` (decline page); ``#error_code``,
+``#error_name``, ``#error_message`` (error pages); ``#return_form`` and ``#continue`` (the form
+that takes the browser back to the shop).
 """
 
 from html import escape
