@@ -199,8 +199,10 @@ def test_pay_with_each_method_on_the_page(emu, merchant, method, currency):
     assert emu.order(f'PAY-{method}')['status'] == 'paid'
 
 
-def test_card_chosen_among_methods_pays_as_before(emu, merchant):
-    result = emu.pay(_fields(merchant, 'CARD-1', '1,2', overrides={'CardTokenRequest': '2'}))
+@pytest.mark.parametrize('chosen', [None, '1'])  # The card form posted without / with a choice.
+def test_card_chosen_among_methods_pays_as_before(emu, merchant, chosen):
+    fields = _fields(merchant, 'CARD-1', '1,2', overrides={'CardTokenRequest': '2'})
+    result = emu.pay(fields, method=chosen)
     assert result.outcome == 'paid'
     notify = _notify(merchant)
     assert notify['PaymentMethod'] == '1' and notify['PAN'] == '0007'
@@ -293,3 +295,16 @@ def test_refund_of_a_non_card_payment(emu, merchant, method, currency):
     assert field(refund('20.00', f'REF-{method}-R1'), 'Status') == '0'
     assert field(refund('3.46', f'REF-{method}-R2'), 'Status') == '9'  # 3.45 left.
     assert field(refund('3.45', f'REF-{method}-R3'), 'Status') == '0'
+
+
+def test_pay_control_endpoint_chooses_the_method(emu, merchant):
+    fields = _fields(merchant, 'CTRL-1', EVERY, 'CHF')
+    status, _headers, body = http_request(
+        'POST',
+        f'{emu.base_url}/_emulator/pay',
+        json.dumps({'fields': [list(pair) for pair in fields], 'method': '5'}),
+        {'Content-Type': 'application/json'},
+        timeout=30,
+    )
+    assert status == 200 and json.loads(body)['outcome'] == 'paid'
+    assert _notify(merchant)['PaymentMethod'] == '5'
