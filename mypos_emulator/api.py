@@ -254,6 +254,7 @@ class Api:
                     'card_token': token,
                     'amount': purchase['amount_text'],
                     'currency': purchase['currency'],
+                    'payment_method': '1',
                     'pan': card['pan'],
                     'card_type': card['card_type'],
                 }
@@ -351,7 +352,7 @@ class Api:
         payment_status = fake_rules.PAYMENT_STATUS[order['status']]
         trnref = order['ipc_trnref'] if order['status'] in ('paid', 'reversed') else ''
         return tree + [
-            ('PaymentMethod', '1'),
+            ('PaymentMethod', order.get('payment_method') or '1'),
             ('PaymentStatus', payment_status),
             ('PaymentReference', f'MTEMU{trnref}' if trnref else ''),
             ('Amount', order['amount']),

@@ -10,7 +10,7 @@ import re
 import secrets
 from urllib.parse import parse_qsl, quote
 
-from . import answers, messages, pages
+from . import answers, messages, methods, pages
 from ._ipc import const, ipc
 from .faults import EmulatorError
 from .messages import PREAUTH_METHOD, Reject
@@ -70,6 +70,11 @@ class Checkout:
                 purchase = messages.check_preauthorization(fields, self.store)
             else:
                 purchase = messages.check_purchase(fields, self.store)
+                purchase['payment_methods'] = methods.offered(
+                    fields.get('PaymentMethod'),
+                    purchase['currency'],
+                    purchase['card_token_request'],
+                )
             with self.state.lock:
                 order = self.state.orders.get(order_id)
                 if order and order['status'] in TAKEN:
@@ -171,7 +176,23 @@ class Checkout:
                 return _already_paid(order)
         if form.get('action') == 'cancel':
             return self._cancel(session)
-        return self._pay(session, form)
+        offered = session['purchase'].get('payment_methods') or (methods.CARD,)
+        chosen = form.get('payment_method')
+        if not chosen:  # A form without a choice is the card form (or the only method's step).
+            chosen = methods.CARD if methods.CARD in offered else offered[0]
+        if chosen not in offered:
+            message = f"payment method {chosen!r} is not offered for this payment"
+            return _page(
+                pages.payment_page(session, self.store, f"5 E_INVALID_PARAMS: {message}"),
+                'invalid_method',
+                ipc.Status.E_INVALID_PARAMS,
+                message,
+            )
+        if chosen == methods.CARD:
+            return self._pay(session, form)
+        if form.get('action') != 'confirm':
+            return _page(pages.method_page(session, self.store, chosen), 'method_step')
+        return self._pay_method(session, chosen)
 
     def _open_session(self, token):
         """Return (session, None) for an open payment session, else (None, the error page).
@@ -214,7 +235,7 @@ class Checkout:
         except Reject as reject:
             error = f"{reject.status} {reject.name}: {reject.message}"
             return _page(
-                pages.payment_page(session, self.store, error),
+                pages.payment_page(session, self.store, error, methods.CARD),
                 'invalid_card',
                 reject.status,
                 reject.message,
@@ -235,6 +256,29 @@ class Checkout:
             else:
                 notify, ok_message = self._approve(session, order, number, exp_date)
             faults = self.state.faults.take_payment()
+        return self._deliver(session, notify, ok_message, faults)
+
+    def _pay_method(self, session, method):
+        """The shopper approved a payment by a method other than card (it never declines)."""
+        with self.state.lock:
+            order = self.state.orders[session['order_id']]
+            if session['status'] != 'open' or order['status'] in TAKEN:
+                return _already_paid(order)
+            order['attempts'].append(
+                {
+                    'at': iso(),
+                    'payment_method': method,
+                    'session': session['token'],
+                    'outcome': 'approved',
+                }
+            )
+            notify, ok_message = self._approve(session, order, None, None, method)
+            faults = self.state.faults.take_payment()
+        return self._deliver(session, notify, ok_message, faults)
+
+    def _deliver(self, session, notify, ok_message, faults):
+        """Send the notify; the browser goes to URL_OK when acknowledged, else to URL_Cancel."""
+        purchase = session['purchase']
         names = _MESSAGES[_kind(purchase)]
         rollback = self._sign(names['rollback'], purchase) if names['rollback'] else None
         outcome = self.notifier.run(session, notify, rollback, faults)
@@ -264,31 +308,37 @@ class Checkout:
             reason,
         )
 
-    def _approve(self, session, order, number, exp_date):
-        """Book the approved card on the order; return the signed (notify, IPCPurchaseOK).
+    def _approve(self, session, order, number, exp_date, method=methods.CARD):
+        """Book the approved payment on the order; return the signed (notify, IPCPurchaseOK).
 
+        `PaymentMethod` echoes the method used (the notify_payment_method fault: its value);
+        a method other than card has no PAN, CardToken, ExpDate, CardType (the emulator's
+        reading of https://developers.mypos.com/apis/checkout-api/purchase-notify).
         Call with the lock held.
         """
         purchase = session['purchase']
         trnref = self.state.next_trnref()
         stan = self.state.next_stan()
         request_datetime = now().strftime('%Y-%m-%d %H:%M:%S')
-        card_type = messages.card_type(number)
+        is_card = method == methods.CARD
+        card_type = messages.card_type(number) if is_card else None
+        echoed = getattr(self.state.faults, 'notify_payment_method', None)
         extra = [
             ('IPC_Trnref', trnref),
             ('RequestSTAN', stan),
             ('RequestDateTime', request_datetime),
-            ('PaymentMethod', '1'),
+            ('PaymentMethod', method if echoed is None else echoed),
             ('BillingDescriptor', self.store.billing_descriptor),
-            ('PAN', number[-4:]),
         ]
         card = None
-        if purchase['card_token_request'] in ('1', '2'):
-            # Saved only once the notify is acknowledged (see Notifier._finish).
-            card = self._card(self.store.sid, number, exp_date)
-            extra += [('CardToken', card['token']), ('ExpDate', exp_date)]
-        if not self.state.faults.notify_omit_card_type:
-            extra.append(('CardType', card_type))
+        if is_card:
+            extra.append(('PAN', number[-4:]))
+            if purchase['card_token_request'] in ('1', '2'):
+                # Saved only once the notify is acknowledged (see Notifier._finish).
+                card = self._card(self.store.sid, number, exp_date)
+                extra += [('CardToken', card['token']), ('ExpDate', exp_date)]
+            if not self.state.faults.notify_omit_card_type:
+                extra.append(('CardType', card_type))
         if purchase['payment_parameters_required'] in ('1', '2'):
             extra += [
                 (name, purchase['customer'][name])
@@ -303,7 +353,8 @@ class Checkout:
                 'ipc_trnref': trnref,
                 'request_stan': stan,
                 'request_datetime': request_datetime,
-                'pan': number[-4:],
+                'payment_method': method,
+                'pan': number[-4:] if is_card else None,
                 'card_type': card_type,
                 'amount': purchase['amount_text'],
                 'currency': purchase['currency'],

@@ -63,8 +63,23 @@ def _status_text(value):
     return value
 
 
+def _echoed_text(value):
+    """The PaymentMethod the notify_payment_method fault echoes: None (off) or a text."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise ValueError(value)
+    return value
+
+
 # The switches whose values are checked by a function of their own.
-_COERCE = {'token_decline': _error_status, 'api_status_text': _status_text}
+_COERCE = {
+    'token_decline': _error_status,
+    'api_status_text': _status_text,
+    'notify_payment_method': _echoed_text,
+}
 
 
 @dataclass
@@ -81,6 +96,7 @@ class Faults:
     notify_reorder: bool = False  # Rollback first, then a stale notify; payment ends reversed.
     notify_fail_once: bool = False  # One-shot: notify not delivered, treated as failed: rollback.
     notify_omit_card_type: bool = False  # Leave CardType out of the notify (as the real sandbox).
+    notify_payment_method: str | None = None  # The notify (and OK) echo this PaymentMethod.
     # Server-to-server calls (IPCRefund, IPCGetTxnStatus, IPCGetPaymentStatus, IPCIAPurchase):
     api_http_status: int | None = None  # Answer this HTTP status (e.g. 503); call not processed.
     api_redirect: int | None = None  # Redirect (e.g. 307) to this very endpoint; not processed.

@@ -177,7 +177,11 @@ class Router:
                 if name == 'pay':
                     result = emulator.pay(
                         fields,
-                        **{k: data[k] for k in ('card', 'expiry', 'cvc', 'follow') if k in data},
+                        **{
+                            k: data[k]
+                            for k in ('card', 'expiry', 'cvc', 'follow', 'method')
+                            if k in data
+                        },
                     )
                 else:
                     result = emulator.cancel(fields, follow=bool(data.get('follow')))

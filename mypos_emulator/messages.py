@@ -236,6 +236,7 @@ def check_purchase(fields, store):
 
     With `CardTokenRequest=1` (store the card, no payment) there is no `Amount` and no cart, as
     myPOS's PHP SDK posts it; posting either anyway is refused with 5 (emulator's choice).
+    `PaymentMethod` is checked after these by :func:`.methods.offered`.
 
     :param Fields fields: The posted form.
     :param Store store: The store.
@@ -286,17 +287,6 @@ def check_purchase(fields, store):
         raise Reject(
             ipc.Status.E_INVALID_PARAMS, f"CustomerEmail {email!r} is not an e-mail address"
         )
-    payment_method = fields.get('PaymentMethod')
-    if payment_method:
-        if not re.fullmatch(r'[1-6](,[1-6])*', payment_method):
-            raise Reject(
-                ipc.Status.E_INVALID_PARAMS, f"PaymentMethod {payment_method!r} is not valid"
-            )
-        if not {'1', '3'} & set(payment_method.split(',')):
-            raise Reject(
-                ipc.Status.E_UNSUPPORTED_CALL,
-                f"PaymentMethod {payment_method!r} excludes cards; only card payments are emulated",
-            )
     rows = [] if store_only else check_cart(fields, amount, currency)
     return {
         'order_id': order_id,

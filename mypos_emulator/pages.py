@@ -2,13 +2,18 @@
 
 Element ids are stable, for browser tests: ``#card_number``, ``#card_expiry``, ``#card_cvc``,
 ``#pay``, ``#cancel`` (payment page; ``#store_card`` instead of ``#amount`` when it only stores a
-card; ``#preauth`` and ``#item_name`` on a pre-authorisation); ``#retry``, ``#cancel`` (decline
-page); ``#error_code``, ``#error_name``, ``#error_message`` (error pages); ``#return_form`` and
-``#continue`` (the form that takes the browser back to the shop).
+card; ``#preauth`` and ``#item_name`` on a pre-authorisation; with more than one method the radio
+inputs ``input[name="payment_method"]``, ids ``#payment_method_<value>``); ``#method_step``
+(``data-method``), ``#method_name``, ``#pay``, ``#cancel``, ``#change_method`` (the step of a
+method other than card); ``#retry``, ``#cancel`` (decline page); ``#error_code``,
+``#error_name``, ``#error_message`` (error pages); ``#return_form`` and ``#continue`` (the form
+that takes the browser back to the shop).
 """
 
 from html import escape
 from html.parser import HTMLParser
+
+from . import methods
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;background:#f2f4f7;margin:0;color:#1d2939}
@@ -49,19 +54,60 @@ def error_page(store_name, status, name, message):
     )
 
 
-def payment_page(session, store, error=None):
-    """The hosted card page of a purchase session; with CardTokenRequest=1 it stores the card
-    without paying, so it shows no amount and no cart; a pre-authorisation shows its amount and
-    item and says the amount is only held."""
-    purchase = session['purchase']
-    store_only = purchase['card_token_request'] == '1'
-    preauth = purchase.get('kind') == 'preauth'
+def _summary(purchase):
+    """The amount and cart of a purchase page."""
     rows = ''.join(
         f'<tr class="cart_row"><td>{escape(row["article"])}</td>'
         f'<td class="n">{escape(row["quantity"])}</td><td class="n">{escape(row["price"])}</td>'
         f'<td class="n">{escape(row["amount"])} {escape(row["currency"])}</td></tr>'
         for row in purchase['cart']
     )
+    return (
+        f'<p class="total"><span id="amount">{escape(purchase["amount_text"])}</span> '
+        f'<span id="currency">{escape(purchase["currency"])}</span></p>'
+        '<table id="cart"><tr><th>Article</th><th class="n">Qty</th><th class="n">Price</th>'
+        f'<th class="n">Amount</th></tr>{rows}</table>'
+    )
+
+
+def _head(store, purchase, heading):
+    return (
+        f'<h1>{heading} <span id="store_name">{escape(store.name)}</span></h1>'
+        f'<p><small>Store ID <span id="sid">{escape(store.sid)}</span> &middot; '
+        f'order <span id="order_id">{escape(purchase["order_id"])}</span></small></p>'
+    )
+
+
+def _method_choice(offered, chosen):
+    """Radio inputs `payment_method` (one per offered method) and the script that shows the card
+    fields only while the card is chosen (a browser without scripts shows them always)."""
+    radios = ''.join(
+        f'<label class="method"><input type="radio" id="payment_method_{m}" name="payment_method"'
+        f' value="{m}"{" checked" if m == chosen else ""} style="width:auto"> '
+        f'{escape(methods.LABELS[m])}</label>'
+        for m in offered
+    )
+    return (
+        f'<fieldset id="payment_methods"><legend>Pay with</legend>{radios}</fieldset>',
+        '<script>(function(){var f=document.getElementById("card_fields");'
+        'function s(){var c=document.querySelector(\'input[name="payment_method"]:checked\');'
+        'f.style.display=(c&&c.value==="1")?"":"none";}'
+        'document.querySelectorAll(\'input[name="payment_method"]\').forEach(function(r){'
+        'r.addEventListener("change",s);});s();})();</script>',
+    )
+
+
+def payment_page(session, store, error=None, chosen=None):
+    """The hosted page of a purchase session: the methods offered (radio inputs when more than
+    one), the card form; with CardTokenRequest=1 it stores the card without paying, so it shows
+    no amount and no cart; a pre-authorisation shows its amount and item and says the amount is
+    only held. A purchase offering one method other than card goes straight to its step."""
+    purchase = session['purchase']
+    offered = purchase.get('payment_methods') or (methods.CARD,)
+    if len(offered) == 1 and offered[0] != methods.CARD:
+        return method_page(session, store, offered[0], error)
+    store_only = purchase['card_token_request'] == '1'
+    preauth = purchase.get('kind') == 'preauth'
     error_html = f'<p id="card_error" class="error">{escape(error)}</p>' if error else ''
     note = f'<p id="note">{escape(purchase["note"])}</p>' if purchase['note'] else ''
     if preauth:
@@ -83,39 +129,66 @@ def payment_page(session, store, error=None):
     else:
         title = f"Pay {purchase['amount_text']} {purchase['currency']}"
         heading, button = "Payment to", "Pay"
-        summary = (
-            f'<p class="total"><span id="amount">{escape(purchase["amount_text"])}</span> '
-            f'<span id="currency">{escape(purchase["currency"])}</span></p>'
-            '<table id="cart"><tr><th>Article</th><th class="n">Qty</th><th class="n">Price</th>'
-            f'<th class="n">Amount</th></tr>{rows}</table>'
-        )
+        summary = _summary(purchase)
         if purchase['card_token_request'] == '2':
             summary += (
                 '<p id="save_card"><small>The card is also stored for later payments.</small></p>'
             )
+    choice, script = '', ''
+    if len(offered) > 1:
+        default = methods.CARD if methods.CARD in offered else offered[0]
+        choice, script = _method_choice(offered, chosen if chosen in offered else default)
+    required = '' if choice else ' required'
     return _page(
         title,
         (
-            f'<h1>{heading} <span id="store_name">{escape(store.name)}</span></h1>'
-            f'<p><small>Store ID <span id="sid">{escape(store.sid)}</span> &middot; '
-            f'order <span id="order_id">{escape(purchase["order_id"])}</span></small></p>'
-            f'{summary}{note}{error_html}'
+            f'{_head(store, purchase, heading)}{summary}{note}{error_html}'
             f'<form id="card_form" method="post" action="/vmp/session/{escape(session["token"])}">'
+            f'{choice}<div id="card_fields">'
             '<label for="card_number">Card number</label>'
             '<input id="card_number" name="card_number" inputmode="numeric"'
             ' autocomplete="cc-number"'
-            ' placeholder="4006 0900 0000 0007" required>'
+            f' placeholder="4006 0900 0000 0007"{required}>'
             '<label for="card_expiry">Expiry (MM/YY)</label>'
             '<input id="card_expiry" name="card_expiry" autocomplete="cc-exp" placeholder="12/30"'
-            ' required>'
+            f'{required}>'
             '<label for="card_cvc">CVC</label>'
             '<input id="card_cvc" name="card_cvc" inputmode="numeric" autocomplete="cc-csc"'
-            ' placeholder="123" required>'
+            f' placeholder="123"{required}></div>'
             f'<button id="pay" type="submit" name="action" value="pay">{button}</button>'
             '<button id="cancel" type="submit" name="action" value="cancel" formnovalidate>'
-            'Cancel</button></form>'
+            f'Cancel</button></form>{script}'
             '<p><small>Test cards: 4006 0900 0000 0007 approves (as does any other number), '
             '4877 0000 0000 0002 is declined. Any future expiry, any CVC.</small></p>'
+        ),
+    )
+
+
+def method_page(session, store, method, error=None):
+    """The step of a method other than card: one "Pay with <method>" button (the emulator's
+    stand-in for the bank's or wallet's own approval) and Cancel."""
+    purchase = session['purchase']
+    label = escape(methods.LABELS[method])
+    token = escape(session['token'])
+    offered = purchase.get('payment_methods') or ()
+    back = (
+        f'<p><a id="change_method" href="/vmp/session/{token}">Choose another method</a></p>'
+        if len(offered) > 1
+        else ''
+    )
+    error_html = f'<p id="method_error" class="error">{escape(error)}</p>' if error else ''
+    return _page(
+        f"Pay with {methods.LABELS[method]}",
+        (
+            f'{_head(store, purchase, "Payment to")}{_summary(purchase)}{error_html}'
+            f'<p id="method_step" data-method="{method}">Pay with '
+            f'<b id="method_name">{label}</b>: approve the payment in your '
+            f'{label} app or bank (emulated: one button).</p>'
+            f'<form id="method_form" method="post" action="/vmp/session/{token}">'
+            f'<input type="hidden" name="payment_method" value="{method}">'
+            f'<button id="pay" type="submit" name="action" value="confirm">Pay with {label}'
+            '</button><button id="cancel" type="submit" name="action" value="cancel">Cancel'
+            f'</button></form>{back}'
         ),
     )
 

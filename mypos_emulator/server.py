@@ -286,8 +286,14 @@ class Emulator:
         """
         return self._shopper.submit(fields)
 
-    def pay(self, fields, card='4006090000000007', expiry='12/30', cvc='123', follow=False):
+    def pay(
+        self, fields, card='4006090000000007', expiry='12/30', cvc='123', follow=False, method=None
+    ):
         """Do what a customer does: post the purchase form, then pay on the card page.
+
+        `method` ('1' card, '2' iDEAL, '4' Satispay, '5' TWINT, '6' IRIS) is chosen on the page;
+        for a method other than card its "Pay with ..." step is then pressed. None: the page's
+        card form as posted without a choice.
 
         The notification goes to URL_Notify over real HTTP exactly as with a browser. Nothing is
         posted to URL_OK / URL_Cancel unless `follow` is true: then the return form is posted
@@ -296,7 +302,7 @@ class Emulator:
         :param fields: See :meth:`submit`.
         :rtype: PaymentResult
         """
-        return self._shopper.pay(fields, card, expiry, cvc, follow)
+        return self._shopper.pay(fields, card, expiry, cvc, follow, method)
 
     def cancel(self, fields, follow=False):
         """Post the purchase form, then press Cancel on the card page. :rtype: PaymentResult"""

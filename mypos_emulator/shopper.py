@@ -23,7 +23,8 @@ class PaymentResult:
     pre-authorisation), 'reversed' (notify not acknowledged, rollback sent (none for a
     pre-authorisation: the hold is released), browser to URL_Cancel), 'pending' (notify_delay:
     browser to URL_OK, notify later), 'declined' (declined card; no message), 'invalid_card'
-    (card form refused),
+    (card form refused), 'method_step' (a method other than card was chosen; its step is shown),
+    'invalid_method' (a method the purchase does not offer),
     'cancelled' (Cancel button, browser to URL_Cancel), 'rejected' (the purchase form was refused:
     error page with `status`), 'closed' (the session or order could not be paid any more).
     """
@@ -81,11 +82,25 @@ class Shopper:
         status, session_url, html, _message = self._submit(fields)
         return status, session_url, html
 
-    def pay(self, fields, card, expiry, cvc, follow):
+    def pay(self, fields, card, expiry, cvc, follow, method=None):
         """See :meth:`Emulator.pay`."""
+        if method and method != '1':  # Choose the method, then its "Pay with ..." step.
+            return self._drive(
+                fields,
+                [('payment_method', method), ('action', 'pay')],
+                follow,
+                then=[('payment_method', method), ('action', 'confirm')],
+            )
+        chosen = [('payment_method', method)] if method else []
         return self._drive(
             fields,
-            [('card_number', card), ('card_expiry', expiry), ('card_cvc', cvc), ('action', 'pay')],
+            [
+                *chosen,
+                ('card_number', card),
+                ('card_expiry', expiry),
+                ('card_cvc', cvc),
+                ('action', 'pay'),
+            ],
             follow,
         )
 
@@ -114,7 +129,7 @@ class Shopper:
             return 0, urljoin(self.front.base_url, headers['location']), html, message
         return int(headers.get('x-emulator-status', ipc.Status.E_IPC_ERROR)), None, html, message
 
-    def _drive(self, fields, page_pairs, follow):
+    def _drive(self, fields, page_pairs, follow, then=None):
         status, session_url, html, message = self._submit(fields)
         if not session_url:
             return PaymentResult(
@@ -125,6 +140,8 @@ class Shopper:
                 html=html,
             )
         _status, headers, body = self._post(session_url, page_pairs)
+        if then and headers.get('x-emulator-outcome') == 'method_step':
+            _status, headers, body = self._post(session_url, then)
         html = _text(body)
         token = session_url.rsplit('/', 1)[-1]
         with self.state.lock:

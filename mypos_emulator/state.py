@@ -75,6 +75,7 @@ def new_order(order_id, method='IPCPurchase'):
         'ipc_trnref': None,
         'request_stan': None,
         'request_datetime': None,
+        'payment_method': None,  # The PaymentMethod used ('1' card, '2' iDEAL, ...).
         'pan': None,
         'card_type': None,
         'card_token': None,

@@ -101,7 +101,7 @@ BAD_PURCHASES = [
     ('notify URL not absolute', dict(notify_url='/payment/mypos/webhook'), 5),
     ('OrderID too long', dict(order_id='X' * 81), 5),
     ('full customer data required', dict(overrides={'PaymentParametersRequired': '1'}), 1),
-    ('iDEAL only', dict(extra=[('PaymentMethod', '2')]), 10),
+    ('TWINT only in EUR', dict(extra=[('PaymentMethod', '5')]), 5),
 ]
 
 
