@@ -108,6 +108,8 @@ class MyPOSController(http.Controller):
                 self._mypos_log_received(
                     tx_sudo, message, _("Refused (myPOS was not answered OK): %s", explained)
                 )
+                if message.method == ipc.const.PREAUTH_NOTIFY_METHOD:  # A hold may remain.
+                    tx_sudo._mypos_preauth_notify_refused(explained)
             return self._mypos_refusal(reason)
         return request.make_response('OK', headers=[('Content-Type', 'text/plain; charset=utf-8')])
 

@@ -7,6 +7,7 @@ from werkzeug import urls
 
 from odoo import _, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools.misc import format_amount, format_date
 
 from odoo.addons.payment import utils as payment_utils
 
@@ -156,7 +157,38 @@ class PaymentTransaction(models.Model):
         )
         self._set_authorized()
 
+    def _mypos_preauth_notify_refused(self, reason):
+        """Tell a person that myPOS authorised the card and Odoo refused it: what myPOS then does
+        with the hold is undocumented (docs/mypos-protocol.md §4.12 (h)); once per transaction."""
+        message = _(
+            "myPOS: myPOS authorised %(reference)s on the customer's card, but Odoo refused the "
+            "authorisation (%(reason)s). Check in myPOS's dashboard that the hold was released.",
+            reference=self.reference,
+            reason=reason,
+        )
+        if self.state_message != message:
+            self._mypos_tell_person(message)
+
     # === BUSINESS METHODS - CAPTURE AND RELEASE ===#
+
+    def action_capture(self):
+        """Override of `payment` to refuse, before anything is sent, capturing several
+        authorisations (a sales order's, an invoice's Capture) when one of them cannot be: a
+        refusal after another's completion was sent would roll its booking back."""
+        self._mypos_check_all_sendable(ipc.const.PREAUTH_COMPLETION_METHOD)
+        return super().action_capture()
+
+    def action_void(self):
+        """Override of `payment` to refuse, before anything is sent, releasing several
+        authorisations when one of them cannot be (see `action_capture`)."""
+        self._mypos_check_all_sendable(ipc.const.PREAUTH_CANCELLATION_METHOD)
+        return super().action_void()
+
+    def _mypos_check_all_sendable(self, method):
+        for tx in self.sudo().filtered(
+            lambda t: t.provider_code == 'mypos' and t.state == 'authorized'
+        ):
+            tx._mypos_check_preauth_sendable(method)
 
     def _capture(self, amount_to_capture=None):
         """Override of `payment` (19.0) to refuse before the capture transaction is created."""
@@ -192,6 +224,7 @@ class PaymentTransaction(models.Model):
                 ipc.const.PREAUTH_COMPLETION_METHOD, self
             )
             return None
+        self._ensure_provider_is_not_disabled()
         self._mypos_check_full_amount(amount_to_capture)
         self._mypos_check_preauth_sendable(ipc.const.PREAUTH_COMPLETION_METHOD)
         capture_tx = self._create_child_transaction(self.amount)
@@ -215,6 +248,7 @@ class PaymentTransaction(models.Model):
                 ipc.const.PREAUTH_CANCELLATION_METHOD, self
             )
             return None
+        self._ensure_provider_is_not_disabled()
         self._mypos_check_full_amount(amount_to_void)
         self._mypos_check_preauth_sendable(ipc.const.PREAUTH_CANCELLATION_METHOD)
         void_tx = self._create_child_transaction(self.amount)
@@ -227,10 +261,9 @@ class PaymentTransaction(models.Model):
         if amount and self.currency_id.compare_amounts(amount, self.amount) != 0:
             raise UserError(
                 _(
-                    "myPOS: Only the full authorised amount (%(amount)s %(currency)s) of "
-                    "%(reference)s can be captured or released.",
-                    amount=self.amount,
-                    currency=self.currency_id.name,
+                    "myPOS: Only the full authorised amount (%(amount)s) of %(reference)s can "
+                    "be captured or released.",
+                    amount=format_amount(self.env, self.amount, self.currency_id),
                     reference=self.reference,
                 )
             )
@@ -257,20 +290,29 @@ class PaymentTransaction(models.Model):
         self.ensure_one()
         kind = 'capture' if method == ipc.const.PREAUTH_COMPLETION_METHOD else 'void'
         self._mypos_check_preauth_sendable(method)
-        Outbox = self.env['payment.mypos.outbox']
-        row_id = Outbox._mypos_reserve_preauth(self, method, target)
-        if not row_id:
-            self._mypos_wait_for_preauth_call(
-                kind, target, self._mypos_call_message(method, 'held', order_id=self.mypos_order_id)
-            )
-            self._mypos_check_status()
-            return
+        self._mypos_check_full_amount(target.amount)
         amount_minor = payment_utils.to_minor_currency_units(target.amount, self.currency_id)
         params = [
             ('OrderID', self.mypos_order_id),
             ('Amount', ipc.format_amount(amount_minor, self._mypos_decimals())),
             ('Currency', self.currency_id.name),
         ]
+        # Built and signed once before it is recorded: a broken key fails here, not as a call
+        # recorded but never sent, which would hold the authorisation.
+        credentials = self.provider_id._mypos_get_credentials()
+        ipc.build_request(credentials, method, params, source=const.SOURCE)
+        Outbox = self.env['payment.mypos.outbox']
+        row_id = Outbox._mypos_reserve_preauth(self, method, target)
+        if not row_id:
+            earlier = Outbox._mypos_preauth_row(self)
+            earlier_method = earlier['method'] if earlier else method
+            self._mypos_wait_for_preauth_call(
+                self._mypos_call_kind(earlier_method),
+                target,
+                self._mypos_call_message(method, 'held', order_id=self.mypos_order_id),
+            )
+            self._mypos_check_status()
+            return
         try:
             answer = self.provider_id._mypos_make_request(method, params, tx=self)
         except ipc.RemoteError as error:
@@ -292,18 +334,28 @@ class PaymentTransaction(models.Model):
             with self.env.cr.savepoint():
                 compat.process_message(target, answer)
         except ValidationError as error:
+            # A signed success that does not match the call: money may have moved, but not as
+            # asked. The status check settles it; a person compares with myPOS's dashboard.
             _logger.warning(
                 "Unexpected myPOS answer to %s of %s: %s", method, self.reference, error
             )
-            self._mypos_wait_for_preauth_call(
-                kind, target, self._mypos_call_message(method, 'mismatch', error=error.args[0])
-            )
+            Outbox._mypos_update(row_id, state='flagged')
+            message = self._mypos_call_message(method, 'mismatch', error=error.args[0])
+            self._mypos_wait_for_preauth_call(kind, target, message)
+            self._mypos_tell_person(message)
+
+    @staticmethod
+    def _mypos_call_kind(method):
+        """The `mypos_preauth_call` of a call: 'capture' or 'void'."""
+        return 'capture' if method == ipc.const.PREAUTH_COMPLETION_METHOD else 'void'
 
     def _mypos_check_preauth_sendable(self, method):
         """Refuse a capture or release of what is no authorisation, or of one whose earlier
         capture or release waits for myPOS."""
         if not self.mypos_preauth or self.state != 'authorized' or not self.mypos_order_id:
-            raise UserError(_("myPOS: %s is not an authorisation to capture or release.", self))
+            raise UserError(
+                _("myPOS: %s is not an authorisation to capture or release.", self.reference)
+            )
         if self.mypos_preauth_call:
             raise UserError(
                 self._mypos_call_message(method, 'held', order_id=self.mypos_order_id)
@@ -385,9 +437,9 @@ class PaymentTransaction(models.Model):
         """
         status = answer.preauth_status
         if answer.order_id != self.mypos_order_id or status is None:
-            return CheckOutcome.UNKNOWN
-        if answer.expiry:
-            self.mypos_preauth_expiry = answer.expiry
+            return CheckOutcome.INVALID  # Signed, but not an answer about this authorisation.
+        if answer.expiry and answer.expiry != self.mypos_preauth_expiry:
+            self.write({'mypos_preauth_expiry': answer.expiry, 'mypos_preauth_warned': False})
         waiting = self.child_transaction_ids.filtered(
             lambda tx: tx.operation == self.operation and tx.state in ('draft', 'pending')
         )
@@ -404,7 +456,7 @@ class PaymentTransaction(models.Model):
             _(
                 "IPCPreAuthStatus %(status)s: the transaction is now %(state)s.",
                 status=int(status),
-                state=self.state,
+                state=dict(self._fields['state']._description_selection(self.env))[self.state],
             ),
             method=ipc.const.PREAUTH_STATUS_METHOD,
         )
@@ -423,15 +475,20 @@ class PaymentTransaction(models.Model):
             )
             self.mypos_next_check = fields.Datetime.now() + const.PREAUTH_CHECK_INTERVAL
             return
+        Outbox = self.env['payment.mypos.outbox']
         before = fields.Datetime.now() - const.FIRST_CHECK_DELAY
-        if not self.env['payment.mypos.outbox']._mypos_void_preauth(self, before):
+        voided = Outbox._mypos_void_preauth(self, before)
+        # Also when its record was forgotten already (a check that rolled back after it).
+        forgotten = self.mypos_preauth_call and not Outbox._mypos_preauth_row(self)
+        if not voided and not forgotten:
             return  # Nothing sent, or sent too recently to tell.
         message = _(
             "myPOS: myPOS did not make the capture or release sent earlier: the amount is still "
             "authorised. Capture or release it again."
         )
-        self.write({'mypos_preauth_call': False, 'state_message': message})
+        self.mypos_preauth_call = False
         waiting._set_error(message)
+        self._mypos_tell_person(message)
 
     def _mypos_preauth_captured(self, waiting):
         """myPOS captured the authorisation: book the capture Odoo recorded before sending it
@@ -439,32 +496,65 @@ class PaymentTransaction(models.Model):
         if self.state == 'done':
             return
         row = self.env['payment.mypos.outbox']._mypos_preauth_row(self)
-        if (
-            self.state == 'authorized'
-            and row
-            and row['method'] == (ipc.const.PREAUTH_COMPLETION_METHOD)
-        ):
+        sent = row and row['method']
+        if self.state == 'authorized' and sent == ipc.const.PREAUTH_COMPLETION_METHOD:
             capture = waiting[:1] or self._create_child_transaction(row['amount'])
             capture._mypos_apply_capture(
                 self, state_message=_("myPOS confirmed the capture (IPCPreAuthStatus).")
             )
+            if row['state'] == 'flagged':  # Its answer did not match: booked as sent, checked.
+                self._mypos_tell_person(
+                    _(
+                        "myPOS: myPOS confirmed the capture of %(reference)s, whose answer did "
+                        "not match what Odoo sent; it was booked at %(amount)s, the amount sent. "
+                        "Compare with myPOS's dashboard.",
+                        reference=self.reference,
+                        amount=format_amount(self.env, row['amount'], self.currency_id),
+                    )
+                )
             return
-        message = _(
-            "myPOS: myPOS reports this authorisation as captured, but Odoo sent no capture of "
-            "it: the amount captured is not known. Check it in myPOS's dashboard and record the "
-            "payment in Odoo."
-        )
+        if sent == ipc.const.PREAUTH_CANCELLATION_METHOD:
+            message = _(
+                "myPOS: myPOS reports this authorisation as captured although Odoo asked to "
+                "release it: the amount captured is not known. Check it in myPOS's dashboard "
+                "and record the payment in Odoo."
+            )
+        else:
+            message = _(
+                "myPOS: myPOS reports this authorisation as captured, but Odoo sent no capture of "
+                "it: the amount captured is not known. Check it in myPOS's dashboard and record "
+                "the payment in Odoo."
+            )
         if self.state_message != message:
             self._mypos_tell_person(message)
         self.mypos_next_check = False
 
-    def _mypos_after_preauth_check(self):
+    def _mypos_after_preauth_check(self, outcome, max_checks):
         """Schedule the next check of an authorisation still held, and remind the salesperson a
-        day before it expires."""
+        day before it expires; stop, telling a person, when myPOS gives no usable status for
+        `max_checks` checks in a row or a day after the expiry."""
         now = fields.Datetime.now()
         self.mypos_last_check = now
         if not self.mypos_next_check:  # Stopped: a person was told (captured outside Odoo).
             return
+        if outcome is CheckOutcome.APPLIED:
+            self.mypos_check_count = 0
+        else:
+            self.mypos_check_count += 1
+            expiry = self.mypos_preauth_expiry
+            past_expiry = expiry and now.date() > expiry + timedelta(days=1)
+            if self.mypos_check_count >= max_checks or past_expiry:
+                self._mypos_give_up(
+                    max_checks,
+                    _(
+                        "myPOS: myPOS gave no usable status of the authorisation %(reference)s "
+                        "after %(count)s checks; automatic checks stopped. Look it up in myPOS's "
+                        "dashboard before capturing or releasing it.",
+                        reference=self.reference,
+                        count=self.mypos_check_count,
+                    ),
+                )
+                return
         if self.mypos_preauth_call:
             self._mypos_schedule_check()
             return
@@ -482,12 +572,11 @@ class PaymentTransaction(models.Model):
         """Remind the salesperson (else the administrator) that the authorisation expires."""
         self.mypos_preauth_warned = True
         message = _(
-            "myPOS: The authorisation %(reference)s of %(amount)s %(currency)s expires on "
-            "%(date)s: capture it before, or myPOS releases the hold on the customer's card.",
+            "myPOS: The authorisation %(reference)s of %(amount)s expires on %(date)s: capture it "
+            "before, or myPOS releases the hold on the customer's card.",
             reference=self.reference,
-            amount=self.amount,
-            currency=self.currency_id.name,
-            date=self.mypos_preauth_expiry,
+            amount=format_amount(self.env, self.amount, self.currency_id),
+            date=format_date(self.env, self.mypos_preauth_expiry),
         )
         self.env['payment.transaction']._mypos_schedule_todo(
             self._mypos_documents() or self.partner_id,

@@ -124,10 +124,12 @@ class PaymentTransaction(models.Model):
             answer = self.provider_id._mypos_finish_call(call, answer, error, tx=self)
         except ipc.RemoteError as failure:
             _logger.info("Status check of %s: no usable answer (%s)", self.reference, failure)
-            if call.method == ipc.const.PREAUTH_STATUS_METHOD and (
-                failure.kind is ipc.Failure.STATUS
+            if (
+                call.method == ipc.const.PREAUTH_STATUS_METHOD
+                and failure.kind is ipc.Failure.STATUS
+                and failure.status_code is ipc.Status.E_INVALID_PARAMS
             ):
-                return CheckOutcome.UNKNOWN  # A signed refusal: myPOS knows no such order.
+                return CheckOutcome.UNKNOWN  # How myPOS refuses an OrderID it does not know.
             return CheckOutcome.NO_ANSWER
         if call.method == ipc.const.PREAUTH_STATUS_METHOD:
             return self._mypos_apply_preauth_status(answer)
@@ -198,7 +200,7 @@ class PaymentTransaction(models.Model):
         :rtype: bool
         """
         if self.mypos_preauth and self.state == 'authorized':  # Held until captured or released.
-            self._mypos_after_preauth_check()
+            self._mypos_after_preauth_check(outcome, max_checks)
             return False
         self.mypos_check_count += 1
         self.mypos_last_check = fields.Datetime.now()

@@ -10,7 +10,7 @@ from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from odoo.addons.payment_mypos import ipc
+from odoo.addons.payment_mypos import compat, const, ipc
 from odoo.addons.payment_mypos.tests.common import (
     CALLS_LOGGER,
     PEOPLE_LOGGER,
@@ -19,6 +19,7 @@ from odoo.addons.payment_mypos.tests.common import (
     refund,
 )
 from odoo.addons.payment_mypos.tests.common_fake import MyPOSFakeCommon
+from odoo.addons.payment_mypos.tests.common_reliability import CONTROLLER_LOGGER
 
 COMPLETION, CANCELLATION, STATUS = (
     'IPCPreAuthCompletion',
@@ -95,6 +96,15 @@ class TestManualCapture(MyPOSFakeCommon):
                 "UPDATE payment_mypos_outbox SET create_date = create_date - %s WHERE id > %s",
                 [timedelta(minutes=minutes), self._outbox_before],
             )
+
+    def _age(self, tx, delta):
+        """Make `tx` look created `delta` ago (the ORM does not write `create_date`)."""
+        self.env.flush_all()
+        self.env.cr.execute(
+            'UPDATE payment_transaction SET create_date = create_date - %s WHERE id = %s',
+            [delta, tx.id],
+        )
+        self.env.invalidate_all()
 
     def _run_status_cron(self, tx):
         """The scheduled status check, with `tx` due."""
@@ -230,7 +240,13 @@ class TestManualCapture(MyPOSFakeCommon):
         self.assertEqual(invoice.payment_state, 'not_paid', "authorised is not paid")
         capture = self._capture(tx)
         capture._post_process()
+        tx._post_process()
         self.assertEqual(capture.payment_id.amount, 100.0)
+        self.assertFalse(tx.payment_id, "one payment: the capture's, not the authorisation's")
+        payments = self.env['account.payment'].search(
+            [('payment_transaction_id', 'in', (tx | capture).ids)]
+        )
+        self.assertEqual(payments, capture.payment_id)
         self.assertIn(invoice.payment_state, ('paid', 'in_payment'))
 
     def test_refund_after_capture(self):
@@ -386,7 +402,7 @@ class TestManualCapture(MyPOSFakeCommon):
         tx = self._create_mypos_transaction()
         self._pay(tx, notify_drop=True)
         self.assertEqual(tx.state, 'draft')
-        tx.create_date = fields.Datetime.now() - timedelta(minutes=11)
+        self._age(tx, timedelta(minutes=11))
         self._run_status_cron(tx)
         self.assertEqual(tx.state, 'authorized')
         self.assertFalse(
@@ -405,3 +421,152 @@ class TestManualCapture(MyPOSFakeCommon):
         self.assertEqual(response.status_code, 400)
         self.assertIn("is a purchase's message", response.text)
         self.assertEqual(tx.state, 'draft')
+
+    # === Guards === #
+
+    def test_partial_capture_refused_before_anything_is_sent(self):
+        tx, _result = self._authorize()
+        with self.assertRaisesRegex(UserError, "Only the full authorised amount"):
+            if compat.ODOO_19:
+                tx._capture(amount_to_capture=60.0)
+            else:
+                tx._send_capture_request(amount_to_capture=60.0)
+        self.assertFalse(self._children(tx))
+        self.assertFalse(self.mypos.api_calls())
+
+    def test_a_paid_purchase_is_no_authorisation_to_capture(self):
+        tx = self._create_mypos_transaction()
+        tx._set_authorized()  # Authorised, but never by a pre-authorisation.
+        with self.assertRaisesRegex(UserError, "is not an authorisation"):
+            tx.action_capture()
+        self.assertFalse(self.mypos.api_calls())
+
+    def test_answer_about_another_order_is_not_a_capture(self):
+        tx, _result = self._authorize()
+        capture = tx._create_child_transaction(tx.amount)
+        answer = ipc.Message(
+            method=COMPLETION, amount='100.00', currency='EUR', order_id='OTHER_1', status='0'
+        )
+        with self.assertRaisesRegex(ValidationError, "is not about"):
+            compat.process_message(capture, answer)
+        self.assertEqual((tx.state, capture.state), ('authorized', 'draft'))
+
+    def test_order_capture_refused_before_sending_when_one_authorisation_waits(self):
+        order, documents = self._order()
+        if not order:
+            self.skipTest("needs sale")  # pragma: no cover - sale is installed by odoo-tests
+        waiting, _result = self._authorize(**documents)
+        other, _result = self._authorize(**documents)  # Odoo's loop takes it first (id desc).
+        self._capture(waiting, api_http_status=502)
+        calls = len(self.mypos.api_calls())
+        with self.assertRaisesRegex(UserError, "never sent twice"):
+            order.payment_action_capture()
+        self.assertEqual(len(self.mypos.api_calls()), calls, "nothing sent for the other")
+        self.assertEqual(other.state, 'authorized')
+
+    def test_capture_from_the_sales_order(self):
+        order, documents = self._order()
+        if not order:
+            self.skipTest("needs sale")  # pragma: no cover - sale is installed by odoo-tests
+        tx, _result = self._authorize(**documents)
+        with mute_logger(CALLS_LOGGER, PREAUTH_LOGGER):
+            order.payment_action_capture()
+        self.env.invalidate_all()
+        self.assertEqual(tx.state, 'done')
+        self.assertEqual(len(self._api_calls(COMPLETION)), 1)
+
+    # === Doubts settled, and people told === #
+
+    def test_capture_check_asks_about_its_authorisation(self):
+        tx, _result = self._authorize()
+        capture = self._capture(tx, api_drop_answer=True)
+        with mute_logger(CALLS_LOGGER, PREAUTH_LOGGER):
+            capture.action_mypos_check_status()
+        self.env.invalidate_all()
+        self.assertEqual((tx.state, capture.state), ('done', 'done'))
+        self.assertEqual([c['order_id'] for c in self._api_calls(STATUS)], [tx.mypos_order_id])
+
+    def test_rolled_back_capture_booked_by_the_scheduled_check(self):
+        tx, _result = self._authorize()
+        self.env.flush_all()
+        with self.assertRaises(RuntimeError):
+            with self.env.cr.savepoint():
+                self._capture(tx)
+                raise RuntimeError("the request rolls back")
+        self.env.invalidate_all()
+        self._run_status_cron(tx)
+        capture = self._children(tx)
+        self.assertEqual((tx.state, capture.state, capture.amount), ('done', 'done', 100.0))
+        self.assertEqual(len(self._api_calls(COMPLETION)), 1)
+
+    def test_waiting_capture_is_never_expired_on_its_own(self):
+        tx, _result = self._authorize()
+        capture = self._capture(tx, api_http_status=502)
+        self._age(capture, timedelta(days=2))
+        tx.mypos_next_check = fields.Datetime.now() + timedelta(hours=1)  # Not due.
+        self.env.flush_all()
+        with mute_logger(CALLS_LOGGER, PEOPLE_LOGGER, PREAUTH_LOGGER):
+            self.env['payment.transaction']._cron_mypos_check_status()
+        self.env.invalidate_all()
+        self.assertEqual(capture.state, 'pending')
+        self.assertFalse(self.mypos.api_calls()[1:], "nothing asked: its authorisation is not due")
+
+    def test_forgotten_call_record_reopens_the_authorisation(self):
+        """A check voided the record of a capture myPOS never made, then rolled back: the next
+        check still closes the capture, so that the authorisation can be captured again."""
+        tx, _result = self._authorize()
+        first = self._capture(tx, api_http_status=502)
+        with self.env['payment.mypos.outbox']._mypos_cursor() as cr:
+            cr.execute(
+                "UPDATE payment_mypos_outbox SET state = 'void' WHERE order_id = %s",
+                [tx.mypos_order_id],
+            )
+        self._run_status_cron(tx)
+        self.assertEqual((first.state, tx.mypos_preauth_call), ('error', False))
+        self.assertRegex(tx.state_message, "did not make the capture")
+        second = self._capture(tx) - first
+        self.assertEqual((tx.state, second.state), ('done', 'done'))
+
+    def test_status_refusal_never_expires_a_held_authorisation(self):
+        """A signed refusal other than "unknown order" says nothing of the hold: an unconfirmed
+        pre-authorisation is not cancelled as unpaid."""
+        tx = self._create_mypos_transaction()
+        self._pay(tx, notify_drop=True)
+        self._age(tx, timedelta(hours=25))
+        self.mypos.set_faults(api_status_text='3')
+        try:
+            self._run_status_cron(tx)
+        finally:
+            self.mypos.reset_faults()
+        self.assertEqual(tx.state, 'draft')
+        self._run_status_cron(tx)
+        self.assertEqual(tx.state, 'authorized')
+
+    def test_checks_stop_and_tell_a_person_without_usable_answers(self):
+        self.env['ir.config_parameter'].sudo().set_param(const.MAX_CHECKS_PARAM, '2')
+        order, documents = self._order()
+        tx, _result = self._authorize(**documents)
+        self._capture(tx, api_drop_answer=True)
+        self.mypos.set_faults(api_http_status=502)
+        try:
+            for _attempt in range(3):
+                if tx.mypos_next_check:
+                    self._run_status_cron(tx)
+        finally:
+            self.mypos.reset_faults()
+        self.assertFalse(tx.mypos_next_check, "checks stopped")
+        self.assertEqual(len(self._api_calls(STATUS)), 2)
+        self.assertRegex(tx.state_message, "no usable status")
+        records = order or tx.partner_id
+        self.assertTrue(records.activity_ids.filtered(lambda a: 'usable status' in str(a.note)))
+
+    def test_refused_authorisation_is_told_to_a_person(self):
+        order, documents = self._order()
+        tx = self._create_mypos_transaction(**documents)
+        tx._set_canceled()
+        with mute_logger(CONTROLLER_LOGGER, PEOPLE_LOGGER):
+            _tx, result = self._pay(tx)
+        self.assertEqual((result.outcome, tx.state), ('reversed', 'cancel'))
+        self.assertRegex(tx.state_message, "Check in myPOS's dashboard that the hold was released")
+        records = order or tx.partner_id
+        self.assertTrue(records.activity_ids)
