@@ -119,7 +119,8 @@ class FakeMyPOS(ServerCalls, PreAuthPage):
         """The order (amounts as myPOS writes them, 'refunded' included), or None. A
         pre-authorisation's `status` is 'authorized', 'captured', 'cancelled', 'reversed' (released
         by myPOS: lapsed, or its notify not acknowledged) or 'declined', with `authorized_amount`,
-        `captured_amount`, `released_amount` and `preauth_expiry` (ISO date)."""
+        `captured_amount`, `released_amount` and `preauth_expiry` (ISO date). `payment_method`
+        is the `PaymentMethod` value of the method paid with ('1' for a card)."""
         with self.lock:
             order = self.orders.get(order_id)
             if order and order['method'] == const.PREAUTH_METHOD:
@@ -167,8 +168,13 @@ class FakeMyPOS(ServerCalls, PreAuthPage):
 
     # --- The hosted page --- #
 
-    def pay(self, fields, card=VISA, expiry='3012', deliver=None):
+    def pay(self, fields, card=VISA, expiry='3012', deliver=None, method=None):
         """Pay the signed IPCPurchase form `fields` on the hosted page with `card`.
+
+        The page offers the form's `PaymentMethod` list, only the methods usable in its currency
+        (:func:`.fake_rules.offered_methods`); the shopper picks `method` ('1' card, '2' iDEAL,
+        ...; the first offered by default), one not offered is refused (5). Only a card is
+        declined, saved or has card details in the notify.
 
         myPOS posts the signed IPCPurchaseNotify to URL_Notify with `deliver(url, pairs)`, which
         returns (HTTP status, body text) or raises OSError; when it is not answered `OK`, myPOS
@@ -181,18 +187,28 @@ class FakeMyPOS(ServerCalls, PreAuthPage):
         """
         fields = Fields(fields)
         if fields.get('IPCmethod') == const.PREAUTH_METHOD:
+            if method not in (None, const.PAYMENT_METHOD_CARD):
+                return PaymentResult(
+                    'rejected',
+                    Status.E_INVALID_PARAMS,
+                    "a pre-authorization is paid by card only",
+                    order_id=fields.get('OrderID'),
+                )
             return self._pay_preauth(fields, card, deliver)
         try:
             purchase = self._check_purchase(fields)
+            method = self._chosen_method(purchase, method)
         except Reject as reject:
             return PaymentResult(
                 'rejected', reject.status, reject.message, order_id=fields.get('OrderID')
             )
-        number = re.sub(r'[\s-]', '', str(card))
+        is_card = method == const.PAYMENT_METHOD_CARD
+        number = re.sub(r'[\s-]', '', str(card)) if is_card else ''
         with self.lock:
             order = self._open_order(purchase)
             if isinstance(order, PaymentResult):
                 return order
+            order['payment_method'] = method
             if number in DECLINED_CARDS:
                 order['status'] = 'declined'
                 return PaymentResult(
@@ -201,11 +217,14 @@ class FakeMyPOS(ServerCalls, PreAuthPage):
                     DECLINED_CARDS[number],
                     order_id=purchase['order_id'],
                 )
-            notify, ok_message, card_record = self._approve(order, purchase, number, expiry)
+            notify, ok_message, card_record = self._approve(order, purchase, number, expiry, method)
             faults = copy.copy(self.faults)
             self.faults.notify_fail_once = False
         result = PaymentResult(
-            'paid', order_id=purchase['order_id'], ipc_trnref=order['ipc_trnref']
+            'paid',
+            order_id=purchase['order_id'],
+            ipc_trnref=order['ipc_trnref'],
+            payment_method=method,
         )
         result.notify_fields = notify
         rollback = self._order_message('IPCPurchaseRollback', purchase)
@@ -307,27 +326,48 @@ class FakeMyPOS(ServerCalls, PreAuthPage):
         )
         return order
 
-    def _approve(self, order, purchase, number, expiry):
-        """Book the approved card; return the signed (notify, IPCPurchaseOK, card to save)."""
+    @staticmethod
+    def _chosen_method(purchase, method):
+        """The method the shopper pays with: `method`, or the first the page offers."""
+        offered = purchase['payment_methods']
+        if method is None:
+            return offered[0]
+        if method not in offered:
+            raise Reject(
+                Status.E_INVALID_PARAMS,
+                f"the page does not offer PaymentMethod {method!r} (it offers "
+                f"{', '.join(offered)})",
+            )
+        return method
+
+    def _approve(self, order, purchase, number, expiry, method):
+        """Book the approved payment; return the signed (notify, IPCPurchaseOK, card to save).
+
+        `PaymentMethod` echoes the method used (the notify_payment_method fault: its value); a
+        method other than card has no PAN, CardType, ExpDate, CardToken (the preamble's choice,
+        as the emulator's: https://developers.mypos.com/apis/checkout-api/purchase-notify).
+        """
         trnref = str(next(self._trnrefs))
         request_datetime = now().strftime('%Y-%m-%d %H:%M:%S')
+        echoed = self.faults.notify_payment_method
         extra = [
             ('IPC_Trnref', trnref),
             ('RequestSTAN', f'{next(self._stans) % 1000000:06d}'),
             ('RequestDateTime', request_datetime),
-            ('PaymentMethod', '1'),
+            ('PaymentMethod', method if echoed is None else echoed),
             ('BillingDescriptor', self.billing_descriptor),
-            ('PAN', number[-4:]),
         ]
         card = None
-        if purchase['card_token_request'] in (
-            const.CARD_TOKEN_STORE,
-            const.CARD_TOKEN_PAY_AND_STORE,
-        ):
-            card = {'token': self.card_token(number)}
-            extra += [('CardToken', card['token']), ('ExpDate', expiry)]
-        if not self.faults.notify_omit_card_type:
-            extra.append(('CardType', '3' if number.startswith('4') else '1'))
+        if method == const.PAYMENT_METHOD_CARD:
+            extra.append(('PAN', number[-4:]))
+            if purchase['card_token_request'] in (
+                const.CARD_TOKEN_STORE,
+                const.CARD_TOKEN_PAY_AND_STORE,
+            ):
+                card = {'token': self.card_token(number)}
+                extra += [('CardToken', card['token']), ('ExpDate', expiry)]
+            if not self.faults.notify_omit_card_type:
+                extra.append(('CardType', '3' if number.startswith('4') else '1'))
         if purchase['payment_parameters_required'] in ('1', '2'):
             extra += [
                 (name, purchase['customer'][name])
@@ -338,7 +378,7 @@ class FakeMyPOS(ServerCalls, PreAuthPage):
             status='processing',
             ipc_trnref=trnref,
             request_datetime=request_datetime,
-            pan=number[-4:],
+            pan=number[-4:] or None,
         )
         self.trnrefs[trnref] = order['order_id']
         notify = self._order_message('IPCPurchaseNotify', purchase, extra)
@@ -408,6 +448,7 @@ class FakeMyPOS(ServerCalls, PreAuthPage):
             'ipc_trnref': None,
             'request_datetime': None,
             'pan': None,
+            'payment_method': None,  # The value of the method used: '1' card, '2' iDEAL, ...
             'card_token': None,
             'url_notify': None,
             'refunded': Decimal(0),

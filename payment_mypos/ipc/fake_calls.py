@@ -25,6 +25,7 @@ from .fake_rules import (
     Fields,
     Reject,
     now,
+    offered_methods,
     read_amount,
     render_answer,
     today,
@@ -109,7 +110,11 @@ class ServerCalls:
         if token_request not in ('0', '1', '2'):
             raise Reject(Status.E_INVALID_PARAMS, f"CardTokenRequest {token_request!r}")
         self._check_money(fields, store_only)
+        methods = offered_methods(
+            fields.get('PaymentMethod'), fields.get('Currency'), token_request
+        )
         return {
+            'payment_methods': methods,
             'order_id': fields.get('OrderID'),
             'amount_text': '0.00' if store_only else fields.get('Amount'),
             'currency': fields.get('Currency'),
@@ -314,6 +319,7 @@ class ServerCalls:
             amount=purchase['amount_text'],
             currency=purchase['currency'],
             pan=card['pan'],
+            payment_method=const.PAYMENT_METHOD_CARD,
         )
         if faults.token_decline:
             order['status'] = 'declined'
@@ -384,7 +390,7 @@ class ServerCalls:
             ]
         trnref = order['ipc_trnref'] if order['status'] in ('paid', 'reversed') else ''
         return tree + [
-            ('PaymentMethod', '1'),
+            ('PaymentMethod', order['payment_method'] or const.PAYMENT_METHOD_CARD),
             ('PaymentStatus', PAYMENT_STATUS[order['status']]),
             ('PaymentReference', f'MTFAKE{trnref}' if trnref else ''),
             ('Amount', order['amount']),

@@ -197,6 +197,7 @@ class PreAuthPage:
             ipc_trnref=trnref,
             request_datetime=request_datetime,
             pan=number[-4:],
+            payment_method=const.PAYMENT_METHOD_CARD,  # The call has no PaymentMethod: a card.
             authorized_amount=Decimal(preauth['amount_text']),
             captured_amount=Decimal(0),
             released_amount=Decimal(0),

@@ -74,6 +74,50 @@ class Reject(Exception):
         self.message = message
 
 
+# The currencies of each payment method but the card (which takes every currency of the store):
+# TWINT CHF (https://developers.mypos.com/apis/checkout-api/checkout-getting-started/
+# twint-online-payments); iDEAL, Satispay, IRIS EUR (the preamble's choice, as the emulator's).
+METHOD_CURRENCIES = {'2': {'EUR'}, '4': {'EUR'}, '5': {'CHF'}, '6': {'EUR'}}
+_METHOD_LIST_RE = re.compile(r'[1-6](,[1-6])*')
+
+
+def offered_methods(text, currency, token_request):
+    """The methods the page offers for a purchase's `PaymentMethod`, in the order asked (absent:
+    every method; '3' is card and iDEAL, https://developers.mypos.com/apis/checkout-api/purchase),
+    as the emulator's page: only those usable in `currency`; a card alone to store one.
+
+    :raise Reject: 5 if the value is malformed or names a method twice, if a card is to be stored
+        and no card is offered, or if no method is usable in `currency`.
+    """
+    if text:
+        if not _METHOD_LIST_RE.fullmatch(text):
+            raise Reject(Status.E_INVALID_PARAMS, f"PaymentMethod {text!r} is not valid")
+        asked = []
+        for value in text.split(','):
+            asked += [const.PAYMENT_METHOD_CARD, '2'] if value == '3' else [value]
+        if len(set(asked)) != len(asked):
+            raise Reject(Status.E_INVALID_PARAMS, f"PaymentMethod {text!r} names a method twice")
+    else:
+        asked = list(const.PAYMENT_METHODS)
+    if token_request in (const.CARD_TOKEN_STORE, const.CARD_TOKEN_PAY_AND_STORE):
+        if const.PAYMENT_METHOD_CARD not in asked:
+            raise Reject(
+                Status.E_INVALID_PARAMS,
+                f"CardTokenRequest={token_request} stores a card but PaymentMethod {text!r} "
+                "offers no card",
+            )
+        if token_request == const.CARD_TOKEN_STORE:
+            asked = [const.PAYMENT_METHOD_CARD]
+    methods = [m for m in asked if currency in METHOD_CURRENCIES.get(m, {currency})]
+    if not methods:
+        raise Reject(
+            Status.E_INVALID_PARAMS,
+            f"PaymentMethod {text!r} offers no method usable in {currency} "
+            "(iDEAL, Satispay, IRIS: EUR; TWINT: CHF)",
+        )
+    return tuple(methods)
+
+
 @dataclass
 class Faults:
     """The emulator's fault switches, by the same names; sticky until reset, except
@@ -84,6 +128,7 @@ class Faults:
     notify_fail_once: bool = False  # The notify fails: myPOS sends the rollback, reverses.
     notify_duplicate: bool = False  # The notify is sent twice.
     notify_omit_card_type: bool = False  # No CardType in the notify (as the sandbox).
+    notify_payment_method: str | None = None  # The notify (and OK) echo this PaymentMethod.
     api_http_status: int | None = None  # This HTTP status; the call is not processed.
     api_redirect: int | None = None  # A redirect status; the call is not processed.
     api_garbage: bool = False  # An HTML body; processed.
@@ -108,8 +153,10 @@ class Faults:
         for name, value in switches.items():
             if name == 'token_decline' and value is not None:
                 value = Status(int(value))
-            if name == 'api_status_text' and isinstance(value, int):
+            if name in ('api_status_text', 'notify_payment_method') and isinstance(value, int):
                 value = str(value)
+            if name == 'notify_payment_method' and not isinstance(value, str | None):
+                raise ValueError(f"notify_payment_method must be a text or None, not {value!r}")
             setattr(self, name, value)
 
     def api_active(self, method):
@@ -174,6 +221,7 @@ class PaymentResult:
     message: str = ''
     order_id: str | None = None
     ipc_trnref: str | None = None
+    payment_method: str | None = None  # The method the shopper paid with ('1' card, ...).
     notify_fields: list | None = None  # The signed IPCPurchaseNotify (IPCPreAuthorizationNotify).
     notifications: list = field(default_factory=list)
     return_method: str | None = None

@@ -150,7 +150,8 @@ def read_payment_method(message):
 
     Read by name among the extras, as :func:`read_card` (only myPOS's server holds the signature);
     one value of `const.PAYMENT_METHODS`, never a list: docs/mypos-protocol.md §2 and
-    https://developers.mypos.com/apis/checkout-api/purchase-notify.
+    https://developers.mypos.com/apis/checkout-api/purchase-notify. Never from the browser's
+    `IPCPurchaseOK`: the shopper holds its signature and may re-label its `CardType` (a digit).
 
     :param Message message: The verified message.
     :rtype: str|None

@@ -116,7 +116,11 @@ class TestFuzzing(RawHttpMixin, MyPOSCommon):
         value = st.one_of(
             unicode_text,
             st.sampled_from(
-                order_ids + amounts + METHODS + ['EUR', 'USD', ipc.const.SANDBOX_SID, '410227', '']
+                order_ids
+                + amounts
+                + METHODS
+                + ['EUR', 'USD', ipc.const.SANDBOX_SID, '410227', '']
+                + ['1', '2', '5', '1,5', '3', ' 1']  # PaymentMethod values and near misses.
             ),
         )
         name = st.one_of(st.sampled_from(field_names), st.text(min_size=1, max_size=12))

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from odoo.tests import BaseCase, tagged
 
 from odoo.addons.payment_mypos import ipc
+from odoo.addons.payment_mypos.ipc import testing as ipc_testing
 from odoo.addons.payment_mypos.tests.common import (
     SANDBOX_STORE_KEY,
     generate_key_pair,
@@ -257,3 +258,210 @@ class TestReadPaymentMethod(BaseCase):
         else:
             self.assertEqual(read, value or None)
             self.assertTrue(read is None or read in ipc.const.PAYMENT_METHODS)
+
+
+@tagged('post_install', '-at_install')
+class TestFakeMethods(BaseCase):
+    """The fake myPOS's page offers the purchase's methods usable in its currency; the notify,
+    the browser's OK and the status answer's nested notify say which one was used."""
+
+    def setUp(self):
+        super().setUp()
+        self.mypos = ipc_testing.FakeMyPOS(SANDBOX_STORE_KEY, key_pair=(MYPOS_KEY, MYPOS_CERT))
+        self.posted = []  # What myPOS posted to URL_Notify: (url, pairs).
+
+    def deliver(self, url, pairs):
+        self.posted.append((url, pairs))
+        return 200, 'OK'
+
+    def form(self, methods='1', currency='EUR', token_request='0', order_id='S1_ab12cd34_7'):
+        """A signed IPCPurchase form; `methods` None: no PaymentMethod posted."""
+        fields = ipc.build_purchase(
+            STORE,
+            source='tests',
+            order_id=order_id,
+            amount_minor=1250,
+            decimals=2,
+            currency=currency,
+            language='EN',
+            card_token_request=token_request,
+            **URLS,
+        )[:-1]
+        if methods != '1':
+            fields = [(k, v) for k, v in fields if k != 'PaymentMethod']
+            fields += [] if methods is None else [('PaymentMethod', methods)]
+        return ipc.sign_fields(fields, SANDBOX_STORE_KEY)
+
+    def pay(self, methods='1', currency='EUR', method=None, **form):
+        return self.mypos.pay(
+            self.form(methods, currency, **form), method=method, deliver=self.deliver
+        )
+
+    def paid_with(self, methods, currency):
+        """The methods a shopper can pay a purchase with, each on a fresh page."""
+        usable = []
+        for method in ('1', '2', '4', '5', '6'):
+            self.mypos.reset()
+            result = self.pay(methods, currency, method=method)
+            if result.outcome == 'paid':
+                usable.append(method)
+            else:
+                self.assertEqual(
+                    (result.outcome, result.status), ('rejected', ipc.Status.E_INVALID_PARAMS)
+                )
+                self.assertIsNone(self.mypos.order('S1_ab12cd34_7'))
+        return usable
+
+    def call(self, method, params):
+        fields = ipc.build_request(STORE, method, params, source='tests')
+        body = self.mypos.post(self.mypos.url, fields)
+        return ipc.check_answer(body, self.mypos.certificate_pem)
+
+    def test_page_offers_the_listed_methods_of_the_currency(self):
+        cases = {
+            ('1', 'EUR'): ['1'],
+            ('1,2,4,5,6', 'EUR'): ['1', '2', '4', '6'],
+            ('1,2,4,5,6', 'CHF'): ['1', '5'],
+            ('1,5', 'BGN'): ['1'],
+            ('2,5', 'CHF'): ['5'],
+            ('3', 'EUR'): ['1', '2'],  # Card and iDEAL, as documented.
+            (None, 'EUR'): ['1', '2', '4', '6'],  # No PaymentMethod: every method.
+            (None, 'CHF'): ['1', '5'],
+        }
+        for (methods, currency), expected in cases.items():
+            with self.subTest(methods=methods, currency=currency):
+                self.assertEqual(self.paid_with(methods, currency), expected)
+
+    def test_refused_lists(self):
+        cases = [
+            ('2,4,6', 'CHF'),  # None usable in CHF.
+            ('5', 'EUR'),
+            ('7', 'EUR'),
+            ('1,1', 'EUR'),
+            ('3,2', 'EUR'),  # iDEAL twice.
+            (' 1', 'EUR'),
+            ('1;5', 'CHF'),
+        ]
+        for methods, currency in cases:
+            with self.subTest(methods=methods, currency=currency):
+                result = self.pay(methods, currency)
+                self.assertEqual(
+                    (result.outcome, result.status), ('rejected', ipc.Status.E_INVALID_PARAMS)
+                )
+                self.assertIn('PaymentMethod', result.message)
+                self.assertEqual(self.posted, [])
+                self.assertEqual(
+                    self.mypos.cancel(self.form(methods, currency)).outcome, 'rejected'
+                )
+
+    def test_default_is_the_first_usable(self):
+        result = self.pay('5,2,1', 'EUR')
+        self.assertEqual((result.outcome, result.payment_method), ('paid', '2'))
+        self.assertEqual(self.mypos.order('S1_ab12cd34_7')['payment_method'], '2')
+
+    def test_other_methods_carry_no_card(self):
+        for methods, currency, method in (('1,5', 'CHF', '5'), ('1,2', 'EUR', '2'),
+                                          ('1,4', 'EUR', '4'), ('6,1', 'EUR', '6')):  # fmt: skip
+            with self.subTest(method):
+                self.mypos.reset()
+                self.posted = []
+                result = self.pay(methods, currency, method, token_request='2')
+                self.assertEqual(result.outcome, 'paid', result.message)
+                (url, notify), = self.posted  # fmt: skip
+                self.assertEqual(url, URLS['url_notify'])
+                for pairs in (notify, result.return_fields):
+                    message = ipc.read_form(pairs).verify(MYPOS_CERT)
+                    self.assertEqual(ipc.read_payment_method(message), method)
+                    names = {name for name, _value in pairs}
+                    self.assertFalse(names & {'PAN', 'CardType', 'ExpDate', 'CardToken'}, names)
+                self.assertEqual(self.mypos.state()['tokens'], {})  # Nothing saved.
+                order = self.mypos.order('S1_ab12cd34_7')
+                self.assertEqual((order['payment_method'], order['pan']), (method, None))
+
+    def test_card_keeps_its_details(self):
+        result = self.pay('1,2', 'EUR', '1', token_request='2')
+        notify = dict(self.posted[0][1])
+        self.assertEqual(notify['PaymentMethod'], '1')
+        self.assertEqual((notify['PAN'], notify['CardType']), ('0007', '3'))
+        self.assertEqual(notify['CardToken'], self.mypos.card_token())
+        self.assertEqual(result.payment_method, '1')
+
+    def test_declining_cards_only(self):
+        declined = '4877000000000002'
+        self.assertEqual(self.mypos.pay(self.form('1,5', 'CHF'), card=declined).outcome, 'declined')
+        self.mypos.reset()
+        result = self.mypos.pay(self.form('1,5', 'CHF'), card=declined, method='5')
+        self.assertEqual(result.outcome, 'paid')
+
+    def test_storing_a_card_needs_the_card(self):
+        for token_request in ('1', '2'):
+            with self.subTest(token_request):
+                result = self.pay('2,5', 'EUR', token_request=token_request)
+                self.assertEqual(
+                    (result.outcome, result.status), ('rejected', ipc.Status.E_INVALID_PARAMS)
+                )
+                self.assertIn('CardTokenRequest', result.message)
+        # Storing a card only: the page offers the card alone.
+        self.assertEqual(self.pay('1,2', 'EUR', '2', token_request='1').outcome, 'rejected')
+        self.assertEqual(self.pay('1,2', 'EUR', '1', token_request='1').payment_method, '1')
+
+    def test_status_answers_echo_the_method(self):
+        self.pay('1,5', 'CHF', '5')
+        tree = self.call('IPCGetTxnStatus', [('OrderID', 'S1_ab12cd34_7')])
+        nested = ipc.read_form(ipc.get_field(tree, 'OrderStatus')).verify(MYPOS_CERT)
+        self.assertEqual(
+            (nested.method, ipc.read_payment_method(nested)), ('IPCPurchaseNotify', '5')
+        )
+        tree = self.call('IPCGetPaymentStatus', [('OrderID', 'S1_ab12cd34_7')])
+        self.assertEqual(ipc.get_field(tree, 'PaymentMethod'), '5')
+
+    def test_refund_of_any_method(self):
+        for methods, currency, method in (('1,5', 'CHF', '5'), ('2', 'EUR', '2'),
+                                          ('4', 'EUR', '4'), ('6', 'EUR', '6')):  # fmt: skip
+            with self.subTest(method):
+                self.mypos.reset()
+                result = self.pay(methods, currency, method)
+                params = [('IPC_Trnref', result.ipc_trnref), ('Amount', '2.50'),
+                          ('Currency', currency), ('OrderID', 'R1_ab12cd34_8')]  # fmt: skip
+                answer = ipc.layouts.read_answer(self.call('IPCRefund', params), 'IPCRefund')
+                self.assertEqual((answer.status, answer.amount), ('0', '2.50'))
+                self.assertEqual(self.mypos.order('S1_ab12cd34_7')['refunded'], '2.50')
+
+    def test_notify_payment_method_fault(self):
+        """The notify names a method the purchase did not allow; the order keeps the one used."""
+        self.mypos.set_faults(notify_payment_method='2')
+        result = self.pay('1', 'EUR')
+        for pairs in (self.posted[0][1], result.return_fields):
+            message = ipc.read_form(pairs).verify(MYPOS_CERT)
+            self.assertEqual(ipc.read_payment_method(message), '2')
+        self.assertEqual(dict(self.posted[0][1])['PAN'], '0007')  # Still a card payment.
+        self.assertEqual(self.mypos.order('S1_ab12cd34_7')['payment_method'], '1')
+        self.mypos.set_faults(notify_payment_method=5)
+        self.assertEqual(self.mypos.state()['faults']['notify_payment_method'], '5')
+        self.mypos.set_faults(notify_payment_method='1,5')
+        self.pay('1', 'EUR', order_id='S2_ab12cd34_9')
+        message = ipc.read_form(self.posted[-1][1]).verify(MYPOS_CERT)
+        with self.assertRaises(ipc.MalformedMessage):
+            ipc.read_payment_method(message)
+        with self.assertRaises(ValueError):
+            self.mypos.set_faults(notify_payment_method=['2'])
+        self.mypos.reset_faults()
+        self.pay('1', 'EUR', order_id='S3_ab12cd34_9')
+        self.assertEqual(dict(self.posted[-1][1])['PaymentMethod'], '1')
+
+    def test_preauthorization_by_card_only(self):
+        fields = ipc.build_preauthorization(
+            STORE,
+            source='tests',
+            order_id='S4_ab12cd34_9',
+            amount_minor=1250,
+            decimals=2,
+            currency='EUR',
+            item_name='S4',
+            language='EN',
+            **URLS,
+        )
+        result = self.mypos.pay(fields, method='2', deliver=self.deliver)
+        self.assertEqual((result.outcome, result.status), ('rejected', ipc.Status.E_INVALID_PARAMS))
+        self.assertEqual(self.mypos.pay(fields, deliver=self.deliver).outcome, 'authorized')
+        self.assertEqual(self.mypos.order('S4_ab12cd34_9')['payment_method'], '1')

@@ -3,6 +3,8 @@
 documented places, in formats without '-', names never trusted; anything else refused with a clear
 reason."""
 
+import datetime
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -149,6 +151,50 @@ class TestReadForm(BaseCase):
             self.assertTrue(str(error))  # Refused, with a reason.
         else:
             self.fail(f"forged pairs were read: {message}")
+
+    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
+    @given(
+        method=st.sampled_from(sorted(ipc.const.PAYMENT_METHODS)),
+        card_type=st.sampled_from('12345678'),
+        when=st.datetimes(datetime.datetime(2000, 1, 1), datetime.datetime(2099, 12, 31)),
+        typed=st.lists(
+            st.sampled_from(['5', '1,5', '2 ', '06', '1-2']) | st.text(max_size=8),
+            min_size=2,
+            max_size=2,
+        ),  # fmt: skip
+        cuts=st.lists(st.booleans(), min_size=40, max_size=40),
+        named=st.integers(0, 40),
+    )
+    def test_recut_ok_names_no_other_method(self, method, card_type, when, typed, cuts, named):
+        """The browser's OK, re-cut and re-labelled by the shopper who holds it, reads as no
+        `PaymentMethod` but the one used or the card's `CardType` (a digit: so the method is read
+        from the notification only); never a date's piece nor anything the shopper typed."""
+        extras = [
+            ('RequestSTAN', f'{when.microsecond % 1000000:06d}'),
+            ('RequestDateTime', when.strftime('%Y-%m-%d %H:%M:%S')),
+            ('PaymentMethod', method),
+            ('BillingDescriptor', 'myPOS  * FAKE'),
+        ]
+        if method == '1':
+            extras += [('PAN', '0007'), ('CardType', card_type)]
+        customer = ipc.customer_fields(email=typed[0], name=f'{typed[1]} {typed[0]}')
+        extras += [(name, value) for name, value in customer if name != 'CustomerPhone']
+        ok = signed([('IPCmethod', 'IPCPurchaseOK'), *NOTIFY[1:6], *extras])
+        pieces = '-'.join(value for _name, value in ok[6:-1]).split('-')
+        values, current = [], pieces[0]
+        for index, piece in enumerate(pieces[1:]):
+            cut = cuts[index] if index < len(cuts) else True
+            values, current = (values + [current], piece) if cut else (values, f'{current}-{piece}')
+        values.append(current)
+        names = [f'X{index}' for index in range(len(values))]
+        names[named % len(values)] = 'PaymentMethod'
+        recut = [*ok[:6], *zip(names, values, strict=True), ok[-1]]
+        message = ipc.read_form(recut, methods=('IPCPurchaseOK',)).verify(MYPOS_CERT)
+        try:
+            read = ipc.read_payment_method(message)
+        except ipc.MalformedMessage:
+            return
+        self.assertIn(read, {method, card_type if method == '1' else method}, recut)
 
 
 @tagged('post_install', '-at_install')
