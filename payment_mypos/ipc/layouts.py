@@ -149,7 +149,7 @@ def read_payment_method(message):
     `IPCGetTxnStatus`) carries: the one method the shopper used, or None when absent or empty.
 
     Read by name among the extras, as :func:`read_card` (only myPOS's server holds the signature);
-    one value of `const.PAYMENT_METHODS`, never a list: docs/mypos-protocol.md §2 and
+    one value of `const.PAYMENT_METHODS`, never a list: docs/mypos-protocol.md §4.13 (a) and
     https://developers.mypos.com/apis/checkout-api/purchase-notify. Never from the browser's
     `IPCPurchaseOK`: the shopper holds its signature and may re-label its `CardType` (a digit).
 

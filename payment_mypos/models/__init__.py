@@ -8,6 +8,7 @@ from . import payment_provider
 from . import payment_provider_admin
 from . import payment_token
 from . import payment_transaction
+from . import payment_transaction_method
 from . import payment_transaction_people
 from . import payment_transaction_preauth
 from . import payment_transaction_refund

@@ -103,6 +103,14 @@ class PaymentProvider(models.Model):
         groups='base.group_system',
     )
 
+    mypos_shopper_chooses = fields.Boolean(
+        string="Let the Shopper Choose on myPOS's Page",
+        help="Send myPOS every payment method enabled here that the shopper's currency and "
+        "country allow, and let the shopper choose on myPOS's page; otherwise myPOS's page opens "
+        "the method chosen on Odoo's payment form. The method used is read from myPOS's "
+        "notification.",
+    )
+
     # Capabilities, shown on the form: what the module does today (nothing stored).
     mypos_online_payments = fields.Boolean(
         string="Online Payments",
@@ -382,6 +390,23 @@ class PaymentProvider(models.Model):
                 'support_manual_capture': 'full_only',
             }
         )
+
+    @api.constrains('capture_manually', 'payment_method_ids')
+    def _check_mypos_capture_cards_only(self):
+        """Refuse manual capture while a method other than cards is enabled: myPOS pre-authorises
+        cards only (19.0 says so with its methods' `support_manual_capture`, 18.0 here)."""
+        for provider in self.filtered(lambda p: p.code == 'mypos' and p.capture_manually):
+            others = provider.payment_method_ids.filtered(
+                lambda m: m.active and (m.primary_payment_method_id or m).code != 'card'
+            )
+            if others:
+                raise ValidationError(
+                    _(
+                        "myPOS: Capture Amount Manually pre-authorises cards only: disable %s "
+                        "first.",
+                        ", ".join(others.mapped('name')),
+                    )
+                )
 
     @api.constrains('capture_manually', 'allow_tokenization')
     def _check_mypos_capture_without_saved_cards(self):

@@ -224,6 +224,7 @@ class PaymentTransaction(models.Model):
             )
             return {'api_url': provider._mypos_get_api_url(), 'fields': preauth}
         self.mypos_card_token_request = self._mypos_card_token_request()
+        self.mypos_payment_methods = self._mypos_payment_method_list()
         if self.mypos_card_token_request == ipc.const.CARD_TOKEN_NONE:
             self.tokenize = False  # Not the customer's session: no card is saved onto them.
         # The customer's details go to myPOS's page only in their own session (or an
@@ -262,16 +263,19 @@ class PaymentTransaction(models.Model):
                     fallback_name=self.reference,
                 ),
                 card_token_request=self.mypos_card_token_request,
+                payment_method=self.mypos_payment_methods,
             )
         except ipc.IPCError as error:
             raise self._mypos_cannot_start(error) from None
         _logger.info(
-            "Redirecting %s (myPOS OrderID %s) to myPOS for %s %s (CardTokenRequest %s)",
+            "Redirecting %s (myPOS OrderID %s) to myPOS for %s %s (CardTokenRequest %s, "
+            "PaymentMethod %s)",
             self.reference,
             order_id,
             dict(purchase).get('Amount', '-'),
             self.currency_id.name,
             self.mypos_card_token_request,
+            self.mypos_payment_methods,
         )
         return {'api_url': provider._mypos_get_api_url(), 'fields': purchase}
 
@@ -479,8 +483,14 @@ class PaymentTransaction(models.Model):
                     "myPOS reverses it."
                 )
             )
+        method_used = (
+            self._mypos_check_payment_method(message)
+            if message.method == ipc.const.NOTIFY_METHODS['done']
+            else False
+        )
         card = self._mypos_read_card(message)
         self.provider_reference = reference
+        self.mypos_payment_method = method_used
         # The card brand only names the payment method and moves no money: kept with the
         # state, in the same row update, and shown when the transaction is post-processed.
         self.mypos_card_brand = const.CARD_TYPE_MAPPING.get(message.extra('CardType'), False)
@@ -491,15 +501,17 @@ class PaymentTransaction(models.Model):
         self._mypos_save_card(card)
 
     def _mypos_show_card_brand(self):
-        """Show the card brand myPOS reported as the transaction's payment method, when Odoo has
-        an active payment method of that code; looked up after the webhook has answered, so that
-        the webhook spends no query on it."""
-        for tx in self.filtered(lambda t: t.mypos_card_brand):
-            if tx.payment_method_id.code == tx.mypos_card_brand:
+        """Show the card brand, or the method other than a card, that myPOS reported as the
+        transaction's payment method, when Odoo has an active payment method of that code; looked
+        up after the webhook has answered, so that the webhook spends no query on it."""
+        for tx in self:
+            method = tx.mypos_payment_method
+            code = tx.mypos_card_brand or (method if method and method != 'card' else False)
+            if not code or tx.payment_method_id.code == code:
                 continue
-            brand_id = self.env['payment.method']._mypos_get_id_from_code(tx.mypos_card_brand)
-            if brand_id:
-                tx.payment_method_id = brand_id
+            method_id = self.env['payment.method']._mypos_get_id_from_code(code)
+            if method_id:
+                tx.payment_method_id = method_id
 
     # === BUSINESS METHODS - THE ONE MONEY PATH ===#
 

@@ -17,6 +17,7 @@ from . import test_log_retention
 from . import test_manual_capture
 from . import test_message_integrity
 from . import test_money_state
+from . import test_payment_methods
 from . import test_payment_provider
 from . import test_payment_transaction
 from . import test_performance

@@ -55,16 +55,18 @@ class MyPOSFakeCommon(MyPOSCommon):
         self.env.invalidate_all()
         return response.status_code, response.text
 
-    def _pay(self, tx=None, card=ipc_testing.VISA, **faults):
-        """Pay a new (or the given) transaction on myPOS's page, as a shopper would; myPOS's
-        notification goes to Odoo's webhook. Return (transaction, PaymentResult)."""
+    def _pay(self, tx=None, card=ipc_testing.VISA, method=None, **faults):
+        """Pay a new (or the given) transaction on myPOS's page, as a shopper would, with the
+        card or the `method` (a `PaymentMethod` value) they pick there; myPOS's notification goes
+        to Odoo's webhook. Return (transaction, PaymentResult)."""
         tx = tx or self._create_mypos_transaction()
         fields = self._purchase_fields(tx)
         self.env.flush_all()
         if faults:
             self.mypos.set_faults(**faults)
         try:
-            result = self.mypos.pay(fields, card=card, deliver=self._deliver)
+            picked = {'method': method} if method else {}
+            result = self.mypos.pay(fields, card=card, deliver=self._deliver, **picked)
         finally:
             self.mypos.reset_faults()
         self.env.invalidate_all()

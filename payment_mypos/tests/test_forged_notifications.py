@@ -102,6 +102,10 @@ CASES = [
         '999999',
     ),
     ('pre-auth notify after cancel', 'preauth_cancel', REFUSED, 'preauth_notify'),
+    # Payment methods (docs/mypos-protocol.md §4.13): one method, one the purchase offered.
+    ('PaymentMethod not offered (signed)', 'card_only', REFUSED, 'signed', 'PaymentMethod', '2'),
+    ('PaymentMethod as a list (signed)', 'card_only', REFUSED, 'signed', 'PaymentMethod', '1,2'),
+    ('PaymentMethod 3 (signed)', None, REFUSED, 'signed', 'PaymentMethod', '3'),
     # States
     ('replayed notification (repeat)', 'done', IDEMPOTENT, 'signed'),
     ('replayed notification after a refund', 'refunded', IDEMPOTENT, 'signed'),
@@ -164,6 +168,9 @@ REASONS = {
     'unknown IPCmethod (signed)': "IPCPurchaseRefund is not accepted on this URL",
     'second payment, another IPC_Trnref': "already paid with myPOS reference 410227",
     'pre-auth notify for a purchase (signed)': "is a pre-authorisation's message",
+    'PaymentMethod not offered (signed)': "which the purchase did not offer (1)",
+    'PaymentMethod as a list (signed)': "PaymentMethod",
+    'PaymentMethod 3 (signed)': "PaymentMethod",
     'purchase notify for a pre-auth (signed)': "is a purchase's message",
     'IPCPreAuthorizationOK (browser)': "IPCPreAuthorizationOK is not accepted on this URL",
     'IPCPreAuthorizationCancel (browser)': "IPCPreAuthorizationCancel is not accepted on this URL",
@@ -204,6 +211,8 @@ class TestForgedNotifications(RawHttpMixin, MyPOSCommon):
             tx._create_child_transaction(10.0, is_refund=True)._set_done()
         elif preparation == 'cancel':
             tx._set_canceled()
+        elif preparation == 'card_only':
+            tx.mypos_payment_methods = '1'
         elif preparation in ('preauth', 'authorized', 'preauth_cancel'):
             tx.mypos_preauth = True
             if preparation == 'preauth_cancel':
