@@ -61,15 +61,16 @@ class MyPOSEmulatorCommon(MyPOSCommon):
     def _purchase_fields(self, tx):
         return tx._get_specific_rendering_values(None)['fields']
 
-    def _pay(self, tx=None, **faults):
-        """Pay a new (or the given) transaction on the emulator, as a shopper would."""
+    def _pay(self, tx=None, method=None, **faults):
+        """Pay a new (or the given) transaction on the emulator, as a shopper would (`method`:
+        the `PaymentMethod` chosen on the emulator's page, as `Emulator.pay` takes it)."""
         tx = tx or self._create_mypos_transaction()
         fields = self._purchase_fields(tx)
         self.env.flush_all()
         if faults:
             self.emulator.set_faults(**faults)
         with allow_callbacks(self):  # The emulator's notifications come back to Odoo.
-            result = self.emulator.pay(fields)
+            result = self.emulator.pay(fields, method=method)
             self.emulator.wait_idle()
         self.emulator.reset_faults()
         self.env.invalidate_all()

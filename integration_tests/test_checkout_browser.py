@@ -9,6 +9,7 @@ pages (the README's come from there).
 
 import time
 
+from odoo import Command
 from odoo.tests import tagged
 
 from odoo.addons.payment_mypos import ipc
@@ -156,6 +157,95 @@ class TestManualCaptureInBrowser(CheckoutBrowserCommon):
             [('IPCPreAuthCompletion', order_id, f'{amount:.2f}', 0)],
         )
         self.assertEqual(self.emulator.order(order_id)['status'], 'captured')
+
+
+@tagged('mypos_integration', 'post_install', '-at_install')
+class TestPaymentMethodsInBrowser(CheckoutBrowserCommon):
+    """A shop in EUR whose myPOS provider offers card, iDEAL and TWINT; a Dutch shopper.
+    https://developers.mypos.com/apis/checkout-api/purchase (PaymentMethod)"""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # No journal item exists yet, so the company (and the shop) may sell in EUR.
+        cls.env.company.currency_id = cls.currency_euro
+        methods = cls.env.ref('payment.payment_method_ideal') + cls.env.ref(
+            'payment.payment_method_twint'
+        )
+        methods.active = True
+        # TWINT is for Switzerland; letting Dutch shoppers have it leaves its currency (CHF)
+        # as the only reason Odoo's form does not offer it in EUR.
+        methods[1].supported_country_ids |= cls.env.ref('base.nl')
+        cls.provider.payment_method_ids = [Command.link(method.id) for method in methods]
+        cls.shopper.partner_id.write(
+            {
+                'street': "Damrak 1",
+                'city': "Amsterdam",
+                'zip': "1012 LG",
+                'country_id': cls.env.ref('base.nl').id,
+                'phone': '+31 20 123 4567',
+            }
+        )
+
+    def test_pay_with_ideal_chosen_on_odoo_form(self):
+        """The shopper sees card and iDEAL (no TWINT in EUR), picks iDEAL on Odoo's form, lands
+        on myPOS's iDEAL step, pays, and the confirmed order's payment shows iDEAL."""
+        self._checkout_to_payment_page()
+        driver = self.driver
+        radios = (
+            "document.querySelectorAll("
+            "'input[name=\"o_payment_radio\"][data-provider-code=\"mypos\"]')"
+        )
+        codes = driver.evaluate(f"[...{radios}].map(r => r.dataset.paymentMethodCode)")
+        self.assertIn('card', codes)
+        self.assertIn('ideal', codes)
+        self.assertNotIn('twint', codes, "TWINT is CHF only")
+        driver.evaluate(
+            "(r => { if (!r.checked) r.click(); })"
+            "(document.querySelector('input[name=\"o_payment_radio\"]"
+            "[data-provider-code=\"mypos\"][data-payment-method-code=\"ideal\"]'))"
+        )
+        self._submit_payment()
+        driver.wait_for(
+            f"location.href.startsWith({self.emulator.base_url!r})"
+            " && !!document.querySelector('#method_step')",
+            "the myPOS emulator's iDEAL step",
+        )
+        step = driver.evaluate(
+            "({method: document.querySelector('#method_step').dataset.method,"
+            " name: document.querySelector('#method_name').textContent.trim(),"
+            " pay: document.querySelector('#pay').textContent.trim(),"
+            " card: !!document.querySelector('#card_number')})"
+        )
+        self.assertEqual(
+            step, {'method': '2', 'name': 'iDEAL', 'pay': 'Pay with iDEAL', 'card': False}
+        )
+        driver.screenshot('7-mypos-ideal-step')
+        with reading(self):  # The shopper is on myPOS's page: Odoo serves nothing meanwhile.
+            self.env.invalidate_all()
+            tx = self.env['payment.transaction'].search(
+                [('partner_id', '=', self.shopper.partner_id.id)], order='id desc', limit=1
+            )
+            sent = (tx.currency_id.name, tx.mypos_payment_methods)
+            order_id = tx.mypos_order_id
+        self.assertEqual(sent, ('EUR', '2'), "the signed form said PaymentMethod=2")
+        session = self.emulator.state()['sessions'][self.emulator.order(order_id)['sessions'][-1]]
+        self.assertEqual(session['purchase']['payment_methods'], ['2'])
+        driver.click('#pay')
+        driver.wait_for(
+            "location.pathname.startsWith('/shop/confirmation')",
+            "the order confirmation",
+            90,
+        )
+        order, tx = self._last_order_and_tx()
+        with reading(self):
+            used = (tx.payment_method_id.code, tx.mypos_payment_method)
+        self.assertEqual((order.state, tx.state), ('sale', 'done'))
+        self.assertEqual(used, ('ideal', 'ideal'))
+        [notify] = self.emulator.notifications(order_id=order_id)
+        self.assertEqual((notify['method'], notify['body']), ('IPCPurchaseNotify', 'OK'))
+        self.assertEqual(dict(notify['fields'])['PaymentMethod'], '2')
+        self.assertEqual(self.emulator.order(order_id)['payment_method'], '2')
 
 
 @tagged('mypos_integration', 'post_install', '-at_install')
