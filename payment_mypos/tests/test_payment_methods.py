@@ -24,7 +24,7 @@ class TestPaymentMethods(MyPOSFakeCommon):
         cls.satispay = cls.env.ref('payment_mypos.payment_method_satispay')
         cls.iris = cls.env.ref('payment_mypos.payment_method_iris')
         (cls.ideal + cls.twint + cls.satispay + cls.iris).active = True
-        cls.currency_chf = cls._prepare_currency('CHF')
+        cls.currency_chf = cls._enable_currency('CHF')
         cls.partner.country_id = cls.env.ref('base.nl')
 
     def _compatible_codes(self, currency, country):
@@ -146,11 +146,15 @@ class TestPaymentMethods(MyPOSFakeCommon):
     def test_manual_capture_refused_while_other_methods_are_enabled(self):
         self.provider.allow_tokenization = False
         # 19.0 says it with its methods' manual capture support, 18.0 with the addon's rule.
-        with self.assertRaisesRegex(ValidationError, "cards only|must be disabled"):
+        with self.assertRaisesRegex(
+            ValidationError, "cards only|must be disabled|manual capture activated"
+        ):
             self.provider.capture_manually = True
 
     def test_no_other_method_enabled_on_a_provider_that_captures_manually(self):
         (self.ideal + self.twint + self.satispay + self.iris).active = False
         self.provider.write({'allow_tokenization': False, 'capture_manually': True})
-        with self.assertRaisesRegex(ValidationError, "cards only|must be disabled"):
+        with self.assertRaisesRegex(
+            ValidationError, "cards only|must be disabled|manual capture activated"
+        ):
             self.ideal.active = True
