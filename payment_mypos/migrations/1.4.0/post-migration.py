@@ -19,8 +19,10 @@ def migrate(cr, version):
     if not version:
         return
     env = api.Environment(cr, SUPERUSER_ID, {})
-    methods = env['payment.method'].with_context(active_test=False).browse(
-        [env.ref(xmlid).id for xmlid in _METHODS]
+    methods = (
+        env['payment.method']
+        .with_context(active_test=False)
+        .browse([env.ref(xmlid).id for xmlid in _METHODS])
     )
     providers = env['payment.provider'].search([('code', '=', 'mypos')])
     providers.write({'payment_method_ids': [(4, method.id) for method in methods]})
