@@ -299,8 +299,16 @@ class PaymentTransaction(models.Model):
         ]
         # Built and signed once before it is recorded: a broken key fails here, not as a call
         # recorded but never sent, which would hold the authorisation.
-        credentials = self.provider_id._mypos_get_credentials()
-        ipc.build_request(credentials, method, params, source=const.SOURCE)
+        try:
+            credentials = self.provider_id._mypos_get_credentials()
+            ipc.build_request(credentials, method, params, source=const.SOURCE)
+        except ipc.IPCError as error:
+            raise UserError(
+                _(
+                    "myPOS: The call to myPOS cannot be signed; nothing was sent: %s",
+                    utils.explain_error(self.env, error),
+                )
+            ) from None
         Outbox = self.env['payment.mypos.outbox']
         row_id = Outbox._mypos_reserve_preauth(self, method, target)
         if not row_id:

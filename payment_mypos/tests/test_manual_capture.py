@@ -475,7 +475,27 @@ class TestManualCapture(MyPOSFakeCommon):
         self.assertEqual(tx.state, 'done')
         self.assertEqual(len(self._api_calls(COMPLETION)), 1)
 
+    def test_unsignable_capture_is_neither_recorded_nor_sent(self):
+        tx, _result = self._authorize()
+        self.env.cr.execute(
+            "UPDATE payment_provider SET mypos_private_key_pem = 'not a key' WHERE id = %s",
+            [self.provider.id],
+        )
+        self.env.invalidate_all()
+        with self.assertRaisesRegex(UserError, "cannot be signed; nothing was sent"):
+            tx.action_capture()
+        self.assertFalse(self._outbox(), "nothing recorded: a later capture is not held")
+        self.assertFalse(self.mypos.api_calls())
+
     # === Doubts settled, and people told === #
+
+    def test_capture_answered_as_already_received_is_settled_at_once(self):
+        tx, _result = self._authorize()
+        capture = self._capture(tx, api_status_text='20', api_faults_remaining=1)
+        self.assertEqual((tx.state, capture.state, tx.mypos_preauth_call), ('done', 'done', False))
+        self.assertEqual(
+            [c['method'] for c in self.mypos.api_calls()], [COMPLETION, STATUS], "asked, not resent"
+        )
 
     def test_capture_check_asks_about_its_authorisation(self):
         tx, _result = self._authorize()
