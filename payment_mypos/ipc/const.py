@@ -101,6 +101,10 @@ PREAUTH_RETURN_METHODS = {
 PREAUTH_COMPLETION_METHOD = 'IPCPreAuthCompletion'
 PREAUTH_CANCELLATION_METHOD = 'IPCPreAuthCancellation'
 PREAUTH_STATUS_METHOD = 'IPCPreAuthStatus'
+# The messages of each hosted page (notifications and browser returns): never applied to a
+# transaction of the other kind.
+PURCHASE_FORM_METHODS = frozenset({*NOTIFY_METHODS.values(), *RETURN_METHODS.values()})
+PREAUTH_FORM_METHODS = frozenset({PREAUTH_NOTIFY_METHOD, *PREAUTH_RETURN_METHODS.values()})
 PREAUTH_CALL_METHODS = frozenset(
     {PREAUTH_COMPLETION_METHOD, PREAUTH_CANCELLATION_METHOD, PREAUTH_STATUS_METHOD}
 )

@@ -304,8 +304,9 @@ class FakeMyPOS(ServerCalls, PreAuthPage):
             order.update(status='reversed', last_message=rollback)
         return self._deliver(order, rollback, deliver)
 
-    def _open_order(self, purchase):
-        """The order of an accepted purchase form, or the result of a refused one (lock held)."""
+    def _open_order(self, purchase, method='IPCPurchase', **values):
+        """The order of an accepted purchase (or pre-authorisation, `method`) form, with `values`
+        of its own, or the result of a refused one (lock held)."""
         order_id = purchase['order_id']
         order = self.orders.get(order_id)
         if order and order['status'] in (*PAID_OR_PAYING, *PREAUTH_HELD):
@@ -316,13 +317,14 @@ class FakeMyPOS(ServerCalls, PreAuthPage):
                 order_id=order_id,
             )
         if not order:
-            order = self.orders[order_id] = self._new_order(order_id, 'IPCPurchase')
+            order = self.orders[order_id] = self._new_order(order_id, method)
         order.update(
-            method='IPCPurchase',
+            method=method,
             status='pending',
             amount=purchase['amount_text'],
             currency=purchase['currency'],
             url_notify=purchase['url_notify'],
+            **values,
         )
         return order
 

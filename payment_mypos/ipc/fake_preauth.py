@@ -16,8 +16,6 @@ from .const import Status
 from .fake_rules import (
     DECLINED_CARDS,
     IPC_VERSIONS,
-    PAID_OR_PAYING,
-    PREAUTH_HELD,
     PREAUTH_HOLD_DAYS,
     PaymentResult,
     Reject,
@@ -92,23 +90,9 @@ class PreAuthPage:
 
     def _open_preauth(self, preauth):
         """The order of an accepted form, or the result of a refused one (lock held)."""
-        order_id = preauth['order_id']
-        order = self.orders.get(order_id)
-        if order and order['status'] in (*PAID_OR_PAYING, *PREAUTH_HELD):
-            return PaymentResult(
-                'rejected',
-                Status.E_DUPLICATE_TRANSMISSION,
-                f"a payment was already made with OrderID {order_id}",
-                order_id=order_id,
-            )
-        if not order:
-            order = self.orders[order_id] = self._new_order(order_id, const.PREAUTH_METHOD)
-        order.update(
-            method=const.PREAUTH_METHOD,
-            status='pending',
-            amount=preauth['amount_text'],
-            currency=preauth['currency'],
-            url_notify=preauth['url_notify'],
+        return self._open_order(
+            preauth,
+            const.PREAUTH_METHOD,
             item_name=preauth['item_name'],
             ipc_trnref=None,
             authorized_amount=None,
@@ -116,7 +100,6 @@ class PreAuthPage:
             released_amount=None,
             preauth_expiry=None,
         )
-        return order
 
     def _pay_preauth(self, fields, card, deliver):
         """:meth:`~.fake.FakeMyPOS.pay` for an IPCPreAuthorization form: hold the amount, post the

@@ -436,15 +436,11 @@ class PaymentTransaction(models.Model):
             ipc.const.PREAUTH_COMPLETION_METHOD,
             ipc.const.PREAUTH_CANCELLATION_METHOD,
         )
-        preauth_messages = (
-            ipc.const.PREAUTH_NOTIFY_METHOD,
-            *ipc.const.PREAUTH_RETURN_METHODS.values(),
-        )
         if self.operation == 'refund' or message.method == ipc.const.REFUND_METHOD:
             self._mypos_apply_refund(message)
         elif message.method in preauth_calls:
             self._mypos_apply_preauth_answer(message)
-        elif message.method in preauth_messages:
+        elif message.method in ipc.const.PREAUTH_FORM_METHODS:
             self._mypos_apply_preauth_message(message)
         elif message.method == ipc.const.NOTIFY_METHODS['done'] or (
             message.method == ipc.const.TOKEN_PURCHASE_METHOD

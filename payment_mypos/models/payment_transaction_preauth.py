@@ -88,15 +88,7 @@ class PaymentTransaction(models.Model):
     def _mypos_check_message_kind(self, message):
         """Refuse a message of a purchase about a pre-authorisation, and the reverse: a purchase
         notification never authorises, an authorisation never pays."""
-        preauth_methods = (
-            ipc.const.PREAUTH_NOTIFY_METHOD,
-            *ipc.const.PREAUTH_RETURN_METHODS.values(),
-        )
-        purchase_methods = (
-            *ipc.const.NOTIFY_METHODS.values(),
-            *ipc.const.RETURN_METHODS.values(),
-        )
-        if message.method in preauth_methods and not self.mypos_preauth:
+        if message.method in ipc.const.PREAUTH_FORM_METHODS and not self.mypos_preauth:
             raise ValidationError(
                 _(
                     "myPOS: %(method)s is a pre-authorisation's message, and %(reference)s was "
@@ -105,7 +97,7 @@ class PaymentTransaction(models.Model):
                     reference=self.reference,
                 )
             )
-        if message.method in purchase_methods and self.mypos_preauth:
+        if message.method in ipc.const.PURCHASE_FORM_METHODS and self.mypos_preauth:
             raise ValidationError(
                 _(
                     "myPOS: %(method)s is a purchase's message, and %(reference)s was "
@@ -193,15 +185,13 @@ class PaymentTransaction(models.Model):
     def _capture(self, amount_to_capture=None):
         """Override of `payment` (19.0) to refuse before the capture transaction is created."""
         if self.provider_code == 'mypos':
-            self._mypos_check_full_amount(amount_to_capture)
-            self._mypos_check_preauth_sendable(ipc.const.PREAUTH_COMPLETION_METHOD)
+            self._mypos_check_before_child(ipc.const.PREAUTH_COMPLETION_METHOD, amount_to_capture)
         return super()._capture(amount_to_capture=amount_to_capture)
 
     def _void(self, amount_to_void=None):
         """Override of `payment` (19.0) to refuse before the release transaction is created."""
         if self.provider_code == 'mypos':
-            self._mypos_check_full_amount(amount_to_void)
-            self._mypos_check_preauth_sendable(ipc.const.PREAUTH_CANCELLATION_METHOD)
+            self._mypos_check_before_child(ipc.const.PREAUTH_CANCELLATION_METHOD, amount_to_void)
         return super()._void(amount_to_void=amount_to_void)
 
     def _send_capture_request(self, amount_to_capture=None):
@@ -220,21 +210,13 @@ class PaymentTransaction(models.Model):
             return super()._send_capture_request(amount_to_capture=amount_to_capture)
         if compat.ODOO_19:
             super()._send_capture_request()
-            self.source_transaction_id._mypos_send_preauth_call(
-                ipc.const.PREAUTH_COMPLETION_METHOD, self
-            )
-            return None
-        self._ensure_provider_is_not_disabled()
-        self._mypos_check_full_amount(amount_to_capture)
-        self._mypos_check_preauth_sendable(ipc.const.PREAUTH_COMPLETION_METHOD)
-        capture_tx = self._create_child_transaction(self.amount)
-        capture_tx._log_sent_message()
-        self._mypos_send_preauth_call(ipc.const.PREAUTH_COMPLETION_METHOD, capture_tx)
-        return capture_tx
+        return self._mypos_send_child_request(
+            ipc.const.PREAUTH_COMPLETION_METHOD, amount_to_capture
+        )
 
     def _send_void_request(self, amount_to_void=None):
         """Override of `payment` to release the authorisation with `IPCPreAuthCancellation`,
-        for the full authorised amount as myPOS's PHP SDK sends it.
+        for the full authorised amount as myPOS's PHP SDK sends it (see `_send_capture_request`).
 
         :return: 18.0: the release transaction; 19.0: None.
         """
@@ -244,17 +226,28 @@ class PaymentTransaction(models.Model):
             return super()._send_void_request(amount_to_void=amount_to_void)
         if compat.ODOO_19:
             super()._send_void_request()
-            self.source_transaction_id._mypos_send_preauth_call(
-                ipc.const.PREAUTH_CANCELLATION_METHOD, self
-            )
+        return self._mypos_send_child_request(ipc.const.PREAUTH_CANCELLATION_METHOD, amount_to_void)
+
+    def _mypos_send_child_request(self, method, amount):
+        """Send the capture or release: 19.0 runs it on the transaction `_capture` or `_void`
+        created; 18.0 on the authorisation, which creates that transaction here first.
+
+        :return: 18.0: the capture or release transaction; 19.0: None.
+        """
+        if compat.ODOO_19:
+            self.source_transaction_id._mypos_send_preauth_call(method, self)
             return None
         self._ensure_provider_is_not_disabled()
-        self._mypos_check_full_amount(amount_to_void)
-        self._mypos_check_preauth_sendable(ipc.const.PREAUTH_CANCELLATION_METHOD)
-        void_tx = self._create_child_transaction(self.amount)
-        void_tx._log_sent_message()
-        self._mypos_send_preauth_call(ipc.const.PREAUTH_CANCELLATION_METHOD, void_tx)
-        return void_tx
+        self._mypos_check_before_child(method, amount)
+        child = self._create_child_transaction(self.amount)
+        child._log_sent_message()
+        self._mypos_send_preauth_call(method, child)
+        return child
+
+    def _mypos_check_before_child(self, method, amount):
+        """Refuse, before a capture or release transaction is created, what cannot be sent."""
+        self._mypos_check_full_amount(amount)
+        self._mypos_check_preauth_sendable(method)
 
     def _mypos_check_full_amount(self, amount):
         """Refuse a partial capture or release: myPOS takes one completion per authorisation."""
@@ -288,7 +281,7 @@ class PaymentTransaction(models.Model):
         :param recordset target: The capture or release `payment.transaction`.
         """
         self.ensure_one()
-        kind = 'capture' if method == ipc.const.PREAUTH_COMPLETION_METHOD else 'void'
+        kind = self._mypos_call_kind(method)
         self._mypos_check_preauth_sendable(method)
         self._mypos_check_full_amount(target.amount)
         amount_minor = payment_utils.to_minor_currency_units(target.amount, self.currency_id)
@@ -464,7 +457,7 @@ class PaymentTransaction(models.Model):
             _(
                 "IPCPreAuthStatus %(status)s: the transaction is now %(state)s.",
                 status=int(status),
-                state=dict(self._fields['state']._description_selection(self.env))[self.state],
+                state=self._mypos_state_label(),
             ),
             method=ipc.const.PREAUTH_STATUS_METHOD,
         )

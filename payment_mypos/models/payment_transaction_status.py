@@ -179,13 +179,17 @@ class PaymentTransaction(models.Model):
             self, 'in', method, order_id=self.mypos_order_id, outcome=outcome
         )
 
+    def _mypos_state_label(self):
+        """The transaction's state as a person reads it, in their language."""
+        return dict(self._fields['state']._description_selection(self.env))[self.state]
+
     def _mypos_describe_check(self, outcome):
         """Return, for the person who asked, what a status check of this transaction found."""
         return self.env._(
             "%(reference)s: %(text)s State: %(state)s.",
             reference=self.reference,
             text=utils.translate(self.env, const.CHECK_OUTCOME_TEXTS[outcome], {}),
-            state=dict(self._fields['state']._description_selection(self.env))[self.state],
+            state=self._mypos_state_label(),
         )
 
     # === BUSINESS METHODS - AFTER A SCHEDULED CHECK ===#
