@@ -294,6 +294,22 @@ class TestManualCapture(MyPOSFakeCommon):
         self.assertEqual(len(self._api_calls(COMPLETION)), 1, "one completion at myPOS")
         self.assertEqual(len(self._api_calls(STATUS)), 1)
 
+    def test_lost_release_answer_settled_by_status_check(self):
+        tx, _result = self._authorize()
+        release = self._void(tx, api_drop_answer=True)
+        self.assertEqual(
+            (tx.state, tx.mypos_preauth_call, release.state), ('authorized', 'void', 'pending')
+        )
+        self.assertRegex(tx.state_message, "may have been released")
+        with self.assertRaisesRegex(UserError, "never sent twice"):
+            tx.action_void()
+        self._run_status_cron(tx)
+        self.assertEqual(
+            (tx.state, release.state, tx.mypos_preauth_call), ('cancel', 'cancel', False)
+        )
+        self.assertEqual(len(self._api_calls(CANCELLATION)), 1, "one cancellation at myPOS")
+        self.assertFalse(self._api_calls(COMPLETION))
+
     def test_rolled_back_capture_is_never_sent_again(self):
         tx, _result = self._authorize()
         self.env.flush_all()
