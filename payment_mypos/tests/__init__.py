@@ -15,6 +15,7 @@ from . import test_ipc_tokens
 from . import test_layouts
 from . import test_log_retention
 from . import test_manual_capture
+from . import test_manual_capture_doubts
 from . import test_message_integrity
 from . import test_money_state
 from . import test_payment_methods
